@@ -1,0 +1,169 @@
+//! Settings: the TOML file, its documented defaults, and where data lives.
+//!
+//! The config file holds no secrets and no content, only choices (paths to exclude, size caps).
+//! Default location: `$XDG_CONFIG_HOME/engram/config.toml`; `--config FILE` overrides. A missing
+//! file means all defaults.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read the config file {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("the config file {path} is not valid: {why}")]
+    Parse { path: String, why: String },
+    #[error("could not create the data directory {path}: {why}")]
+    DataDir { path: String, why: String },
+    #[error("no home directory found: pass --data-dir DIR or set ENGRAM_DATA_DIR")]
+    NoHome,
+}
+
+/// Every setting, with its default. `engram config` prints the effective values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// What `engram add` and the folder watcher index.
+    pub files: FilesConfig,
+    /// Defaults for `engram search`.
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Files larger than this many bytes are skipped (counted as "too large").
+    pub max_file_bytes: u64,
+    /// Glob patterns of paths never to index, matched against the full path.
+    pub exclude: Vec<String>,
+    /// Index dot-files and dot-folders too.
+    pub include_hidden: bool,
+    /// Honour .gitignore, .ignore and .engramignore files.
+    pub respect_ignore_files: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// How many results `engram search` shows when --limit is not given.
+    pub limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { files: FilesConfig::default(), search: SearchConfig::default() }
+    }
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_file_bytes: 20 * 1024 * 1024,
+            exclude: [
+                "**/node_modules/**",
+                "**/target/**",
+                "**/__pycache__/**",
+                "**/.cache/**",
+                "**/*.kdbx",
+                "**/.ssh/**",
+                "**/.gnupg/**",
+                "**/id_rsa*",
+                "**/id_ed25519*",
+            ]
+            .map(String::from)
+            .to_vec(),
+            include_hidden: false,
+            respect_ignore_files: true,
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { limit: 10 }
+    }
+}
+
+impl Config {
+    /// Loads `path` if given, else the default location if it exists, else defaults.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let (path, must_exist) = match path {
+            Some(p) => (Some(p.to_path_buf()), true),
+            None => (default_config_path(), false),
+        };
+        let Some(path) = path else { return Ok((Config::default(), None)) };
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let cfg = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.display().to_string(), why: e.to_string() })?;
+                Ok((cfg, Some(path)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok((Config::default(), None)),
+            Err(e) => Err(ConfigError::Read { path: path.display().to_string(), why: e.to_string() }),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "engram").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// The data directory: the explicit choice, else `$XDG_DATA_HOME/engram`.
+pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    match explicit {
+        Some(p) => Ok(p.to_path_buf()),
+        None => directories::ProjectDirs::from("", "", "engram")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or(ConfigError::NoHome),
+    }
+}
+
+/// Creates the data directory readable by the user alone (0700).
+pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    let err = |e: std::io::Error| ConfigError::DataDir { path: dir.display().to_string(), why: e.to_string() };
+    fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default().to_toml();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.files.max_file_bytes, 20 * 1024 * 1024);
+        assert_eq!(back.search.limit, 10);
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let cfg: Config = toml::from_str("[files]\nmax_file_bytes = 5\n").unwrap();
+        assert_eq!(cfg.files.max_file_bytes, 5);
+        assert!(cfg.files.respect_ignore_files);
+        assert_eq!(cfg.search.limit, 10);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        assert!(toml::from_str::<Config>("[files]\nmax_size = 5\n").is_err());
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Config::load(Some(&dir.path().join("nope.toml"))).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! File → text: detect the type, extract the words a person would read, and split them into
+//! chunks. Not for: walking folders (capture), storing (store) or tokenising (index).
+
+mod chunk;
+mod decode;
+mod formats;
+
+use std::io::Read;
+use std::path::Path;
+
+pub use chunk::{chunk_text, CHUNK_MAX_TOKENS};
+pub use decode::decode_text;
+
+/// The text of one source, ready to chunk.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub title: Option<String>,
+    pub text: String,
+    pub doc_type: DocType,
+    /// A time the document states for itself (an e-mail's Date), in unix seconds.
+    pub stated_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocType {
+    Text,
+    Markdown,
+    Code,
+    Html,
+    Pdf,
+    Email,
+}
+
+impl DocType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocType::Text => "text",
+            DocType::Markdown => "markdown",
+            DocType::Code => "code",
+            DocType::Html => "html",
+            DocType::Pdf => "pdf",
+            DocType::Email => "email",
+        }
+    }
+}
+
+/// Why a file was not indexed. Each is counted and reported, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    Binary,
+    TooLarge,
+    Empty,
+    Unreadable(String),
+    Vanished,
+    NotRegular,
+    SymlinkLoop,
+    Corrupt(String),
+}
+
+impl Skip {
+    /// The short name used in counts and JSON.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Skip::Binary => "binary",
+            Skip::TooLarge => "too_large",
+            Skip::Empty => "empty",
+            Skip::Unreadable(_) => "unreadable",
+            Skip::Vanished => "vanished",
+            Skip::NotRegular => "not_a_regular_file",
+            Skip::SymlinkLoop => "symlink_loop",
+            Skip::Corrupt(_) => "corrupt",
+        }
+    }
+
+    pub fn detail(&self) -> String {
+        match self {
+            Skip::Binary => "binary file".into(),
+            Skip::TooLarge => "larger than files.max_file_bytes".into(),
+            Skip::Empty => "no text in it".into(),
+            Skip::Unreadable(why) => format!("could not be read: {why}"),
+            Skip::Vanished => "deleted while being read".into(),
+            Skip::NotRegular => "not a regular file".into(),
+            Skip::SymlinkLoop => "symbolic link loop".into(),
+            Skip::Corrupt(why) => format!("damaged: {why}"),
+        }
+    }
+}
+
+/// Reads and extracts one file. `max_bytes` is checked before reading.
+pub fn extract_file(path: &Path, max_bytes: u64) -> Result<Document, Skip> {
+    let meta = std::fs::metadata(path).map_err(io_skip)?;
+    if !meta.is_file() {
+        return Err(Skip::NotRegular);
+    }
+    if meta.len() > max_bytes {
+        return Err(Skip::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let file = std::fs::File::open(path).map_err(io_skip)?;
+    // The file may grow while we read: never read past the cap.
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(io_skip)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Skip::TooLarge);
+    }
+    extract_bytes(path, &bytes)
+}
+
+/// Extracts text from bytes, using the path's name as a hint for the type.
+pub fn extract_bytes(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Skip::Empty);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let doc = if bytes.starts_with(b"%PDF-") || ext == "pdf" {
+        formats::pdf(bytes)?
+    } else if ext == "eml" || (ext.is_empty() && formats::looks_like_email(bytes)) {
+        formats::email(bytes)?
+    } else {
+        let (text, _encoding) = decode_text(bytes).ok_or(Skip::Binary)?;
+        match ext.as_str() {
+            "html" | "htm" | "xhtml" => formats::html(&text),
+            "md" | "markdown" => Document { title: markdown_title(&text), text, doc_type: DocType::Markdown, stated_time: None },
+            e if is_code(e) => Document { title: None, text, doc_type: DocType::Code, stated_time: None },
+            _ if text.trim_start().starts_with("<!DOCTYPE html") || text.trim_start().starts_with("<html") => formats::html(&text),
+            _ => Document { title: None, text, doc_type: DocType::Text, stated_time: None },
+        }
+    };
+    if doc.text.trim().is_empty() {
+        return Err(Skip::Empty);
+    }
+    Ok(doc)
+}
+
+fn io_skip(e: std::io::Error) -> Skip {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Skip::Vanished,
+        _ => Skip::Unreadable(e.to_string()),
+    }
+}
+
+fn markdown_title(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("# "))
+        .map(|l| l.trim_start_matches('#').trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn is_code(ext: &str) -> bool {
+    matches!(
+        ext,
+        "rs" | "py" | "js" | "ts" | "tsx" | "jsx" | "go" | "c" | "h" | "cc" | "cpp" | "hpp" | "java" | "kt" | "swift"
+            | "rb" | "php" | "cs" | "sh" | "bash" | "zsh" | "fish" | "sql" | "toml" | "yaml" | "yml" | "json" | "css"
+            | "scss" | "lua" | "r" | "scala" | "hs" | "ml" | "ex" | "exs" | "erl" | "clj" | "vim" | "el" | "pl" | "m"
+            | "ini" | "cfg" | "conf" | "xml" | "gradle" | "dockerfile" | "makefile" | "cmake" | "proto" | "zig" | "nim" | "dart"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_title_is_first_heading() {
+        let d = extract_bytes(Path::new("n.md"), b"intro\n# Lease notes\nbody").unwrap();
+        assert_eq!(d.title.as_deref(), Some("Lease notes"));
+        assert_eq!(d.doc_type, DocType::Markdown);
+    }
+
+    #[test]
+    fn whitespace_only_is_empty() {
+        assert_eq!(extract_bytes(Path::new("e.txt"), b" \n\t ").unwrap_err(), Skip::Empty);
+        assert_eq!(extract_bytes(Path::new("e.txt"), b"").unwrap_err(), Skip::Empty);
+    }
+
+    #[test]
+    fn missing_file_is_vanished() {
+        assert_eq!(extract_file(Path::new("/nonexistent/engram/x.txt"), 100).unwrap_err(), Skip::Vanished);
+    }
+
+    #[test]
+    fn cap_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.txt");
+        std::fs::write(&p, "a".repeat(200)).unwrap();
+        assert_eq!(extract_file(&p, 100).unwrap_err(), Skip::TooLarge);
+        assert!(extract_file(&p, 200).is_ok());
+    }
+
+    #[test]
+    fn unknown_extension_text_is_text() {
+        let d = extract_bytes(Path::new("notes.weird"), b"plain words").unwrap();
+        assert_eq!(d.doc_type, DocType::Text);
+    }
+}

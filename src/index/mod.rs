@@ -1,0 +1,327 @@
+//! The keyword index: tantivy over sealed files, CJK-aware, kept in step with the store.
+//!
+//! One tantivy document per chunk: the chunk's text, the titles of its items (on the first
+//! chunk only), and the chunk and content ids. Nothing is stored in tantivy but ids; text for
+//! snippets comes from the store. Each commit records the store generation it reflects; on
+//! open, [`KeywordIndex::sync`] replays what changed since, so a crash between the store's
+//! commit and the index's commit heals by itself.
+
+pub mod analyze;
+mod sealed_dir;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::crypto::Sealer;
+use crate::store::{Store, StoreError};
+pub use sealed_dir::SealedDirectory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("keyword index error: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("the keyword index file {0} failed its integrity check; run `engram reindex` to rebuild it from the store")]
+    Tamper(String),
+    #[error("another engram process is writing the index; try again when it has finished")]
+    Busy,
+    #[error("could not open the index folder {path}: {why}")]
+    Open { path: String, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T> = std::result::Result<T, IndexError>;
+
+/// How much the title field counts next to the text.
+const TITLE_BOOST: f32 = 0.5;
+/// Extra weight for query words found next to each other, as typed.
+const PHRASE_BOOST: f32 = 0.0;
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// A keyword query, already analysed into index terms.
+#[derive(Debug, Clone, Default)]
+pub struct KeywordQuery {
+    /// Runs of terms as typed; each term is optional, adjacent ones score a phrase bonus.
+    pub runs: Vec<Vec<String>>,
+    /// Quoted phrases: each must match.
+    pub phrases: Vec<Vec<String>>,
+    /// Terms no result may contain.
+    pub excluded: Vec<String>,
+}
+
+impl KeywordQuery {
+    pub fn is_empty(&self) -> bool {
+        self.runs.iter().all(Vec::is_empty) && self.phrases.iter().all(Vec::is_empty)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    pub chunk_id: i64,
+    pub content_id: i64,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncReport {
+    pub reindexed_contents: usize,
+    pub removed_contents: usize,
+}
+
+pub struct KeywordIndex {
+    index: Index,
+    reader: IndexReader,
+    dir: SealedDirectory,
+    chunk: Field,
+    content: Field,
+    text: Field,
+    title: Field,
+}
+
+impl KeywordIndex {
+    pub fn open(root: &Path, sealer: Arc<Sealer>) -> Result<KeywordIndex> {
+        let dir = SealedDirectory::open(root, sealer)
+            .map_err(|e| IndexError::Open { path: root.display().to_string(), why: e.to_string() })?;
+        let index = Index::open_or_create(dir.clone(), schema()).map_err(|e| tamper_or(&dir, e))?;
+        index.tokenizers().register(analyze::TOKENIZER_NAME, analyze::EngramTokenizer::default());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| tamper_or(&dir, e))?;
+        let s = index.schema();
+        let field = |name| s.get_field(name).expect("schema field");
+        Ok(KeywordIndex {
+            chunk: field("chunk"),
+            content: field("content"),
+            text: field("text"),
+            title: field("title"),
+            index,
+            reader,
+            dir,
+        })
+    }
+
+    /// The store generation this index reflects.
+    pub fn generation(&self) -> Result<i64> {
+        let metas = self.index.load_metas().map_err(|e| self.tamper_or(e))?;
+        Ok(metas
+            .payload
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|v| v.get("generation").and_then(|g| g.as_i64()))
+            .unwrap_or(0))
+    }
+
+    /// Brings the index in step with the store; cheap when nothing changed.
+    pub fn sync(&self, store: &Store) -> Result<SyncReport> {
+        let target = store.generation()?;
+        let mut from = self.generation()?;
+        if from == target {
+            return Ok(SyncReport::default());
+        }
+        let writer = self.writer()?;
+        if from > target {
+            // The store is older than the index (restored from a backup): start over.
+            writer.delete_all_documents()?;
+            from = 0;
+        }
+        let mut report = SyncReport::default();
+        for content_id in store.contents_changed_since(from)? {
+            writer.delete_term(Term::from_field_u64(self.content, content_id as u64));
+            self.add_content(&writer, store, content_id)?;
+            report.reindexed_contents += 1;
+        }
+        let alive = store.content_ids()?;
+        for content_id in self.content_ids()? {
+            if !alive.contains(&content_id) {
+                writer.delete_term(Term::from_field_u64(self.content, content_id as u64));
+                report.removed_contents += 1;
+            }
+        }
+        self.commit(writer, target)?;
+        Ok(report)
+    }
+
+    /// Drops everything and indexes the whole store again.
+    pub fn rebuild(&self, store: &Store) -> Result<SyncReport> {
+        let writer = self.writer()?;
+        writer.delete_all_documents()?;
+        let mut report = SyncReport::default();
+        for content_id in store.contents_changed_since(-1)? {
+            self.add_content(&writer, store, content_id)?;
+            report.reindexed_contents += 1;
+        }
+        self.commit(writer, store.generation()?)?;
+        self.compact()?;
+        Ok(report)
+    }
+
+    /// Merges all segments into one and removes the old files, so deleted documents' terms
+    /// are gone from the index files, not just marked deleted.
+    pub fn compact(&self) -> Result<()> {
+        let mut writer = self.writer()?;
+        let ids = self.index.searchable_segment_ids()?;
+        if !ids.is_empty() {
+            writer.merge(&ids).wait()?;
+        }
+        writer.garbage_collect_files().wait()?;
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub fn search(&self, query: &KeywordQuery, limit: usize) -> Result<Vec<Hit>> {
+        let Some(q) = self.build_query(query) else { return Ok(Vec::new()) };
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(|e| self.tamper_or(e))?;
+        let mut hits = Vec::with_capacity(top.len());
+        let mut columns = HashMap::new();
+        for (score, addr) in top {
+            let (chunk_col, content_col) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    v.insert((ff.u64("chunk")?, ff.u64("content")?))
+                }
+            };
+            if let (Some(chunk), Some(content)) = (chunk_col.first(addr.doc_id), content_col.first(addr.doc_id)) {
+                hits.push(Hit { chunk_id: chunk as i64, content_id: content as i64, score });
+            }
+        }
+        Ok(hits)
+    }
+
+    pub fn num_chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn build_query(&self, q: &KeywordQuery) -> Option<Box<dyn Query>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for run in &q.runs {
+            for term in run {
+                clauses.push((Occur::Should, self.term_query(term)));
+            }
+            for pair in run.windows(2) {
+                let phrase = PhraseQuery::new(pair.iter().map(|t| Term::from_field_text(self.text, t)).collect());
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), PHRASE_BOOST))));
+            }
+        }
+        for phrase in q.phrases.iter().filter(|p| !p.is_empty()) {
+            let must: Box<dyn Query> = if phrase.len() == 1 {
+                self.term_query(&phrase[0])
+            } else {
+                Box::new(PhraseQuery::new(phrase.iter().map(|t| Term::from_field_text(self.text, t)).collect()))
+            };
+            clauses.push((Occur::Must, must));
+        }
+        if clauses.is_empty() {
+            return None;
+        }
+        for term in &q.excluded {
+            clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(self.text, term), IndexRecordOption::Basic))));
+            clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(self.title, term), IndexRecordOption::Basic))));
+        }
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// A term in the text or (weighted less) the title. A lone CJK character also matches the
+    /// bigrams that contain it, since CJK text is indexed as bigrams.
+    fn term_query(&self, term: &str) -> Box<dyn Query> {
+        let mut chars = term.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            if analyze::is_cjk(c) {
+                let pattern = format!("(.{c}|{c}.|{c})");
+                if let Ok(q) = RegexQuery::from_pattern(&pattern, self.text) {
+                    return Box::new(q);
+                }
+            }
+        }
+        let text = TermQuery::new(Term::from_field_text(self.text, term), IndexRecordOption::WithFreqs);
+        let title = TermQuery::new(Term::from_field_text(self.title, term), IndexRecordOption::WithFreqs);
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, Box::new(text) as Box<dyn Query>),
+            (Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))),
+        ]))
+    }
+
+    fn add_content(&self, writer: &IndexWriter, store: &Store, content_id: i64) -> Result<()> {
+        let titles = store.titles_of(content_id)?.join("\n");
+        for chunk in store.chunks_of(content_id)? {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(self.chunk, chunk.id as u64);
+            doc.add_u64(self.content, content_id as u64);
+            doc.add_text(self.text, &chunk.text);
+            if chunk.seq == 0 && !titles.is_empty() {
+                doc.add_text(self.title, &titles);
+            }
+            writer.add_document(doc)?;
+        }
+        Ok(())
+    }
+
+    /// Content ids of every live document in the index.
+    fn content_ids(&self) -> Result<HashSet<i64>> {
+        let searcher = self.reader.searcher();
+        let mut ids = HashSet::new();
+        for segment in searcher.segment_readers() {
+            let col = segment.fast_fields().u64("content")?;
+            for doc in segment.doc_ids_alive() {
+                if let Some(v) = col.first(doc) {
+                    ids.insert(v as i64);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn writer(&self) -> Result<IndexWriter> {
+        match self.index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(w) => Ok(w),
+            Err(tantivy::TantivyError::LockFailure(..)) => Err(IndexError::Busy),
+            Err(e) => Err(self.tamper_or(e)),
+        }
+    }
+
+    fn commit(&self, mut writer: IndexWriter, generation: i64) -> Result<()> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&serde_json::json!({ "generation": generation }).to_string());
+        prepared.commit()?;
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn tamper_or(&self, e: tantivy::TantivyError) -> IndexError {
+        tamper_or(&self.dir, e)
+    }
+}
+
+fn tamper_or(dir: &SealedDirectory, e: tantivy::TantivyError) -> IndexError {
+    match dir.tampered() {
+        Some(name) => IndexError::Tamper(name),
+        None => IndexError::Tantivy(e),
+    }
+}
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_u64_field("chunk", INDEXED | FAST);
+    b.add_u64_field("content", INDEXED | FAST);
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analyze::TOKENIZER_NAME)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    b.add_text_field("text", text.clone());
+    b.add_text_field("title", text);
+    b.build()
+}
+

@@ -1,0 +1,381 @@
+//! engram: a private, local memory of what you saw and wrote.
+//!
+//! The pipeline, one way: capture (walk files) → extract (text, chunks) → store (sealed SQLite)
+//! → index (sealed tantivy) → query. [`Engram`] ties the stages together for the CLI; each stage
+//! lives in its own module and can be used alone.
+
+pub mod capture;
+pub mod config;
+pub mod crypto;
+pub mod eval;
+pub mod extract;
+pub mod index;
+pub mod query;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::capture::files::{self, Found};
+use crate::config::{Config, ConfigError};
+use crate::crypto::vault::{self, KdfParams, VaultError};
+use crate::crypto::{CryptoError, DataKey, Sealer};
+use crate::extract::Skip;
+use crate::index::{IndexError, KeywordIndex};
+use crate::query::{SearchRequest, SearchResult};
+use crate::store::{Item, ItemMeta, Kind, NewItem, PutOutcome, Store, StoreError};
+
+pub const DB_FILE: &str = "engram.db";
+pub const INDEX_DIR: &str = "index";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Index(IndexError),
+    #[error("tampering detected: {0}")]
+    Tamper(String),
+    #[error("{0}")]
+    Usage(String),
+    /// No passphrase could be had (no file, no variable, no terminal to ask on).
+    #[error("{0}")]
+    Locked(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code DESIGN.md fixes: 1 error, 2 usage, 3 locked, 4 tampering.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Vault(VaultError::WrongPassphrase(_)) | Error::Locked(_) => 3,
+            Error::Tamper(_) => 4,
+            _ => 1,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Crypto(CryptoError::Tamper(what)) => {
+                Error::Tamper(format!("{what} in the database failed its integrity check; it was not shown"))
+            }
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<IndexError> for Error {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::Tamper(name) => Error::Tamper(format!(
+                "the keyword index file {name} failed its integrity check; run `engram reindex` to rebuild it"
+            )),
+            IndexError::Store(s) => s.into(),
+            other => Error::Index(other),
+        }
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        StoreError::Crypto(e).into()
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An unlocked engram: the store and its index.
+pub struct Engram {
+    dir: PathBuf,
+    config: Config,
+    store: Store,
+    index: KeywordIndex,
+}
+
+/// What `add` did.
+#[derive(Debug, Default, Serialize)]
+pub struct AddReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub excluded: usize,
+    pub chunks: usize,
+    pub skipped: BTreeMap<&'static str, usize>,
+    pub skipped_files: Vec<SkippedFile>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// Progress of a long `add`, for a progress bar.
+pub enum AddEvent<'a> {
+    Found(usize),
+    File(&'a Path),
+}
+
+/// What `forget` removes.
+#[derive(Debug, Clone)]
+pub enum Forget {
+    Id(i64),
+    /// A file or everything under a folder.
+    Path(PathBuf),
+    Before(i64),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub data_dir: String,
+    #[serde(flatten)]
+    pub store: store::Stats,
+    pub indexed_chunks: u64,
+    pub index_generation: i64,
+    pub database_bytes: u64,
+    pub index_bytes: u64,
+}
+
+/// How many files to write in one store transaction.
+const WRITE_BATCH: usize = 32;
+/// How many files between index catch-ups during a long add.
+const INDEX_EVERY: usize = 2000;
+
+impl Engram {
+    /// Creates a new vault and store in `dir`.
+    pub fn init(dir: &Path, passphrase: &[u8], config: Config) -> Result<Engram> {
+        config::create_private_dir(dir)?;
+        let key = vault::create(dir, passphrase, KdfParams::default())?;
+        Self::open_with_key(dir, &key, config)
+    }
+
+    /// Unlocks the vault in `dir`. A wrong passphrase changes nothing on disk.
+    pub fn open(dir: &Path, passphrase: &[u8], config: Config) -> Result<Engram> {
+        if !vault::exists(dir) {
+            return Err(VaultError::NotInitialised(dir.display().to_string()).into());
+        }
+        let key = vault::unlock(dir, passphrase)?;
+        Self::open_with_key(dir, &key, config)
+    }
+
+    /// Opens (creating if needed) a store sealed with `key`; for vaults and throwaway stores.
+    pub fn open_with_key(dir: &Path, key: &DataKey, config: Config) -> Result<Engram> {
+        config::create_private_dir(dir)?;
+        let sealer = Arc::new(Sealer::new(key));
+        let store = Store::open(&dir.join(DB_FILE), sealer.clone())?;
+        let index = KeywordIndex::open(&dir.join(INDEX_DIR), sealer)?;
+        let engram = Engram { dir: dir.to_path_buf(), config, store, index };
+        // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
+        match engram.index.sync(&engram.store) {
+            Ok(_) | Err(IndexError::Busy) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(engram)
+    }
+
+    /// Changes the passphrase: the data key is rewrapped, nothing is re-encrypted.
+    pub fn change_passphrase(dir: &Path, old: &[u8], new: &[u8]) -> Result<()> {
+        let key = vault::unlock(dir, old)?;
+        vault::rewrap(dir, &key, new)?;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Indexes files and folders. Unchanged files are not read again.
+    pub fn add_paths(&mut self, paths: &[PathBuf], progress: &mut dyn FnMut(AddEvent)) -> Result<AddReport> {
+        let found = files::walk(paths, &self.config.files).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut report = AddReport::default();
+        let file_count = found.iter().filter(|f| matches!(f, Found::File(_))).count();
+        progress(AddEvent::Found(file_count));
+        let mut batch: Vec<NewItem> = Vec::new();
+        let mut since_sync = 0;
+        for f in found {
+            match f {
+                Found::Excluded(_) => report.excluded += 1,
+                Found::Skipped(path, why) => report.skip(&path, why),
+                Found::File(path) => {
+                    progress(AddEvent::File(&path));
+                    match self.prepare_file(&path) {
+                        Ok(Some(item)) => batch.push(item),
+                        Ok(None) => report.unchanged += 1,
+                        Err(why) => report.skip(&path, why),
+                    }
+                    since_sync += 1;
+                }
+            }
+            if batch.len() >= WRITE_BATCH {
+                self.write_batch(&mut batch, &mut report)?;
+            }
+            if since_sync >= INDEX_EVERY {
+                self.write_batch(&mut batch, &mut report)?;
+                self.index.sync(&self.store)?;
+                since_sync = 0;
+            }
+        }
+        self.write_batch(&mut batch, &mut report)?;
+        self.index.sync(&self.store)?;
+        Ok(report)
+    }
+
+    /// Reads and chunks one file, or `None` when the store already has it as it is.
+    fn prepare_file(&self, path: &Path) -> std::result::Result<Option<NewItem>, Skip> {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Skip::Vanished,
+            _ => Skip::Unreadable(e.to_string()),
+        })?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let source = path.to_string_lossy().into_owned();
+        if let Ok(Some(known)) = self.store.known(Kind::File, &source) {
+            if known.mtime == mtime && known.size == meta.len() as i64 {
+                return Ok(None);
+            }
+        }
+        let doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
+        let chunks = extract::chunk_text(&doc.text);
+        if chunks.is_empty() {
+            return Err(Skip::Empty);
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let title = match (doc.title, name) {
+            (Some(t), Some(n)) => Some(format!("{t} · {n}")),
+            (t, n) => t.or(n),
+        };
+        Ok(Some(NewItem {
+            kind: Kind::File,
+            source,
+            title,
+            meta: ItemMeta { doc_type: Some(doc.doc_type.as_str().into()), ..Default::default() },
+            time: doc.stated_time.unwrap_or(mtime),
+            mtime,
+            size: meta.len() as i64,
+            text: doc.text,
+            chunks,
+        }))
+    }
+
+    fn write_batch(&mut self, batch: &mut Vec<NewItem>, report: &mut AddReport) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.store.write(|w| batch.iter().map(|item| w.put(item).map(|(_, o)| o)).collect::<store::Result<Vec<_>>>())?;
+        for (item, outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                PutOutcome::Added => report.added += 1,
+                PutOutcome::Updated => report.updated += 1,
+                PutOutcome::Unchanged => report.unchanged += 1,
+            }
+            if outcome != PutOutcome::Unchanged {
+                report.chunks += item.chunks.len();
+            }
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// Writes prepared items (evaluation corpora, tests) in one transaction and indexes them.
+    pub fn add_items(&mut self, items: &[NewItem]) -> Result<()> {
+        self.store.write(|w| items.iter().try_for_each(|i| w.put(i).map(|_| ())))?;
+        self.index.sync(&self.store)?;
+        Ok(())
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<SearchResult>> {
+        Ok(query::search(&self.store, &self.index, req)?)
+    }
+
+    /// An item and its whole text.
+    pub fn show(&self, id: i64) -> Result<(Item, String)> {
+        let item = match self.store.item(id) {
+            Err(StoreError::NoSuchItem(id)) => return Err(Error::Usage(format!("no memory with id {id}; `engram search` shows ids"))),
+            other => other?,
+        };
+        let text = self.store.text_of(item.content_id)?;
+        Ok((item, text))
+    }
+
+    /// Deletes memories from the store and the index, leaving no copy in the WAL or old
+    /// index segments. Returns how many items were removed.
+    pub fn forget(&mut self, what: &Forget) -> Result<usize> {
+        let ids: Vec<i64> = match what {
+            Forget::Id(id) => vec![*id],
+            Forget::Before(t) => self.store.item_ids_before(*t)?,
+            Forget::Path(p) => {
+                let p = files::absolute(p);
+                self.store
+                    .all_items()?
+                    .into_iter()
+                    .filter(|i| i.kind == Kind::File && Path::new(&i.source).starts_with(&p))
+                    .map(|i| i.id)
+                    .collect()
+            }
+        };
+        let removed = self.store.write(|w| {
+            let mut n = 0;
+            for id in &ids {
+                n += w.remove(*id)? as usize;
+            }
+            Ok(n)
+        })?;
+        self.index.sync(&self.store)?;
+        self.index.compact()?;
+        self.store.checkpoint()?;
+        Ok(removed)
+    }
+
+    /// Rebuilds the keyword index from the store.
+    pub fn reindex(&mut self) -> Result<usize> {
+        Ok(self.index.rebuild(&self.store)?.reindexed_contents)
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        Ok(Status {
+            data_dir: self.dir.display().to_string(),
+            store: self.store.stats()?,
+            indexed_chunks: self.index.num_chunks(),
+            index_generation: self.index.generation()?,
+            database_bytes: [DB_FILE, "engram.db-wal", "engram.db-shm"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+                .map(|m| m.len())
+                .sum(),
+            index_bytes: dir_size(&self.dir.join(INDEX_DIR)),
+        })
+    }
+}
+
+impl AddReport {
+    fn skip(&mut self, path: &Path, why: Skip) {
+        *self.skipped.entry(why.reason()).or_default() += 1;
+        self.skipped_files.push(SkippedFile { path: path.display().to_string(), reason: why.reason(), detail: why.detail() });
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}

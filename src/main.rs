@@ -1,0 +1,361 @@
+//! The `engram` command: parses arguments, unlocks, calls the library, prints.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engram::config::{self, Config};
+use engram::query::time::parse_time;
+use engram::query::{SearchRequest, SearchResult};
+use engram::store::Kind;
+use engram::{AddEvent, Engram, Error, Forget};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+/// engram: find anything you saw or wrote on this computer, sealed on your own disk.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Where engram keeps its sealed store [default: $XDG_DATA_HOME/engram]
+    #[arg(long, global = true, env = "ENGRAM_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Settings file [default: $XDG_CONFIG_HOME/engram/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Read the passphrase from this file (first line) instead of ENGRAM_PASSPHRASE or a prompt
+    #[arg(long, global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Print machine-readable JSON
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new sealed store, protected by a passphrase
+    Init,
+    /// Index files and folders (re-adding unchanged files does no work)
+    Add {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Search your memories
+    Search {
+        /// Words to find; "quoted phrase" must match, -word excludes
+        #[arg(required = true, num_args = 1.., value_name = "QUERY")]
+        query: Vec<String>,
+        /// How many results [default: search.limit in the config, 10]
+        #[arg(long, short = 'n')]
+        limit: Option<usize>,
+        /// Only memories from this time on: 2026-03-01, 2026-03-01T14:00, 3d, "2 weeks ago", yesterday
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only memories before this time (same forms as --since)
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only this kind of memory
+        #[arg(long, value_parser = ["file", "screen", "doc"])]
+        kind: Option<String>,
+    },
+    /// Print one memory in full
+    Show { id: i64 },
+    /// Counts, sizes and the state of the index
+    Status,
+    /// Delete memories for good: from the store, the index and the write-ahead log
+    Forget {
+        /// One memory, by the id search shows
+        #[arg(long, conflicts_with_all = ["path", "before"])]
+        id: Option<i64>,
+        /// A file, or everything under a folder
+        #[arg(long, conflicts_with = "before")]
+        path: Option<PathBuf>,
+        /// Everything older than this time (same forms as search --since)
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+    },
+    /// Rebuild the keyword index from the store
+    Reindex,
+    /// Change the passphrase (the data is not re-encrypted)
+    Passwd {
+        /// Read the new passphrase from this file instead of ENGRAM_NEW_PASSPHRASE or a prompt
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Print the effective settings
+    Config,
+    /// Score retrieval on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv)
+    Eval {
+        dir: PathBuf,
+        /// Write the run (qid, docid, score; top 100) here
+        #[arg(long, value_name = "RUN.tsv")]
+        out: Option<PathBuf>,
+        /// Which retriever to score
+        #[arg(long, default_value = "keyword", value_parser = ["keyword"])]
+        mode: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("engram: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let (config, config_path) = Config::load(cli.config.as_deref())?;
+    let dir = config::data_dir(cli.data_dir.as_deref())?;
+    let json = cli.json;
+    match cli.command {
+        Command::Init => {
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", true)?;
+            Engram::init(&dir, pass.as_bytes(), config)?;
+            if json {
+                println!("{}", json!({ "data_dir": dir.display().to_string() }));
+            } else {
+                println!("Created a sealed engram store in {}", dir.display());
+                println!("Next: engram add ~/Documents   then   engram search WORDS");
+            }
+        }
+        Command::Add { paths } => {
+            let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let bar = progress_bar(json);
+            let report = engram.add_paths(&paths, &mut |ev| match ev {
+                AddEvent::Found(n) => bar.set_length(n as u64),
+                AddEvent::File(p) => {
+                    bar.inc(1);
+                    bar.set_message(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                }
+            })?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            } else {
+                println!(
+                    "added {}, updated {}, unchanged {}, excluded {}, skipped {} ({} chunks indexed)",
+                    report.added,
+                    report.updated,
+                    report.unchanged,
+                    report.excluded,
+                    report.skipped_files.len(),
+                    report.chunks
+                );
+                for s in &report.skipped_files {
+                    println!("  skipped {}: {}", s.path, s.detail);
+                }
+            }
+        }
+        Command::Search { query, limit, since, until, kind } => {
+            let now = chrono::Local::now();
+            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
+            let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
+            req.since = time(since)?;
+            req.until = time(until)?;
+            req.kind = kind.as_deref().and_then(Kind::parse);
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let results = engram.search(&req)?;
+            print_results(&results, json);
+        }
+        Command::Show { id } => {
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let (item, text) = engram.show(id)?;
+            if json {
+                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "text": text }));
+            } else {
+                println!("{} [{}] {}", item.id, item.kind.as_str(), item.source);
+                if let Some(t) = &item.title {
+                    println!("title: {t}");
+                }
+                println!("time:  {}", local_time(item.time));
+                println!("size:  {} bytes", item.size);
+                println!();
+                println!("{text}");
+            }
+        }
+        Command::Status => {
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let s = engram.status()?;
+            if json {
+                println!("{}", serde_json::to_string(&s).expect("status serialises"));
+            } else {
+                println!("data directory: {}", s.data_dir);
+                println!("memories:       {} ({} files, {} screens, {} documents)", s.store.items, s.store.files, s.store.screens, s.store.docs);
+                println!("distinct texts: {} in {} chunks, {} bytes of text", s.store.contents, s.store.chunks, s.store.text_bytes);
+                println!("index:          {} chunks, generation {} of {}", s.indexed_chunks, s.index_generation, s.store.generation);
+                println!("disk:           {} bytes database, {} bytes index", s.database_bytes, s.index_bytes);
+                if let (Some(a), Some(b)) = (s.store.oldest, s.store.newest) {
+                    println!("span:           {} to {}", local_time(a), local_time(b));
+                }
+            }
+        }
+        Command::Forget { id, path, before } => {
+            let what = match (id, path, before) {
+                (Some(id), _, _) => Forget::Id(id),
+                (_, Some(p), _) => Forget::Path(p),
+                (_, _, Some(t)) => Forget::Before(parse_time(&t, chrono::Local::now()).map_err(|e| Error::Usage(e.to_string()))?),
+                _ => return Err(Error::Usage("say what to forget: --id ID, --path PATH or --before TIME".into())),
+            };
+            let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let n = engram.forget(&what)?;
+            if json {
+                println!("{}", json!({ "forgotten": n }));
+            } else {
+                println!("forgot {n} memor{}", if n == 1 { "y" } else { "ies" });
+            }
+        }
+        Command::Reindex => {
+            let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let n = engram.reindex()?;
+            if json {
+                println!("{}", json!({ "reindexed_contents": n }));
+            } else {
+                println!("rebuilt the keyword index from {n} stored texts");
+            }
+        }
+        Command::Passwd { new_passphrase_file } => {
+            let old = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let new = passphrase(new_passphrase_file.as_deref(), "ENGRAM_NEW_PASSPHRASE", true)?;
+            Engram::change_passphrase(&dir, old.as_bytes(), new.as_bytes())?;
+            if !json {
+                println!("passphrase changed");
+            }
+        }
+        Command::Config => {
+            if json {
+                println!("{}", json!({ "data_dir": dir, "config_file": config_path, "settings": config }));
+            } else {
+                println!("# data directory: {}", dir.display());
+                match &config_path {
+                    Some(p) => println!("# config file: {}", p.display()),
+                    None => println!("# config file: none (defaults)"),
+                }
+                print!("{}", config.to_toml());
+            }
+        }
+        Command::Eval { dir: eval_dir, out, mode: _ } => {
+            let quiet = json || !std::io::stderr().is_terminal();
+            let result = engram::eval::run(&eval_dir, 100, |msg| {
+                if !quiet {
+                    eprintln!("{msg}");
+                }
+            })?;
+            if let Some(out) = &out {
+                engram::eval::write_run(out, &result.run)?;
+            }
+            match (&result.scores, json) {
+                (Some(s), true) => println!("{}", serde_json::to_string(s).expect("scores serialise")),
+                (Some(s), false) => println!(
+                    "nDCG@10 {:.4}  R@10 {:.4}  R@100 {:.4}  MRR@10 {:.4}  queries {}",
+                    s.ndcg10, s.r10, s.r100, s.mrr10, s.queries
+                ),
+                (None, _) => println!("{} queries run over {} documents (no qrels.tsv to score)", result.queries, result.docs),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open(dir: &Path, passphrase_file: Option<&Path>, config: Config) -> Result<Engram, Error> {
+    if !engram::crypto::vault::exists(dir) {
+        return Err(Error::Usage(format!("no engram store in {}: run `engram init` first (or pass --data-dir)", dir.display())));
+    }
+    let pass = passphrase(passphrase_file, "ENGRAM_PASSPHRASE", false)?;
+    Engram::open(dir, pass.as_bytes(), config)
+}
+
+/// The passphrase from a file, then the environment, then a prompt on the terminal.
+fn passphrase(file: Option<&Path>, var: &str, confirm: bool) -> Result<Zeroizing<String>, Error> {
+    if let Some(f) = file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(f).map_err(|e| Error::Locked(format!("cannot read the passphrase file {}: {e}", f.display())))?,
+        );
+        let line = text.lines().next().unwrap_or("");
+        return non_empty(Zeroizing::new(line.to_string()));
+    }
+    if let Ok(p) = std::env::var(var) {
+        return non_empty(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Locked(format!(
+            "the store is locked and there is no terminal to ask for the passphrase: pass --passphrase-file FILE or set {var}"
+        )));
+    }
+    let prompt = if var == "ENGRAM_NEW_PASSPHRASE" { "new passphrase: " } else { "engram passphrase: " };
+    let first = Zeroizing::new(rpassword::prompt_password(prompt).map_err(|e| Error::Locked(e.to_string()))?);
+    if confirm {
+        let again = Zeroizing::new(rpassword::prompt_password("again: ").map_err(|e| Error::Locked(e.to_string()))?);
+        if *first != *again {
+            return Err(Error::Usage("the two passphrases differ; nothing was changed".into()));
+        }
+    }
+    non_empty(first)
+}
+
+fn non_empty(p: Zeroizing<String>) -> Result<Zeroizing<String>, Error> {
+    if p.is_empty() {
+        return Err(Error::Locked("the passphrase is empty".into()));
+    }
+    Ok(p)
+}
+
+fn progress_bar(json: bool) -> indicatif::ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {wide_msg}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn print_results(results: &[SearchResult], json: bool) {
+    if json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "score": r.score,
+                    "kind": r.kind,
+                    "source": r.source,
+                    "title": r.title,
+                    "time": rfc3339(r.time),
+                    "snippet": r.snippet.render("**", "**"),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "results": rows }));
+        return;
+    }
+    if results.is_empty() {
+        println!("no matches");
+        return;
+    }
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (open, close) = if colour { ("\x1b[1;33m", "\x1b[0m") } else { ("**", "**") };
+    for r in results {
+        let title = r.title.as_deref().unwrap_or("");
+        println!("[{}] {}  ({}, {}, score {:.2})", r.id, title, r.kind.as_str(), local_time(r.time), r.score);
+        println!("    {}", r.source);
+        println!("    {}", r.snippet.render(open, close));
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
+fn local_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
