@@ -346,9 +346,21 @@ impl Engram {
         Ok(removed)
     }
 
-    /// Rebuilds the keyword index from the store.
-    pub fn reindex(&mut self) -> Result<usize> {
-        Ok(self.index.rebuild(&self.store)?.reindexed_contents)
+    /// Unlocks the store and rebuilds the keyword index from it, discarding the old index
+    /// files first, so a damaged or tampered index cannot stop the repair.
+    pub fn reindex(dir: &Path, passphrase: &[u8], config: Config) -> Result<(Engram, usize)> {
+        if !vault::exists(dir) {
+            return Err(VaultError::NotInitialised(dir.display().to_string()).into());
+        }
+        let key = vault::unlock(dir, passphrase)?;
+        let index_dir = dir.join(INDEX_DIR);
+        if index_dir.exists() {
+            std::fs::remove_dir_all(&index_dir)
+                .map_err(|e| Error::Other(format!("could not remove the old index {}: {e}", index_dir.display())))?;
+        }
+        let engram = Self::open_with_key(dir, &key, config)?;
+        let n = engram.index.rebuild(&engram.store)?.reindexed_contents;
+        Ok((engram, n))
     }
 
     pub fn status(&self) -> Result<Status> {

@@ -211,8 +211,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Reindex => {
-            let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            let n = engram.reindex()?;
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let (_, n) = Engram::reindex(&dir, pass.as_bytes(), config)?;
             if json {
                 println!("{}", json!({ "reindexed_contents": n }));
             } else {

@@ -1,0 +1,121 @@
+//! init → add the bundled sample → search finds the right file first.
+
+mod util;
+
+use util::{sample_dir, Engram};
+
+fn sample() -> Engram {
+    let e = Engram::init();
+    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
+    e
+}
+
+#[test]
+fn named_queries_find_the_right_file_first() {
+    let e = sample();
+    let cases = [
+        ("tenancy agreement", "notes/flat-tenancy.md"),
+        ("brake pads", "mail/garage-brakes.eml"),
+        ("\"quarterly budget review\"", "notes/meeting-2026-03-12.md"),
+        // a two-character Chinese word inside a sentence
+        ("发票", "chinese/报销说明.md"),
+        // a word from the GBK-encoded file
+        ("桂花", "chinese/桂花糕-gbk.txt"),
+        ("sourdough starter", "web/saved-article.html"),
+        ("insurance excess", "documents/home-insurance-policy.pdf"),
+        ("oat milk", "notes/utf16-note.txt"),
+        ("gateau amelie", "notes/old-latin1-letter.txt"),
+        ("search latency 缓存", "notes/mixed-language.md"),
+        ("fizzbuzz", "code/fizzbuzz.rs"),
+    ];
+    for (query, want) in cases {
+        let got = e.top_source(query);
+        assert!(got.ends_with(want), "query {query:?}: wanted {want}, got {got:?}");
+    }
+}
+
+#[test]
+fn json_results_have_the_documented_shape() {
+    let e = sample();
+    let results = e.search("brakes");
+    let r = &results[0];
+    for key in ["id", "score", "kind", "source", "title", "time", "snippet"] {
+        assert!(r.get(key).is_some(), "missing {key} in {r}");
+    }
+    assert_eq!(r["kind"], "file");
+    // The e-mail's own Date header is its time, in RFC 3339.
+    assert_eq!(r["time"], "2026-02-16T16:20:00+00:00");
+    assert!(r["snippet"].as_str().unwrap().contains("**brake"), "{}", r["snippet"]);
+}
+
+#[test]
+fn time_and_kind_filters_apply() {
+    let e = sample();
+    assert!(!e.search("brakes").is_empty());
+    let out = e.run(&["search", "--json", "--since", "2026-03-01", "--until", "2026-03-31", "brakes"]).ok().json();
+    assert_eq!(out["results"].as_array().unwrap().len(), 0);
+    let out = e.run(&["search", "--json", "--until", "2026-02-17", "brakes"]).ok().json();
+    assert_eq!(out["results"].as_array().unwrap().len(), 1);
+    let out = e.run(&["search", "--json", "--kind", "screen", "brakes"]).ok().json();
+    assert_eq!(out["results"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn any_query_text_is_accepted() {
+    let e = sample();
+    for q in ["AND OR (", "\"unclosed", "-", "title:foo", "*?~^", "((("] {
+        e.run(&["search", q]).ok();
+    }
+    let r = e.run(&["search", "--since", "the day after never", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("2026-03-01"), "{}", r.stderr);
+}
+
+#[test]
+fn excluded_words_remove_results() {
+    let e = sample();
+    let with = e.search("vitamin");
+    assert!(with.len() >= 2);
+    let without = e.search("vitamin -pharmacy");
+    assert_eq!(without.len(), with.len() - 1);
+}
+
+#[test]
+fn readding_unchanged_files_does_no_work_and_changes_replace() {
+    let e = Engram::init();
+    let dir = e.tmp.path().join("notes");
+    std::fs::create_dir(&dir).unwrap();
+    let note = dir.join("plan.txt");
+    std::fs::write(&note, "the zeppelin leaves from platform nine").unwrap();
+    let first = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(first["added"], 1);
+    let again = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!((again["added"].as_u64(), again["unchanged"].as_u64(), again["chunks"].as_u64()), (Some(0), Some(1), Some(0)));
+
+    std::fs::write(&note, "the hovercraft leaves from the pier instead").unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&note).unwrap().set_modified(later).unwrap();
+    let changed = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(changed["updated"], 1);
+    assert!(e.search("zeppelin").is_empty(), "old chunks must be gone");
+    assert_eq!(e.search("hovercraft").len(), 1);
+}
+
+#[test]
+fn show_prints_the_whole_text() {
+    let e = sample();
+    let id = e.search("sourdough")[0]["id"].as_i64().unwrap();
+    let out = e.run(&["show", &id.to_string()]).ok();
+    assert!(out.stdout.contains("A hungry starter smells of acetone & vinegar"), "{}", out.stdout);
+    assert!(!out.stdout.contains("tracking-should-not-be-indexed"));
+    let missing = e.run(&["show", "999999"]);
+    assert_eq!(missing.code, 2);
+}
+
+#[test]
+fn status_counts_memories() {
+    let e = sample();
+    let s = e.run(&["status", "--json"]).ok().json();
+    assert_eq!(s["files"], 39);
+    assert_eq!(s["indexed_chunks"], s["chunks"]);
+}

@@ -1,0 +1,126 @@
+//! Runs the real `engram` binary against a throwaway data directory.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Engram {
+    pub tmp: tempfile::TempDir,
+    pub data: PathBuf,
+    pub passphrase: String,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Engram {
+    /// A new data directory, not yet initialised.
+    pub fn new() -> Engram {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Engram { tmp, data, passphrase: "correct horse battery staple".into() }
+    }
+
+    /// A new, initialised store.
+    pub fn init() -> Engram {
+        let e = Engram::new();
+        e.run(&["init"]).ok();
+        e
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_engram"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.tmp.path())
+            .env("XDG_CONFIG_HOME", self.tmp.path().join("config"))
+            .env("ENGRAM_DATA_DIR", &self.data)
+            .env("ENGRAM_PASSPHRASE", &self.passphrase)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        finish(self.command().args(args).output().unwrap())
+    }
+
+    pub fn run_with(&self, args: &[&str], f: impl FnOnce(&mut Command)) -> Run {
+        let mut c = self.command();
+        c.args(args);
+        f(&mut c);
+        finish(c.output().unwrap())
+    }
+
+    pub fn search(&self, query: &str) -> Vec<serde_json::Value> {
+        let out = self.run(&["search", "--json", query]).ok().json();
+        out["results"].as_array().unwrap().clone()
+    }
+
+    /// The source of the first result, or "" when nothing matched.
+    pub fn top_source(&self, query: &str) -> String {
+        self.search(query).first().map(|r| r["source"].as_str().unwrap().to_string()).unwrap_or_default()
+    }
+
+    /// Every file under the data directory with its bytes.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(&self.data, &mut out);
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.insert(p, b);
+        }
+    }
+}
+
+fn finish(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample")
+}
+
+pub fn shared_eval(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval").join(name);
+    assert!(p.join("corpus.jsonl").exists(), "evaluation set missing at {}: the shared/ folder must sit beside the repository", p.display());
+    p
+}
+
+/// UTF-8 and UTF-16LE encodings of a string, as they might sit in a file.
+pub fn encodings(s: &str) -> Vec<Vec<u8>> {
+    let utf16: Vec<u8> = s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    vec![s.as_bytes().to_vec(), utf16]
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
