@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn write_once() {
         let (_t, d) = dir();
-        let mut w = d.open_write(Path::new("a")).unwrap();
+        let w = d.open_write(Path::new("a")).unwrap();
         w.terminate().unwrap();
         assert!(matches!(d.open_write(Path::new("a")), Err(OpenWriteError::FileAlreadyExists(_))));
         d.delete(Path::new("a")).unwrap();

@@ -45,7 +45,19 @@ impl Engram {
     }
 
     pub fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_engram"));
+        self.command_via(&[])
+    }
+
+    /// The engram command run through a wrapper program, such as `setpriv ARGS…`.
+    pub fn command_via(&self, wrapper: &[&str]) -> Command {
+        let mut c = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_engram"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_engram")),
+        };
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.tmp.path())

@@ -1,0 +1,159 @@
+//! Ingest throughput and keyword query latency of engram's sealed store + index, against SQLite
+//! FTS5 (what screenpipe uses) on the same generated corpus, in the same run.
+//!
+//! cargo bench --bench keyword               # 10k and 100k chunks
+//! ENGRAM_BENCH_SIZES=10000 cargo bench --bench keyword
+//!
+//! Not a test: numbers go to BENCHMARKS.md. Timings are wall clock on a shared machine, so
+//! compare the two systems within one run, not across runs.
+
+use std::time::{Duration, Instant};
+
+use engram::config::Config;
+use engram::crypto::DataKey;
+use engram::query::SearchRequest;
+use engram::store::{ItemMeta, Kind, NewItem};
+use engram::Engram;
+
+/// A small deterministic generator, so every run sees the same corpus.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Zipf-like: small ranks are much more common, as in real text.
+    fn zipf(&mut self, n: usize) -> usize {
+        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+    }
+}
+
+fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
+    const SYL: &[&str] = &["ka", "lo", "mi", "ter", "san", "dor", "vel", "qui", "ro", "nex", "pa", "sum", "tri", "gal", "ben", "shu"];
+    (0..n)
+        .map(|_| {
+            let len = 2 + rng.next() % 3;
+            (0..len).map(|_| SYL[(rng.next() % SYL.len() as u64) as usize]).collect()
+        })
+        .collect()
+}
+
+fn document(rng: &mut Rng, vocab: &[String]) -> String {
+    let words = 60 + rng.next() % 80;
+    let mut s = String::new();
+    for i in 0..words {
+        s.push_str(&vocab[rng.zipf(vocab.len())]);
+        s.push(if i % 12 == 11 { '.' } else { ' ' });
+        if i % 12 == 11 {
+            s.push(' ');
+        }
+    }
+    s
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("ENGRAM_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000]);
+    println!("| chunks | system | ingest docs/s | query p50 ms | query p99 ms |");
+    println!("|---|---|---|---|---|");
+    for n in sizes {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let vocab = vocabulary(&mut rng, 20_000);
+        let docs: Vec<String> = (0..n).map(|_| document(&mut rng, &vocab)).collect();
+        let queries: Vec<String> = (0..300)
+            .map(|_| format!("{} {}", vocab[rng.zipf(vocab.len()) % 3000 + 50], vocab[rng.zipf(vocab.len()) % 3000 + 50]))
+            .collect();
+        bench_engram(n, &docs, &queries);
+        bench_fts5(n, &docs, &queries);
+    }
+}
+
+fn bench_engram(n: usize, docs: &[String], queries: &[String]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = DataKey::generate().unwrap();
+    let mut engram = Engram::open_with_key(tmp.path(), &key, Config::default()).unwrap();
+    let start = Instant::now();
+    for (b, batch) in docs.chunks(1000).enumerate() {
+        let items: Vec<NewItem> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, text)| NewItem {
+                kind: Kind::Doc,
+                source: format!("doc-{}", b * 1000 + i),
+                title: None,
+                meta: ItemMeta::default(),
+                time: 0,
+                mtime: 0,
+                size: text.len() as i64,
+                chunks: engram::extract::chunk_text(text),
+                text: text.clone(),
+            })
+            .collect();
+        engram.add_items(&items).unwrap();
+    }
+    let ingest = start.elapsed();
+    let mut lat = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let r = engram.search(&SearchRequest::new(q.clone(), 10)).unwrap();
+        lat.push(t.elapsed());
+        std::hint::black_box(r);
+    }
+    lat.sort();
+    println!(
+        "| {n} | engram (sealed SQLite + sealed tantivy, snippets) | {:.0} | {:.2} | {:.2} |",
+        n as f64 / ingest.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+}
+
+fn bench_fts5(n: usize, docs: &[String], queries: &[String]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(tmp.path().join("fts.db")).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE VIRTUAL TABLE docs USING fts5(body);")
+        .unwrap();
+    let start = Instant::now();
+    for batch in docs.chunks(1000) {
+        let tx = conn.unchecked_transaction().unwrap();
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO docs (body) VALUES (?1)").unwrap();
+            for d in batch {
+                stmt.execute([d]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let ingest = start.elapsed();
+    let mut stmt = conn
+        .prepare("SELECT rowid, snippet(docs, 0, '**', '**', '…', 24) FROM docs WHERE docs MATCH ?1 ORDER BY rank LIMIT 10")
+        .unwrap();
+    let mut lat = Vec::new();
+    for q in queries {
+        let m = q.split_whitespace().collect::<Vec<_>>().join(" OR ");
+        let t = Instant::now();
+        let rows: Vec<(i64, String)> =
+            stmt.query_map([&m], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        lat.push(t.elapsed());
+        std::hint::black_box(rows);
+    }
+    lat.sort();
+    println!(
+        "| {n} | SQLite FTS5 (plaintext, snippets) | {:.0} | {:.2} | {:.2} |",
+        n as f64 / ingest.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+}

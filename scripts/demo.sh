@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds engram, and runs it on the bundled sample in assets/sample:
+# a new sealed store in a temporary folder, the sample indexed, a few searches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_rust
+ensure_tools
+say "building engram (release)"
+cargo build --release --locked
+engram=target/release/engram
+
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+export ENGRAM_DATA_DIR="$data/store"
+export ENGRAM_PASSPHRASE="demo passphrase (use a prompt or --passphrase-file in real life)"
+
+say "engram init"
+$engram init
+say "engram add assets/sample"
+$engram add assets/sample
+for q in "tenancy agreement" "brake pads" '"quarterly budget review"' "发票" "桂花"; do
+    say "engram search $q"
+    $engram search --limit 3 "$q"
+done
+say "engram status"
+$engram status
+say "is anything readable on disk? (grep for words we just found)"
+if grep -rlaF -e "tenancy" -e "发票" "$ENGRAM_DATA_DIR"; then
+    echo "plaintext found on disk!" >&2
+    exit 1
+fi
+echo "no plaintext: every file under $ENGRAM_DATA_DIR is sealed"

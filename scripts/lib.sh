@@ -1,0 +1,34 @@
+# Shared by demo.sh and test.sh: install only what is missing.
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        say "please install: ${missing[*]}"
+        return 1
+    fi
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    say "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null; then
+        say "cargo is missing: install Rust from your package manager (apt-get install cargo) or rustup"
+        apt_install cargo
+    fi
+}
+
+ensure_tools() {
+    # setpriv (util-linux) lets the tests make a file unreadable even for root; pkg-config and a
+    # C compiler build the bundled SQLite.
+    command -v setpriv >/dev/null || apt_install util-linux
+    command -v cc >/dev/null || apt_install gcc
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every test: unit tests, end-to-end tests on the real
+# binary, and the Cranfield evaluation test. Usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_rust
+ensure_tools
+
+# One build at a time on small machines; tests share the one target directory.
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
+cargo build --tests --locked
+cargo test --locked -- "$@"

@@ -1,0 +1,132 @@
+//! Bad inputs are counted and explained, never fatal; the index heals after a crash.
+
+mod util;
+
+use std::path::Path;
+
+use util::{sample_dir, Engram};
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+#[test]
+fn bad_inputs_are_counted_with_reasons_and_good_files_are_found() {
+    let e = Engram::init();
+    let dir = e.tmp.path().join("messy");
+    std::fs::create_dir(&dir).unwrap();
+    write(&dir, "good.txt", b"the lighthouse keeper logs the weather every hour");
+    write(&dir, "photo.png", &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 1, 0]);
+    write(&dir, "broken-utf8.txt", b"caf\xe9 receipt: espresso and croissant \xff\xfe total 4.20");
+    let (gbk, _, _) = encoding_rs::GBK.encode("灯塔看守人每小时记录一次天气情况。");
+    write(&dir, "gbk.txt", &gbk);
+    write(&dir, "empty.txt", b"");
+    write(&dir, "big.txt", &b"lighthouse ".repeat(300));
+    let pdf = std::fs::read(sample_dir().join("documents/home-insurance-policy.pdf")).unwrap();
+    write(&dir, "truncated.pdf", &pdf[..pdf.len() / 3]);
+    write(&dir, "secret.txt", b"unreadable lighthouse words");
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("secret.txt"), std::fs::Permissions::from_mode(0o000)).unwrap();
+
+    let config = e.tmp.path().join("config.toml");
+    std::fs::write(&config, "[files]\nmax_file_bytes = 2000\n").unwrap();
+    let args = ["--config", config.to_str().unwrap(), "add", "--json", dir.to_str().unwrap()];
+    // Root reads any file; drop the capability so the unreadable file really is unreadable.
+    // Root reads any file; drop the capabilities that allow it so the file really is unreadable.
+    let wrapper: &[&str] =
+        if is_root() { &["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"] } else { &[] };
+    let out = e.command_via(wrapper).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = &report["skipped"];
+    assert_eq!(report["added"], 3, "{report}");
+    assert_eq!(skipped["binary"], 1, "{report}");
+    assert_eq!(skipped["empty"], 1, "{report}");
+    assert_eq!(skipped["too_large"], 1, "{report}");
+    assert_eq!(skipped["corrupt"], 1, "{report}");
+    assert_eq!(skipped["unreadable"], 1, "{report}");
+    assert_eq!(skipped["symlink_loop"], 1, "{report}");
+    assert!(report["skipped_files"].as_array().unwrap().iter().all(|s| !s["detail"].as_str().unwrap().is_empty()));
+
+    assert!(e.top_source("lighthouse keeper").ends_with("good.txt"));
+    assert!(e.top_source("灯塔").ends_with("gbk.txt"));
+    assert!(e.top_source("espresso croissant").ends_with("broken-utf8.txt"));
+}
+
+#[test]
+fn a_missing_path_is_reported_not_fatal() {
+    let e = Engram::init();
+    let r = e.run(&["add", "--json", "/nonexistent/engram/nowhere"]).ok().json();
+    assert_eq!(r["skipped"]["vanished"], 1);
+}
+
+#[test]
+fn index_catches_up_after_a_crash_between_store_and_index() {
+    let e = Engram::init();
+    let notes = e.tmp.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("a.txt"), "first note about the aquarium pump").unwrap();
+    e.run(&["add", notes.to_str().unwrap()]).ok();
+    // Keep the index as it was, add more, then put the old index back: as if the process died
+    // after the store committed and before the index did.
+    let idx = e.data.join("index");
+    let saved = e.tmp.path().join("index-before");
+    copy_dir(&idx, &saved);
+    std::fs::write(notes.join("b.txt"), "second note about the heron at the pond").unwrap();
+    e.run(&["add", notes.to_str().unwrap()]).ok();
+    std::fs::remove_dir_all(&idx).unwrap();
+    copy_dir(&saved, &idx);
+    assert!(e.top_source("heron").ends_with("b.txt"), "the index did not catch up");
+    assert!(e.top_source("aquarium").ends_with("a.txt"));
+    let s = e.run(&["status", "--json"]).ok().json();
+    assert_eq!(s["index_generation"], s["generation"]);
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_store() {
+    let e = Engram::init();
+    e.run(&["add", sample_dir().join("notes").to_str().unwrap()]).ok();
+    std::fs::remove_dir_all(e.data.join("index")).unwrap();
+    assert!(e.top_source("tenancy").ends_with("flat-tenancy.md"));
+}
+
+#[test]
+fn configured_exclusions_and_gitignore_are_honoured() {
+    let e = Engram::init();
+    let dir = e.tmp.path().join("proj");
+    std::fs::create_dir_all(dir.join("private")).unwrap();
+    std::fs::write(dir.join("private/diary.txt"), "walrus diary").unwrap();
+    std::fs::write(dir.join("notes.txt"), "walrus notes").unwrap();
+    std::fs::write(dir.join("build.log"), "walrus log").unwrap();
+    std::fs::write(dir.join(".gitignore"), "*.log\n").unwrap();
+    let config = e.tmp.path().join("config.toml");
+    std::fs::write(&config, "[files]\nexclude = [\"**/private/**\"]\n").unwrap();
+    let r = e.run(&["--config", config.to_str().unwrap(), "add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!((r["added"].as_u64(), r["excluded"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_eq!(e.search("walrus").len(), 1);
+}
+
+#[test]
+fn config_prints_effective_settings() {
+    let e = Engram::new();
+    let out = e.run(&["config"]).ok().stdout;
+    assert!(out.contains("max_file_bytes = 20971520"), "{out}");
+    let bad = e.tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[files]\nmax_size = 1\n").unwrap();
+    let r = e.run(&["--config", bad.to_str().unwrap(), "config"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.toml"), "{}", r.stderr);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
