@@ -61,6 +61,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// One table row: ingest rate and query latency percentiles.
+fn report(n: usize, system: &str, ingest: Duration, mut lat: Vec<Duration>) {
+    lat.sort();
+    println!(
+        "| {n} | {system} | {:.0} | {:.2} | {:.2} |",
+        n as f64 / ingest.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::var("ENGRAM_BENCH_SIZES")
         .ok()
@@ -111,13 +122,7 @@ fn bench_engram(n: usize, docs: &[String], queries: &[String]) {
         lat.push(t.elapsed());
         std::hint::black_box(r);
     }
-    lat.sort();
-    println!(
-        "| {n} | engram (sealed SQLite + sealed tantivy, snippets) | {:.0} | {:.2} | {:.2} |",
-        n as f64 / ingest.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
-    );
+    report(n, "engram (sealed SQLite + sealed tantivy, snippets)", ingest, lat);
 }
 
 fn bench_fts5(n: usize, docs: &[String], queries: &[String]) {
@@ -149,11 +154,5 @@ fn bench_fts5(n: usize, docs: &[String], queries: &[String]) {
         lat.push(t.elapsed());
         std::hint::black_box(rows);
     }
-    lat.sort();
-    println!(
-        "| {n} | SQLite FTS5 (plaintext, snippets) | {:.0} | {:.2} | {:.2} |",
-        n as f64 / ingest.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
-    );
+    report(n, "SQLite FTS5 (plaintext, snippets)", ingest, lat);
 }
