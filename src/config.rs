@@ -22,7 +22,7 @@ pub enum ConfigError {
 }
 
 /// Every setting, with its default. `engram config` prints the effective values.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// What `engram add` and the folder watcher index.
@@ -49,12 +49,6 @@ pub struct FilesConfig {
 pub struct SearchConfig {
     /// How many results `engram search` shows when --limit is not given.
     pub limit: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { files: FilesConfig::default(), search: SearchConfig::default() }
-    }
 }
 
 impl Default for FilesConfig {

@@ -329,6 +329,8 @@ impl Store {
     }
 }
 
+type SealedFields = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
 /// A write transaction; see [`Store::write`].
 pub struct Writer<'a> {
     tx: Transaction<'a>,
@@ -405,7 +407,8 @@ impl Writer<'_> {
         Ok(true)
     }
 
-    fn seal_item_fields(&self, id: i64, item: &NewItem) -> Result<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    /// Sealed (source, title, meta) of an item row.
+    fn seal_item_fields(&self, id: i64, item: &NewItem) -> Result<SealedFields> {
         let place = |column| Place { table: "items", column, row: id };
         let source = self.sealer.seal(place("source"), item.source.as_bytes())?;
         let title = item.title.as_ref().map(|t| self.sealer.seal(place("title"), t.as_bytes())).transpose()?;
