@@ -11,4 +11,8 @@ ensure_tools
 # One build at a time on small machines; tests share the one target directory.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
 cargo build --tests --locked
-cargo test --locked -- "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked -- "$@" 2>&1 | tee "$log"
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
