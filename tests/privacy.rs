@@ -154,6 +154,8 @@ fn data_directory_is_private() {
     assert_eq!(mode, 0o700);
     let key_mode = std::fs::metadata(e.data.join("key.json")).unwrap().permissions().mode() & 0o777;
     assert_eq!(key_mode, 0o600);
+    let db_mode = std::fs::metadata(e.data.join("engram.db")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(db_mode, 0o600);
 }
 
 #[test]

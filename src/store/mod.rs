@@ -158,6 +158,12 @@ impl Store {
     pub fn open(path: &Path, sealer: Arc<Sealer>) -> Result<Store> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Open { path: path.display().to_string(), why: e.to_string() })?;
+        #[cfg(unix)]
+        {
+            // SQLite gives the -wal and -shm files the database file's mode.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
