@@ -7,6 +7,7 @@ source scripts/lib.sh
 
 ensure_rust
 ensure_tools
+bash scripts/fetch-models.sh
 say "building engram (release)"
 cargo build --release --locked
 engram=target/release/engram
@@ -20,7 +21,7 @@ say "engram init"
 $engram init
 say "engram add assets/sample"
 $engram add assets/sample
-for q in "tenancy agreement" "brake pads" '"quarterly budget review"' "发票" "桂花"; do
+for q in "tenancy agreement" "when must I move out of my apartment" "brake pads" '"quarterly budget review"' "发票" "桂花"; do
     say "engram search $q"
     $engram search --limit 3 "$q"
 done

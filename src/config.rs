@@ -29,6 +29,39 @@ pub struct Config {
     pub files: FilesConfig,
     /// Defaults for `engram search`.
     pub search: SearchConfig,
+    /// Which local models to use.
+    pub models: ModelsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Folder holding the unpacked models [default: $ENGRAM_MODELS, else $XDG_DATA_HOME/engram/models].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// The sentence embedder: a folder name under `dir`, or a path to any BERT-family
+    /// sentence-transformer folder (config.json, tokenizer.json, model.safetensors).
+    pub embedder: String,
+    /// Set when the embedder reads every script (a multilingual model); an English-only model's
+    /// vectors are trusted only for Latin-script text.
+    pub embedder_multilingual: bool,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig { dir: None, embedder: crate::embed::DEFAULT_MODEL.into(), embedder_multilingual: false }
+    }
+}
+
+impl ModelsConfig {
+    /// The embedder's folder.
+    pub fn embedder_dir(&self) -> PathBuf {
+        let named = PathBuf::from(&self.embedder);
+        if named.is_absolute() {
+            return named;
+        }
+        self.dir.clone().unwrap_or_else(crate::embed::models_dir).join(named)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +82,9 @@ pub struct FilesConfig {
 pub struct SearchConfig {
     /// How many results `engram search` shows when --limit is not given.
     pub limit: usize,
+    /// How much hybrid search trusts the semantic side, 0 (keywords only) to 1, for a query the
+    /// embedder fully reads; it is scaled down for text the embedder cannot read.
+    pub semantic_weight: f32,
 }
 
 impl Default for FilesConfig {
@@ -76,7 +112,7 @@ impl Default for FilesConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { limit: 10 }
+        SearchConfig { limit: 10, semantic_weight: 0.5 }
     }
 }
 

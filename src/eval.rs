@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::crypto::DataKey;
-use crate::query::SearchRequest;
+use crate::query::{Mode, SearchRequest};
 use crate::store::{ItemMeta, Kind, NewItem};
 use crate::{extract, Engram, Error, Result};
 
@@ -84,12 +84,12 @@ pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i64>>> 
 }
 
 /// Ingests `dir`'s corpus into a temporary store and runs every query.
-pub fn run(dir: &Path, limit: usize, mut progress: impl FnMut(&str)) -> Result<EvalRun> {
+pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, mut progress: impl FnMut(&str)) -> Result<EvalRun> {
     let corpus: Vec<CorpusDoc> = read_jsonl(&dir.join("corpus.jsonl"))?;
     let queries: Vec<QueryLine> = read_jsonl(&dir.join("queries.jsonl"))?;
     let tmp = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary store: {e}")))?;
     let key = DataKey::generate()?;
-    let mut engram = Engram::open_with_key(tmp.path(), &key, Config::default())?;
+    let mut engram = Engram::open_with_key(tmp.path(), &key, config)?;
     progress(&format!("indexing {} documents", corpus.len()));
     let now = chrono::Utc::now().timestamp();
     for batch in corpus.chunks(1000) {
@@ -113,10 +113,17 @@ pub fn run(dir: &Path, limit: usize, mut progress: impl FnMut(&str)) -> Result<E
             .collect();
         engram.add_items(&items)?;
     }
+    if mode != Mode::Keyword {
+        progress("embedding the corpus");
+        engram.embed_pending(&mut |_| {})?;
+    }
     progress(&format!("running {} queries", queries.len()));
     let mut run = Vec::new();
     for q in &queries {
-        let results = engram.search(&SearchRequest::new(q.text.clone(), limit))?;
+        let mut req = SearchRequest::new(q.text.clone(), limit);
+        req.mode = mode;
+        req.snippets = false;
+        let results = engram.search(&req)?;
         for r in results {
             run.push((q.id.clone(), r.source, r.score));
         }

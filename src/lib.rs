@@ -7,14 +7,17 @@
 pub mod capture;
 pub mod config;
 pub mod crypto;
+pub mod embed;
 pub mod eval;
 pub mod extract;
 pub mod index;
 pub mod query;
 pub mod store;
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -23,9 +26,11 @@ use crate::capture::files::{self, Found};
 use crate::config::{Config, ConfigError};
 use crate::crypto::vault::{self, KdfParams, VaultError};
 use crate::crypto::{CryptoError, DataKey, Sealer};
+use crate::embed::{EmbedError, Embedder};
 use crate::extract::Skip;
+use crate::index::vector::VectorIndex;
 use crate::index::{IndexError, KeywordIndex};
-use crate::query::{SearchRequest, SearchResult};
+use crate::query::{Mode, QueryError, SearchRequest, SearchResult};
 use crate::store::{Item, ItemMeta, Kind, NewItem, PutOutcome, Store, StoreError};
 
 pub const DB_FILE: &str = "engram.db";
@@ -41,6 +46,8 @@ pub enum Error {
     Store(StoreError),
     #[error(transparent)]
     Index(IndexError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
     #[error("tampering detected: {0}")]
     Tamper(String),
     #[error("{0}")]
@@ -87,6 +94,16 @@ impl From<IndexError> for Error {
     }
 }
 
+impl From<QueryError> for Error {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Index(e) => e.into(),
+            QueryError::Store(e) => e.into(),
+            QueryError::Embed(e) => e.into(),
+        }
+    }
+}
+
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         StoreError::Crypto(e).into()
@@ -101,6 +118,10 @@ pub struct Engram {
     config: Config,
     store: Store,
     index: KeywordIndex,
+    /// Loaded when first needed; the error says which file is missing and how to fetch it.
+    embedder: OnceCell<std::result::Result<Rc<Embedder>, String>>,
+    /// Opened from the store when a semantic query first needs it; dropped on every write.
+    vectors: RefCell<Option<Rc<VectorIndex>>>,
 }
 
 /// What `add` did.
@@ -111,6 +132,11 @@ pub struct AddReport {
     pub unchanged: usize,
     pub excluded: usize,
     pub chunks: usize,
+    /// Chunks given a sentence embedding.
+    pub embedded: usize,
+    /// Why semantic search could not be prepared, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic_off: Option<String>,
     pub skipped: BTreeMap<&'static str, usize>,
     pub skipped_files: Vec<SkippedFile>,
 }
@@ -126,6 +152,8 @@ pub struct SkippedFile {
 pub enum AddEvent<'a> {
     Found(usize),
     File(&'a Path),
+    /// Chunks embedded so far, of how many.
+    Embedding(usize, usize),
 }
 
 /// What `forget` removes.
@@ -146,6 +174,9 @@ pub struct Status {
     pub index_generation: i64,
     pub database_bytes: u64,
     pub index_bytes: u64,
+    /// Chunks still waiting for a sentence embedding.
+    pub chunks_without_vector: i64,
+    pub embedder: String,
 }
 
 /// How many files to write in one store transaction.
@@ -176,7 +207,14 @@ impl Engram {
         let sealer = Arc::new(Sealer::new(key));
         let store = Store::open(&dir.join(DB_FILE), sealer.clone())?;
         let index = KeywordIndex::open(&dir.join(INDEX_DIR), sealer)?;
-        let engram = Engram { dir: dir.to_path_buf(), config, store, index };
+        let engram = Engram {
+            dir: dir.to_path_buf(),
+            config,
+            store,
+            index,
+            embedder: OnceCell::new(),
+            vectors: RefCell::new(None),
+        };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
         match engram.index.sync(&engram.store) {
             Ok(_) | Err(IndexError::Busy) => {}
@@ -233,7 +271,51 @@ impl Engram {
         }
         self.write_batch(&mut batch, &mut report)?;
         self.index.sync(&self.store)?;
+        match self.embed_pending(progress) {
+            Ok(n) => report.embedded = n,
+            Err(Error::Embed(e)) => report.semantic_off = Some(e.to_string()),
+            Err(e) => return Err(e),
+        }
         Ok(report)
+    }
+
+    /// The embedder, loaded on first use.
+    pub fn embedder(&self) -> std::result::Result<Rc<Embedder>, EmbedError> {
+        let loaded = self.embedder.get_or_init(|| {
+            let m = &self.config.models;
+            Embedder::load(&m.embedder_dir(), m.embedder_multilingual).map(Rc::new).map_err(|e| e.to_string())
+        });
+        match loaded {
+            Ok(e) => Ok(e.clone()),
+            // Load once; later calls report the same failure.
+            Err(msg) => Err(EmbedError::Run(msg.clone())),
+        }
+    }
+
+    /// Gives every chunk without a vector one, in batches, resumably. Returns how many.
+    pub fn embed_pending(&mut self, progress: &mut dyn FnMut(AddEvent)) -> Result<usize> {
+        let embedder = self.embedder()?;
+        let model = embedder.name().to_string();
+        let total = self.store.count_without_vector(&model)? as usize;
+        let mut done = 0;
+        while done < total {
+            let chunks = self.store.chunks_without_vector(&model, 256)?;
+            if chunks.is_empty() {
+                break;
+            }
+            let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
+            let vectors = embedder.embed(&texts)?;
+            let rows: Vec<(i64, Vec<f32>, f32)> = chunks
+                .iter()
+                .zip(vectors)
+                .map(|(c, v)| (c.id, v, embedder.coverage(&c.text)))
+                .collect();
+            self.store.put_vectors(&model, &rows)?;
+            done += rows.len();
+            progress(AddEvent::Embedding(done, total));
+        }
+        self.vectors.replace(None);
+        Ok(done)
     }
 
     /// Reads and chunks one file, or `None` when the store already has it as it is.
@@ -296,15 +378,41 @@ impl Engram {
         Ok(())
     }
 
-    /// Writes prepared items (evaluation corpora, tests) in one transaction and indexes them.
+    /// Writes prepared items (evaluation corpora, tests) in one transaction and indexes their
+    /// keywords; [`Engram::embed_pending`] adds their vectors.
     pub fn add_items(&mut self, items: &[NewItem]) -> Result<()> {
         self.store.write(|w| items.iter().try_for_each(|i| w.put(i).map(|_| ())))?;
         self.index.sync(&self.store)?;
+        self.vectors.replace(None);
         Ok(())
     }
 
+    /// Searches. Hybrid mode without an embedder falls back to keywords (see
+    /// [`Engram::embedder`] for why it is missing); semantic mode without one is an error.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<SearchResult>> {
-        Ok(query::search(&self.store, &self.index, req)?)
+        let embedder = match req.mode {
+            Mode::Keyword => None,
+            Mode::Hybrid => self.embedder().ok(),
+            Mode::Semantic => Some(self.embedder()?),
+        };
+        let vectors = match &embedder {
+            Some(e) => Some(self.vector_index(e.name())?),
+            None => None,
+        };
+        let semantic = match (&embedder, &vectors) {
+            (Some(e), Some(v)) => Some(query::Semantic { embedder: e, vectors: v, weight: self.config.search.semantic_weight }),
+            _ => None,
+        };
+        Ok(query::search(&self.store, &self.index, semantic.as_ref(), req)?)
+    }
+
+    fn vector_index(&self, model: &str) -> Result<Rc<VectorIndex>> {
+        if let Some(v) = self.vectors.borrow().as_ref() {
+            return Ok(v.clone());
+        }
+        let v = Rc::new(VectorIndex::load(&self.store, model)?);
+        self.vectors.replace(Some(v.clone()));
+        Ok(v)
     }
 
     /// An item and its whole text.
@@ -343,6 +451,7 @@ impl Engram {
         self.index.sync(&self.store)?;
         self.index.compact()?;
         self.store.checkpoint()?;
+        self.vectors.replace(None);
         Ok(removed)
     }
 
@@ -375,7 +484,17 @@ impl Engram {
                 .map(|m| m.len())
                 .sum(),
             index_bytes: dir_size(&self.dir.join(INDEX_DIR)),
+            chunks_without_vector: self.store.count_without_vector(&self.embedder_name())?,
+            embedder: self.embedder_name(),
         })
+    }
+}
+
+impl Engram {
+    /// The configured embedder's name, as recorded with its vectors.
+    fn embedder_name(&self) -> String {
+        let dir = self.config.models.embedder_dir();
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use engram::config::{self, Config};
 use engram::query::time::parse_time;
-use engram::query::{SearchRequest, SearchResult};
+use engram::query::{Mode, SearchRequest, SearchResult};
 use engram::store::Kind;
 use engram::{AddEvent, Engram, Error, Forget};
 use serde_json::json;
@@ -59,6 +59,9 @@ enum Command {
         /// Only this kind of memory
         #[arg(long, value_parser = ["file", "screen", "doc"])]
         kind: Option<String>,
+        /// Retriever: keyword and semantic fused, or one of them alone
+        #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "semantic"])]
+        mode: String,
     },
     /// Print one memory in full
     Show { id: i64 },
@@ -93,7 +96,7 @@ enum Command {
         #[arg(long, value_name = "RUN.tsv")]
         out: Option<PathBuf>,
         /// Which retriever to score
-        #[arg(long, default_value = "keyword", value_parser = ["keyword"])]
+        #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "semantic"])]
         mode: String,
     },
 }
@@ -133,6 +136,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                     bar.inc(1);
                     bar.set_message(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                 }
+                AddEvent::Embedding(done, total) => {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                    bar.set_message("embedding chunks for semantic search");
+                }
             })?;
             bar.finish_and_clear();
             if json {
@@ -150,16 +158,25 @@ fn run(cli: Cli) -> Result<(), Error> {
                 for s in &report.skipped_files {
                     println!("  skipped {}: {}", s.path, s.detail);
                 }
+                if let Some(why) = &report.semantic_off {
+                    eprintln!("engram: semantic search is off until the embedding model is present: {why}");
+                }
             }
         }
-        Command::Search { query, limit, since, until, kind } => {
+        Command::Search { query, limit, since, until, kind, mode } => {
             let now = chrono::Local::now();
             let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
             let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
             req.since = time(since)?;
             req.until = time(until)?;
             req.kind = kind.as_deref().and_then(Kind::parse);
+            req.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            if req.mode == Mode::Hybrid {
+                if let Err(why) = engram.embedder() {
+                    eprintln!("engram: keyword search only; semantic search is off: {why}");
+                }
+            }
             let results = engram.search(&req)?;
             print_results(&results, json);
         }
@@ -239,9 +256,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print!("{}", config.to_toml());
             }
         }
-        Command::Eval { dir: eval_dir, out, mode: _ } => {
+        Command::Eval { dir: eval_dir, out, mode } => {
             let quiet = json || !std::io::stderr().is_terminal();
-            let result = engram::eval::run(&eval_dir, 100, |msg| {
+            let mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
+            let result = engram::eval::run(&eval_dir, 100, mode, config, |msg| {
                 if !quiet {
                     eprintln!("{msg}");
                 }

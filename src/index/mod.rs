@@ -8,6 +8,7 @@
 
 pub mod analyze;
 mod sealed_dir;
+pub mod vector;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -17,6 +17,10 @@ pub struct Snippet {
 }
 
 impl Snippet {
+    pub fn has_marks(&self) -> bool {
+        self.pieces.iter().any(|p| p.marked)
+    }
+
     /// Renders with `open`/`close` around matches (`**` for JSON and pipes, colour on a terminal).
     pub fn render(&self, open: &str, close: &str) -> String {
         let mut s = String::new();
@@ -59,13 +63,51 @@ pub fn make_snippet(text: &str, terms: &[String], width: usize) -> Snippet {
         let from = first - lead;
         (from, (from + width).min(chars.len()))
     };
-    let (from, to) = snap_to_spaces(&chars, from, to);
+    let ranges: Vec<(usize, usize)> = matches.iter().map(|m| (m.0, m.1)).collect();
+    build(text, &chars, from, to, ranges)
+}
+
+/// A window of about `width` characters around the byte range `start..end`, which is marked.
+pub fn around(text: &str, start: usize, end: usize, width: usize) -> Snippet {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let char_at = |byte: usize| chars.partition_point(|&(b, _)| b < byte);
+    let (s, e) = (char_at(start), char_at(end));
+    let slack = width.saturating_sub(e - s) / 2;
+    let from = s.saturating_sub(slack);
+    let to = (from + width.max(e - s)).min(chars.len());
+    build(text, &chars, from, to, vec![(start, end)])
+}
+
+/// Sentence byte ranges, trimmed, for picking the one closest to a query.
+pub fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let end = i + c.len_utf8();
+        let next_space = iter.peek().is_none_or(|&(_, n)| n.is_whitespace());
+        let boundary = matches!(c, '。' | '！' | '？' | '\n') || (matches!(c, '.' | '!' | '?') && next_space);
+        if boundary || iter.peek().is_none() {
+            let piece = &text[start..end];
+            let lead = piece.len() - piece.trim_start().len();
+            let trimmed = piece.trim();
+            if trimmed.chars().filter(|c| c.is_alphanumeric()).count() >= 3 {
+                out.push((start + lead, start + lead + trimmed.len()));
+            }
+            start = end;
+        }
+    }
+    out
+}
+
+/// Cuts the window `from..to` (in chars), marking `ranges` (in bytes) that fall inside it.
+fn build(text: &str, chars: &[(usize, char)], from: usize, to: usize, ranges: Vec<(usize, usize)>) -> Snippet {
+    let (from, to) = snap_to_spaces(chars, from, to);
     let byte = |c: usize| chars.get(c).map(|&(b, _)| b).unwrap_or(text.len());
     let (start_b, end_b) = (byte(from), byte(to));
 
     // Merge overlapping match ranges (CJK bigrams overlap) inside the window.
-    let mut ranges: Vec<(usize, usize)> =
-        matches.iter().filter(|m| m.0 >= start_b && m.1 <= end_b).map(|m| (m.0, m.1)).collect();
+    let mut ranges: Vec<(usize, usize)> = ranges.into_iter().filter(|m| m.0 >= start_b && m.1 <= end_b).collect();
     ranges.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::new();
     for r in ranges {
@@ -155,6 +197,15 @@ mod tests {
         assert!(s.contains("[invoice]") && s.contains("[4242]"), "{s}");
         assert!(s.starts_with('…') && s.ends_with('…'));
         assert!(s.chars().count() < 100);
+    }
+
+    #[test]
+    fn around_marks_the_given_sentence() {
+        let text = "First sentence here. The lease runs out in August. Last one.";
+        let s = sentences(text);
+        assert_eq!(s.len(), 3);
+        let snip = around(text, s[1].0, s[1].1, 200).render("[", "]");
+        assert_eq!(snip, "First sentence here. [The lease runs out in August.] Last one.");
     }
 
     #[test]

@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use super::{Result, StoreError};
 
 /// Every migration, in order. A unit test checks this list against the folder.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init.sql", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
+    ("0002_embeddings.sql", include_str!("../../migrations/0002_embeddings.sql")),
+];
 
 pub fn run(conn: &Connection) -> Result<()> {
     let known = MIGRATIONS.len() as i64;

@@ -9,6 +9,9 @@
 //! after a crash. Not for: tokenising, ranking, or deciding what to index.
 
 mod migrate;
+mod vectors;
+
+pub use vectors::StoredVector;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -514,7 +517,7 @@ impl RawItem {
     }
 }
 
-struct RawChunk {
+pub(crate) struct RawChunk {
     id: i64,
     content_id: i64,
     seq: i64,
@@ -524,7 +527,7 @@ struct RawChunk {
 }
 
 impl RawChunk {
-    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<RawChunk> {
+    pub(crate) fn from_row(r: &rusqlite::Row) -> rusqlite::Result<RawChunk> {
         Ok(RawChunk {
             id: r.get(0)?,
             content_id: r.get(1)?,
@@ -535,7 +538,7 @@ impl RawChunk {
         })
     }
 
-    fn open(self, sealer: &Sealer) -> Result<StoredChunk> {
+    pub(crate) fn open(self, sealer: &Sealer) -> Result<StoredChunk> {
         let text = sealer.open_str(Place { table: "chunks", column: "body", row: self.id }, &self.body)?;
         Ok(StoredChunk {
             id: self.id,

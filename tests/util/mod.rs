@@ -64,6 +64,8 @@ impl Engram {
             .env("XDG_CONFIG_HOME", self.tmp.path().join("config"))
             .env("ENGRAM_DATA_DIR", &self.data)
             .env("ENGRAM_PASSPHRASE", &self.passphrase)
+            // The models scripts/fetch-models.sh unpacked for the user running the tests.
+            .env("ENGRAM_MODELS", engram::embed::models_dir())
             .stdin(std::process::Stdio::null());
         c
     }

