@@ -5,7 +5,7 @@
 //! pinned package by `scripts/fetch-models.sh`; nothing is fetched at run time. The packaged
 //! tokenizer pads every input to 128 tokens and truncates at 128; we pad to the longest input of a
 //! batch and truncate at 256 word pieces, as sentence-transformers does, and sort inputs by length
-//! so short texts are not padded to long ones.
+//! so short texts are not padded to long ones when batching.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,9 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
-const BATCH: usize = 32;
+/// Texts per forward pass. Measured here (benches/embed.rs): on 2 CPU cores candle is fastest
+/// one chunk at a time, and slower with every larger batch (23 chunks/s at 1, 14 at 64).
+const BATCH: usize = 1;
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 pub const FETCH_HINT: &str = "run scripts/fetch-models.sh (it downloads the pinned model package and unpacks it)";
 
@@ -103,10 +105,15 @@ impl Embedder {
 
     /// One unit vector per text, in the order given.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_batched(texts, BATCH)
+    }
+
+    /// As [`Embedder::embed`], running `batch` texts through the model at a time.
+    pub fn embed_batched(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
+        for batch in order.chunks(batch.max(1)) {
             let inputs: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
             for (vector, &i) in self.embed_batch(&inputs)?.into_iter().zip(batch) {
                 out[i] = vector;

@@ -1,7 +1,6 @@
 //! Fusing keyword and vector rankings so the result is never worse than the better input.
 //!
-//! Each side's scores are scaled to 0–1 (keyword by the best score, vectors min–max over the
-//! candidates), then mixed as `(1 − β)·keyword + β·coverage·vector`. β is the configured
+//! Each side's scores are scaled to 0–1 (min–max over its candidates), then mixed as `(1 − β)·keyword + β·coverage·vector`. β is the configured
 //! semantic weight times the share of the query the embedder can read, and each document's
 //! vector score is scaled by the share of *it* the embedder can read. So an English-only model
 //! has no say on a Chinese query or a Chinese note, where its vectors are noise, and full say on
@@ -32,16 +31,14 @@ pub fn best_per_content(hits: impl Iterator<Item = (i64, i64, f32, f32)>) -> Vec
 /// Mixes the two rankings with vector weight `beta` (0 = keyword only).
 pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32) -> Vec<Candidate> {
     let beta = beta.clamp(0.0, 1.0);
-    let kmax = keyword.iter().map(|c| c.score).fold(0.0f32, f32::max);
-    let (vmin, vmax) = vector.iter().fold((f32::MAX, f32::MIN), |(lo, hi), c| (lo.min(c.score), hi.max(c.score)));
-    let vspan = vmax - vmin;
+    let kscale = min_max(keyword);
+    let vscale = min_max(vector);
     let mut fused: HashMap<i64, Candidate> = HashMap::new();
     for c in keyword {
-        let k = if kmax > 0.0 { c.score / kmax } else { 0.0 };
-        fused.insert(c.content_id, Candidate { score: (1.0 - beta) * k, ..*c });
+        fused.insert(c.content_id, Candidate { score: (1.0 - beta) * kscale(c.score), ..*c });
     }
     for c in vector {
-        let v = if vspan > 1e-6 { (c.score - vmin) / vspan } else { 1.0 };
+        let v = vscale(c.score);
         // A tiny share even at beta 0 orders what the keywords could not tell apart.
         let add = beta * c.coverage * v + 1e-3 * v;
         fused
@@ -52,6 +49,13 @@ pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32) -> Vec<Candi
     let mut out: Vec<Candidate> = fused.into_values().collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.content_id.cmp(&b.content_id)));
     out
+}
+
+/// Maps a list's scores onto 0–1; a list whose scores are all equal maps to 1.
+fn min_max(list: &[Candidate]) -> impl Fn(f32) -> f32 {
+    let (lo, hi) = list.iter().fold((f32::MAX, f32::MIN), |(lo, hi), c| (lo.min(c.score), hi.max(c.score)));
+    let span = hi - lo;
+    move |s| if span > 1e-6 { (s - lo) / span } else { 1.0 }
 }
 
 #[cfg(test)]
