@@ -34,6 +34,19 @@ fn main() {
         let secs = start.elapsed().as_secs_f64();
         println!("| {batch} | {:.1} | {:.1} |", chunks.len() as f64 / secs, secs * 1000.0 / chunks.len() as f64);
     }
+    // Snippets of semantic hits embed a chunk's sentences: short texts, many at once.
+    let sentences: Vec<&str> = chunks
+        .iter()
+        .flat_map(|c| c.split(". "))
+        .filter(|s| s.split_whitespace().count() >= 4)
+        .take(120)
+        .collect();
+    for batch in [1, 12] {
+        let start = Instant::now();
+        embedder.embed_batched(&sentences, batch).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        println!("sentences ({}), batch {batch}: {:.1} ms each", sentences.len(), secs * 1000.0 / sentences.len() as f64);
+    }
     let start = Instant::now();
     let n = 50;
     for i in 0..n {

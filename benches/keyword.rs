@@ -1,5 +1,8 @@
 //! Ingest throughput and keyword query latency of engram's sealed store + index, against SQLite
-//! FTS5 (what screenpipe uses) on the same generated corpus, in the same run.
+//! FTS5 (what screenpipe uses) on the same generated corpus, in the same run; and hybrid query
+//! latency (query embedding, keyword search, exact vector scan, fusion, snippets) with the real
+//! embedder over random unit vectors standing in for the chunks' embeddings (embedding 100k
+//! chunks for real would take over an hour here; the scan costs the same for any vectors).
 //!
 //! cargo bench --bench keyword               # 10k and 100k chunks
 //! ENGRAM_BENCH_SIZES=10000 cargo bench --bench keyword
@@ -9,10 +12,12 @@
 
 use std::time::{Duration, Instant};
 
-use engram::config::Config;
+use engram::config::{Config, ModelsConfig};
 use engram::crypto::DataKey;
-use engram::query::SearchRequest;
-use engram::store::{ItemMeta, Kind, NewItem};
+use engram::embed::Embedder;
+use engram::index::vector::VectorIndex;
+use engram::query::{Mode, SearchRequest, Semantic};
+use engram::store::{ItemMeta, Kind, NewItem, StoredVector};
 use engram::Engram;
 
 /// A small deterministic generator, so every run sees the same corpus.
@@ -118,11 +123,48 @@ fn bench_engram(n: usize, docs: &[String], queries: &[String]) {
     let mut lat = Vec::new();
     for q in queries {
         let t = Instant::now();
-        let r = engram.search(&SearchRequest::new(q.clone(), 10)).unwrap();
+        let mut req = SearchRequest::new(q.clone(), 10);
+        req.mode = Mode::Keyword;
+        let r = engram.search(&req).unwrap();
         lat.push(t.elapsed());
         std::hint::black_box(r);
     }
-    report(n, "engram (sealed SQLite + sealed tantivy, snippets)", ingest, lat);
+    report(n, "engram keyword (sealed SQLite + sealed tantivy, snippets)", ingest, lat);
+    bench_hybrid(n, &engram, queries);
+}
+
+fn bench_hybrid(n: usize, engram: &Engram, queries: &[String]) {
+    let models = ModelsConfig::default();
+    let Ok(embedder) = Embedder::load(&models.embedder_dir(), false) else {
+        println!("| {n} | engram hybrid | skipped: no model (scripts/fetch-models.sh) | | |");
+        return;
+    };
+    let mut rng = Rng(42);
+    let mut vectors = Vec::new();
+    for content_id in engram.store().content_ids().unwrap() {
+        for chunk in engram.store().chunks_of(content_id).unwrap() {
+            let mut v: Vec<f32> = (0..embedder.dim()).map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            vectors.push(StoredVector { chunk_id: chunk.id, content_id, vector: v, coverage: 1.0 });
+        }
+    }
+    let index = VectorIndex::from_vectors(vectors);
+    let semantic = Semantic { embedder: &embedder, vectors: &index, weight: 0.5 };
+    let mut lat = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let r = engram::query::search(engram.store(), engram.keyword_index(), Some(&semantic), &SearchRequest::new(q.clone(), 10))
+            .unwrap();
+        lat.push(t.elapsed());
+        std::hint::black_box(r);
+    }
+    lat.sort();
+    println!(
+        "| {n} | engram hybrid (query embedding included) | | {:.2} | {:.2} |",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
 }
 
 fn bench_fts5(n: usize, docs: &[String], queries: &[String]) {

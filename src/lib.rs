@@ -238,6 +238,10 @@ impl Engram {
         &self.store
     }
 
+    pub fn keyword_index(&self) -> &KeywordIndex {
+        &self.index
+    }
+
     /// Indexes files and folders. Unchanged files are not read again.
     pub fn add_paths(&mut self, paths: &[PathBuf], progress: &mut dyn FnMut(AddEvent)) -> Result<AddReport> {
         let found = files::walk(paths, &self.config.files).map_err(|e| Error::Usage(e.to_string()))?;

@@ -6,7 +6,7 @@
 //! is no vector file to seal. Built from the store when a semantic query first needs it, so it
 //! can never hold a forgotten or replaced chunk.
 
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, StoredVector};
 
 #[derive(Debug, Clone, Copy)]
 pub struct VectorHit {
@@ -25,7 +25,11 @@ pub struct VectorIndex {
 
 impl VectorIndex {
     pub fn load(store: &Store, model: &str) -> Result<VectorIndex> {
-        let vectors = store.vectors(model)?;
+        Ok(VectorIndex::from_vectors(store.vectors(model)?))
+    }
+
+    /// Builds the index from vectors in hand; ones of another length than the first are left out.
+    pub fn from_vectors(vectors: Vec<StoredVector>) -> VectorIndex {
         let dim = vectors.first().map_or(0, |v| v.vector.len());
         let mut index = VectorIndex {
             dim,
@@ -38,7 +42,7 @@ impl VectorIndex {
             index.coverage.push(v.coverage);
             index.matrix.extend_from_slice(&v.vector);
         }
-        Ok(index)
+        index
     }
 
     pub fn len(&self) -> usize {

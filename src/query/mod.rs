@@ -154,22 +154,19 @@ pub fn search(
     ranked.truncate(req.limit);
     let terms = parse::positive_terms(&query);
     let mut results = Vec::with_capacity(ranked.len());
+    // Hits that share no word with the query, whose snippet is the sentence closest in meaning.
+    let mut by_meaning: Vec<(usize, String)> = Vec::new();
     for (score, time, item_id, chunk_id) in ranked {
         let item = store.item(item_id)?;
-        let snippet = if req.snippets {
-            match store.chunk(chunk_id)? {
-                Some(c) => {
-                    let s = snippet::make_snippet(&c.text, &terms, SNIPPET_CHARS);
-                    match (s.has_marks(), semantic, &query_vector) {
-                        (false, Some(sem), Some(qv)) => closest_sentence_snippet(&c.text, sem.embedder, qv)?.unwrap_or(s),
-                        _ => s,
-                    }
+        let mut snippet = Snippet::default();
+        if req.snippets {
+            if let Some(c) = store.chunk(chunk_id)? {
+                snippet = snippet::make_snippet(&c.text, &terms, SNIPPET_CHARS);
+                if !snippet.has_marks() && semantic.is_some() {
+                    by_meaning.push((results.len(), c.text));
                 }
-                None => Snippet::default(),
             }
-        } else {
-            Snippet::default()
-        };
+        }
         results.push(SearchResult {
             id: item.id,
             score,
@@ -181,23 +178,39 @@ pub fn search(
             chunk_id,
         });
     }
+    if let (Some(sem), Some(qv)) = (semantic, &query_vector) {
+        for (i, snippet) in closest_sentences(&by_meaning, sem.embedder, qv)? {
+            results[i].snippet = snippet;
+        }
+    }
     Ok(results)
 }
 
-/// For a hit that shares no word with the query: the sentence closest in meaning, marked.
-fn closest_sentence_snippet(text: &str, embedder: &Embedder, query: &[f32]) -> Result<Option<Snippet>, QueryError> {
-    let sentences = snippet::sentences(text);
-    if sentences.len() < 2 {
-        return Ok(None);
+/// Sentences per chunk considered for a meaning snippet.
+const SNIPPET_SENTENCES: usize = 8;
+
+/// For each `(result, chunk text)`, the sentence closest to the query, marked; all sentences
+/// are embedded in one call so short ones share forward passes.
+fn closest_sentences(chunks: &[(usize, String)], embedder: &Embedder, query: &[f32]) -> Result<Vec<(usize, Snippet)>, QueryError> {
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // chunk, start, end
+    for (k, (_, text)) in chunks.iter().enumerate() {
+        let sentences = snippet::sentences(text);
+        if sentences.len() >= 2 {
+            spans.extend(sentences.into_iter().take(SNIPPET_SENTENCES).map(|(s, e)| (k, s, e)));
+        }
     }
-    let sentences: Vec<(usize, usize)> = sentences.into_iter().take(24).collect();
-    let texts: Vec<&str> = sentences.iter().map(|&(s, e)| &text[s..e]).collect();
+    let texts: Vec<&str> = spans.iter().map(|&(k, s, e)| &chunks[k].1[s..e]).collect();
     let vectors = embedder.embed(&texts)?;
-    let best = vectors
-        .iter()
-        .map(|v| v.iter().zip(query).map(|(a, b)| a * b).sum::<f32>())
+    let mut best: Vec<Option<(f32, usize, usize)>> = vec![None; chunks.len()];
+    for (&(k, s, e), v) in spans.iter().zip(&vectors) {
+        let sim: f32 = v.iter().zip(query).map(|(a, b)| a * b).sum();
+        if best[k].is_none_or(|(b, _, _)| sim > b) {
+            best[k] = Some((sim, s, e));
+        }
+    }
+    Ok(best
+        .into_iter()
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| sentences[i]);
-    Ok(best.map(|(s, e)| snippet::around(text, s, e, SNIPPET_CHARS)))
+        .filter_map(|(k, b)| b.map(|(_, s, e)| (chunks[k].0, snippet::around(&chunks[k].1, s, e, SNIPPET_CHARS))))
+        .collect())
 }
