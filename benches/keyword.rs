@@ -150,7 +150,7 @@ fn bench_hybrid(n: usize, engram: &Engram, queries: &[String]) {
         }
     }
     let index = VectorIndex::from_vectors(vectors);
-    let semantic = Semantic { embedder: &embedder, vectors: &index, weight: 0.5 };
+    let semantic = Semantic { embedder: &embedder, vectors: &index, weight: 0.5, min_similarity: -1.0 };
     let mut lat = Vec::new();
     for q in queries {
         let t = Instant::now();

@@ -85,6 +85,9 @@ pub struct SearchConfig {
     /// How much hybrid search trusts the semantic side, 0 (keywords only) to 1, for a query the
     /// embedder fully reads; it is scaled down for text the embedder cannot read.
     pub semantic_weight: f32,
+    /// Cosine similarity below which a chunk is not a semantic match at all. Depends on the
+    /// model: for all-MiniLM-L6-v2, unrelated chunks score about 0.1–0.22 and paraphrases 0.28+.
+    pub min_similarity: f32,
 }
 
 impl Default for FilesConfig {
@@ -112,7 +115,7 @@ impl Default for FilesConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { limit: 10, semantic_weight: 0.5 }
+        SearchConfig { limit: 10, semantic_weight: 0.5, min_similarity: 0.25 }
     }
 }
 

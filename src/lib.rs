@@ -404,7 +404,12 @@ impl Engram {
             None => None,
         };
         let semantic = match (&embedder, &vectors) {
-            (Some(e), Some(v)) => Some(query::Semantic { embedder: e, vectors: v, weight: self.config.search.semantic_weight }),
+            (Some(e), Some(v)) => Some(query::Semantic {
+                embedder: e,
+                vectors: v,
+                weight: self.config.search.semantic_weight,
+                min_similarity: self.config.search.min_similarity,
+            }),
             _ => None,
         };
         Ok(query::search(&self.store, &self.index, semantic.as_ref(), req)?)

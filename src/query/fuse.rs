@@ -8,6 +8,9 @@
 
 use std::collections::HashMap;
 
+/// The least vector weight (β × document coverage) that lets a document in on meaning alone.
+const MIN_SAY: f32 = 0.05;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
     pub content_id: i64,
@@ -39,12 +42,16 @@ pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32) -> Vec<Candi
     }
     for c in vector {
         let v = vscale(c.score);
-        // A tiny share even at beta 0 orders what the keywords could not tell apart.
-        let add = beta * c.coverage * v + 1e-3 * v;
-        fused
-            .entry(c.content_id)
-            .and_modify(|f| f.score += add)
-            .or_insert(Candidate { score: add, ..*c });
+        let say = beta * c.coverage;
+        match fused.get_mut(&c.content_id) {
+            // A tiny share even at beta 0 orders what the keywords could not tell apart.
+            Some(f) => f.score += say * v + 1e-3 * v,
+            // Found by meaning alone: only where the model can read both query and document.
+            None if say >= MIN_SAY => {
+                fused.insert(c.content_id, Candidate { score: say * v, ..*c });
+            }
+            None => {}
+        }
     }
     let mut out: Vec<Candidate> = fused.into_values().collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.content_id.cmp(&b.content_id)));
@@ -92,6 +99,14 @@ mod tests {
         // Content 2's text is in a script the model cannot read: its high cosine is noise.
         let vec = [c(2, 0.9, 0.0), c(1, 0.1, 1.0)];
         assert_eq!(ids(&fuse(&kw, &vec, 0.5))[0], 1);
+    }
+
+    #[test]
+    fn no_meaning_only_hits_where_the_model_cannot_read() {
+        let kw = [c(1, 3.0, 1.0)];
+        let vec = [c(2, 0.9, 0.0), c(3, 0.8, 1.0)];
+        assert_eq!(ids(&fuse(&kw, &vec, 0.0)), vec![1]);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.5)), vec![1, 3]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::embed::{EmbedError, Embedder};
 use crate::index::vector::VectorIndex;
-use crate::index::{IndexError, KeywordIndex};
+use crate::index::{IndexError, KeywordIndex, KeywordQuery};
 use crate::store::{Kind, Store, StoreError};
 pub use fuse::Candidate;
 pub use snippet::Snippet;
@@ -78,6 +78,8 @@ pub struct Semantic<'a> {
     pub vectors: &'a VectorIndex,
     /// How much a fully covered query trusts the vector side, 0 to 1.
     pub weight: f32,
+    /// Cosine below which a chunk does not match by meaning.
+    pub min_similarity: f32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,9 +124,22 @@ pub fn search(
         };
         let vector_hits = match (semantic, &query_vector) {
             (Some(s), Some(v)) => fuse::best_per_content(
-                s.vectors.search(v, want).into_iter().map(|h| (h.content_id, h.chunk_id, h.score, h.coverage)),
+                s.vectors
+                    .search(v, want)
+                    .into_iter()
+                    .filter(|h| h.score >= s.min_similarity)
+                    .map(|h| (h.content_id, h.chunk_id, h.score, h.coverage)),
             ),
             _ => Vec::new(),
+        };
+        // "-word" holds for meaning matches too: drop documents that contain an excluded word.
+        let vector_hits = if query.excluded.is_empty() || vector_hits.is_empty() {
+            vector_hits
+        } else {
+            let banned = KeywordQuery { runs: vec![query.excluded.clone()], ..Default::default() };
+            let banned: std::collections::HashSet<i64> =
+                keyword.search(&banned, 100_000)?.into_iter().map(|h| h.content_id).collect();
+            vector_hits.into_iter().filter(|c| !banned.contains(&c.content_id)).collect()
         };
         let exhausted = keyword_hits.len() < want / 2 && vector_hits.len() < want / 2;
         let candidates = match (req.mode, semantic) {
