@@ -31,8 +31,9 @@ pub fn best_per_content(hits: impl Iterator<Item = (i64, i64, f32, f32)>) -> Vec
     out
 }
 
-/// Mixes the two rankings with vector weight `beta` (0 = keyword only).
-pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32) -> Vec<Candidate> {
+/// Mixes the two rankings with vector weight `beta` (0 = keyword only). A document the keywords
+/// did not find gets in only with a similarity of at least `min_similarity`.
+pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32, min_similarity: f32) -> Vec<Candidate> {
     let beta = beta.clamp(0.0, 1.0);
     let kscale = min_max(keyword);
     let vscale = min_max(vector);
@@ -47,7 +48,7 @@ pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32) -> Vec<Candi
             // A tiny share even at beta 0 orders what the keywords could not tell apart.
             Some(f) => f.score += say * v + 1e-3 * v,
             // Found by meaning alone: only where the model can read both query and document.
-            None if say >= MIN_SAY => {
+            None if say >= MIN_SAY && c.score >= min_similarity => {
                 fused.insert(c.content_id, Candidate { score: say * v, ..*c });
             }
             None => {}
@@ -81,14 +82,14 @@ mod tests {
     fn zero_weight_keeps_the_keyword_order() {
         let kw = [c(1, 9.0, 1.0), c(2, 5.0, 1.0), c(3, 1.0, 1.0)];
         let vec = [c(3, 0.9, 1.0), c(4, 0.8, 1.0), c(2, 0.1, 1.0)];
-        assert_eq!(ids(&fuse(&kw, &vec, 0.0))[..3], [1, 2, 3]);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.0, 0.0))[..3], [1, 2, 3]);
     }
 
     #[test]
     fn vector_side_lifts_a_paraphrase_with_no_shared_word() {
         let kw = [c(1, 3.0, 1.0)];
         let vec = [c(2, 0.8, 1.0), c(1, 0.3, 1.0), c(3, 0.2, 1.0)];
-        let fused = fuse(&kw, &vec, 0.5);
+        let fused = fuse(&kw, &vec, 0.5, 0.0);
         assert_eq!(ids(&fused)[..2], [1, 2]);
         assert!(fused[1].score > fused[2].score);
     }
@@ -98,15 +99,16 @@ mod tests {
         let kw = [c(1, 3.0, 1.0), c(2, 2.9, 1.0)];
         // Content 2's text is in a script the model cannot read: its high cosine is noise.
         let vec = [c(2, 0.9, 0.0), c(1, 0.1, 1.0)];
-        assert_eq!(ids(&fuse(&kw, &vec, 0.5))[0], 1);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.0))[0], 1);
     }
 
     #[test]
     fn no_meaning_only_hits_where_the_model_cannot_read() {
         let kw = [c(1, 3.0, 1.0)];
         let vec = [c(2, 0.9, 0.0), c(3, 0.8, 1.0)];
-        assert_eq!(ids(&fuse(&kw, &vec, 0.0)), vec![1]);
-        assert_eq!(ids(&fuse(&kw, &vec, 0.5)), vec![1, 3]);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.0, 0.0)), vec![1]);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.0)), vec![1, 3]);
+        assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.85)), vec![1]);
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub fn search(
                 s.vectors
                     .search(v, want)
                     .into_iter()
-                    .filter(|h| h.score >= s.min_similarity)
+                    // Alone, a weak similarity is no match; beside keywords it still reranks.
+                    .filter(|h| req.mode == Mode::Hybrid || h.score >= s.min_similarity)
                     .map(|h| (h.content_id, h.chunk_id, h.score, h.coverage)),
             ),
             _ => Vec::new(),
@@ -147,7 +148,7 @@ pub fn search(
             (Mode::Semantic, _) => vector_hits,
             (Mode::Hybrid, Some(s)) => {
                 let query_coverage = s.embedder.coverage(&req.query);
-                fuse::fuse(&keyword_hits, &vector_hits, s.weight * query_coverage)
+                fuse::fuse(&keyword_hits, &vector_hits, s.weight * query_coverage, s.min_similarity)
             }
         };
         let by_content: HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.content_id, c)).collect();
