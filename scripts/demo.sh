@@ -5,9 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_rust
-ensure_tools
-bash scripts/fetch-models.sh
+prepare
 say "building engram (release)"
 cargo build --release --locked
 engram=target/release/engram

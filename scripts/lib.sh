@@ -35,3 +35,10 @@ ensure_tools() {
     command -v python3 >/dev/null || apt_install python3
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 }
+
+# Everything a fresh machine needs before building: tools, then the pinned models.
+prepare() {
+    ensure_rust
+    ensure_tools
+    bash scripts/fetch-models.sh
+}

@@ -5,9 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_rust
-ensure_tools
-bash scripts/fetch-models.sh
+prepare
 
 # One build at a time on small machines; tests share the one target directory.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"

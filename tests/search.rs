@@ -92,9 +92,7 @@ fn readding_unchanged_files_does_no_work_and_changes_replace() {
     let again = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
     assert_eq!((again["added"].as_u64(), again["unchanged"].as_u64(), again["chunks"].as_u64()), (Some(0), Some(1), Some(0)));
 
-    std::fs::write(&note, "the hovercraft leaves from the pier instead").unwrap();
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    std::fs::File::options().write(true).open(&note).unwrap().set_modified(later).unwrap();
+    util::rewrite(&note, "the hovercraft leaves from the pier instead");
     let changed = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
     assert_eq!(changed["updated"], 1);
     assert!(e.search("zeppelin").is_empty(), "old chunks must be gone");

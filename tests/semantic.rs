@@ -81,9 +81,7 @@ fn forgotten_and_rewritten_files_never_come_back_semantically() {
     e.run(&["add", dir.to_str().unwrap()]).ok();
     assert!(top(&e, "semantic", "animal doctor appointment", 1)[0].ends_with("pets.txt"));
 
-    std::fs::write(&a, "Tax return deadline is the end of January.").unwrap();
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    std::fs::File::options().write(true).open(&a).unwrap().set_modified(later).unwrap();
+    util::rewrite(&a, "Tax return deadline is the end of January.");
     e.run(&["add", dir.to_str().unwrap()]).ok();
     let out = e.run(&["search", "--json", "--mode", "semantic", "--limit", "5", "animal doctor appointment"]).ok().json();
     for r in out["results"].as_array().unwrap() {

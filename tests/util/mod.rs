@@ -119,6 +119,13 @@ fn finish(o: Output) -> Run {
     }
 }
 
+/// Writes `text` to `path` and moves its modified time ahead, as an edit a moment later would.
+pub fn rewrite(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(later).unwrap();
+}
+
 pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample")
 }
