@@ -155,7 +155,8 @@ fn bench_hybrid(n: usize, engram: &Engram, queries: &[String]) {
     for q in queries {
         let t = Instant::now();
         let r = engram::query::search(engram.store(), engram.keyword_index(), Some(&semantic), &SearchRequest::new(q.clone(), 10))
-            .unwrap();
+            .unwrap()
+            .results;
         lat.push(t.elapsed());
         std::hint::black_box(r);
     }

@@ -123,8 +123,11 @@ pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, mut progress: i
         let mut req = SearchRequest::new(q.text.clone(), limit);
         req.mode = mode;
         req.snippets = false;
-        let results = engram.search(&req)?;
-        for r in results {
+        let found = engram.search(&req)?;
+        if let Some(what) = found.damaged.first() {
+            return Err(Error::Tamper(format!("{what} failed its integrity check")));
+        }
+        for r in found.results {
             run.push((q.id.clone(), r.source, r.score));
         }
     }

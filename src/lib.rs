@@ -30,7 +30,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::extract::Skip;
 use crate::index::vector::VectorIndex;
 use crate::index::{IndexError, KeywordIndex};
-use crate::query::{Mode, QueryError, SearchRequest, SearchResult};
+use crate::query::{Matches, Mode, QueryError, SearchRequest};
 use crate::store::{Item, ItemMeta, Kind, NewItem, PutOutcome, Store, StoreError};
 
 pub const DB_FILE: &str = "engram.db";
@@ -393,7 +393,7 @@ impl Engram {
 
     /// Searches. Hybrid mode without an embedder falls back to keywords (see
     /// [`Engram::embedder`] for why it is missing); semantic mode without one is an error.
-    pub fn search(&self, req: &SearchRequest) -> Result<Vec<SearchResult>> {
+    pub fn search(&self, req: &SearchRequest) -> Result<Matches> {
         let embedder = match req.mode {
             Mode::Keyword => None,
             Mode::Hybrid => self.embedder().ok(),

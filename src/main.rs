@@ -177,8 +177,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                     eprintln!("engram: keyword search only; semantic search is off: {why}");
                 }
             }
-            let results = engram.search(&req)?;
-            print_results(&results, json);
+            let found = engram.search(&req)?;
+            print_results(&found.results, json);
+            if !found.damaged.is_empty() {
+                return Err(Error::Tamper(format!(
+                    "{} failed {} integrity check and {} left out; the data was modified or damaged on disk",
+                    found.damaged.join(", "),
+                    if found.damaged.len() == 1 { "its" } else { "their" },
+                    if found.damaged.len() == 1 { "was" } else { "were" },
+                )));
+            }
         }
         Command::Show { id } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;

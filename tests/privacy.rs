@@ -116,7 +116,11 @@ fn flipped_byte_in_sealed_text_is_reported_as_tampering() {
         db.execute("UPDATE chunks SET body = ?1 WHERE body = ?2", rusqlite::params![bad, body]).unwrap();
     }
     let show = e.run(&["show", &id.to_string()]);
-    let search = e.run(&["search", "zqxcanarylatin7731"]);
+    let search = e.run(&["search", "--mode", "keyword", "zqxcanarylatin7731"]);
+    // The other memory is intact and still found, with the damage reported beside it.
+    let other = e.run(&["search", "--json", "--mode", "keyword", "潜水艇"]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert_eq!(other.json()["results"].as_array().unwrap().len(), 1);
     let both = [show, search];
     for r in &both {
         assert_eq!(r.code, 4, "stdout {} stderr {}", r.stdout, r.stderr);

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::crypto::CryptoError;
 use crate::embed::{EmbedError, Embedder};
 use crate::index::vector::VectorIndex;
 use crate::index::{IndexError, KeywordIndex, KeywordQuery};
@@ -96,6 +97,14 @@ pub struct SearchResult {
     pub chunk_id: i64,
 }
 
+/// What a search found. Results whose sealed rows failed their integrity check are left out
+/// and named in `damaged`, so one damaged row does not hide the rest.
+#[derive(Debug, Default)]
+pub struct Matches {
+    pub results: Vec<SearchResult>,
+    pub damaged: Vec<String>,
+}
+
 /// Snippet width in characters.
 const SNIPPET_CHARS: usize = 200;
 
@@ -104,10 +113,10 @@ pub fn search(
     keyword: &KeywordIndex,
     semantic: Option<&Semantic>,
     req: &SearchRequest,
-) -> Result<Vec<SearchResult>, QueryError> {
+) -> Result<Matches, QueryError> {
     let query = parse::parse_query(&req.query);
     if req.limit == 0 || req.query.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(Matches::default());
     }
     let semantic = if req.mode == Mode::Keyword { None } else { semantic };
     let query_vector = match semantic {
@@ -172,11 +181,27 @@ pub fn search(
     let mut results = Vec::with_capacity(ranked.len());
     // Hits that share no word with the query, whose snippet is the sentence closest in meaning.
     let mut by_meaning: Vec<(usize, String)> = Vec::new();
+    let mut damaged = Vec::new();
     for (score, time, item_id, chunk_id) in ranked {
-        let item = store.item(item_id)?;
+        let item = match store.item(item_id) {
+            Ok(item) => item,
+            Err(StoreError::Crypto(CryptoError::Tamper(what))) => {
+                damaged.push(what);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let chunk = match req.snippets.then(|| store.chunk(chunk_id)).transpose() {
+            Ok(c) => c.flatten(),
+            Err(StoreError::Crypto(CryptoError::Tamper(what))) => {
+                damaged.push(what);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut snippet = Snippet::default();
-        if req.snippets {
-            if let Some(c) = store.chunk(chunk_id)? {
+        {
+            if let Some(c) = chunk {
                 snippet = snippet::make_snippet(&c.text, &terms, SNIPPET_CHARS);
                 if !snippet.has_marks() && semantic.is_some() {
                     by_meaning.push((results.len(), c.text));
@@ -199,7 +224,7 @@ pub fn search(
             results[i].snippet = snippet;
         }
     }
-    Ok(results)
+    Ok(Matches { results, damaged })
 }
 
 /// Sentences per chunk considered for a meaning snippet.
