@@ -292,7 +292,7 @@ impl Engram {
         match loaded {
             Ok(e) => Ok(e.clone()),
             // Load once; later calls report the same failure.
-            Err(msg) => Err(EmbedError::Run(msg.clone())),
+            Err(msg) => Err(EmbedError::Unavailable(msg.clone())),
         }
     }
 
@@ -482,6 +482,7 @@ impl Engram {
     }
 
     pub fn status(&self) -> Result<Status> {
+        let embedder = embed::model_name(&self.config.models.embedder_dir());
         Ok(Status {
             data_dir: self.dir.display().to_string(),
             store: self.store.stats()?,
@@ -493,17 +494,9 @@ impl Engram {
                 .map(|m| m.len())
                 .sum(),
             index_bytes: dir_size(&self.dir.join(INDEX_DIR)),
-            chunks_without_vector: self.store.count_without_vector(&self.embedder_name())?,
-            embedder: self.embedder_name(),
+            chunks_without_vector: self.store.count_without_vector(&embedder)?,
+            embedder,
         })
-    }
-}
-
-impl Engram {
-    /// The configured embedder's name, as recorded with its vectors.
-    fn embedder_name(&self) -> String {
-        let dir = self.config.models.embedder_dir();
-        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 

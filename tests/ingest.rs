@@ -17,8 +17,7 @@ fn is_root() -> bool {
 #[test]
 fn bad_inputs_are_counted_with_reasons_and_good_files_are_found() {
     let e = Engram::init();
-    let dir = e.tmp.path().join("messy");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = e.folder("messy");
     write(&dir, "good.txt", b"the lighthouse keeper logs the weather every hour");
     write(&dir, "photo.png", &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 1, 0]);
     write(&dir, "broken-utf8.txt", b"caf\xe9 receipt: espresso and croissant \xff\xfe total 4.20");
@@ -69,8 +68,7 @@ fn a_missing_path_is_reported_not_fatal() {
 #[test]
 fn index_catches_up_after_a_crash_between_store_and_index() {
     let e = Engram::init();
-    let notes = e.tmp.path().join("notes");
-    std::fs::create_dir(&notes).unwrap();
+    let notes = e.folder("notes");
     std::fs::write(notes.join("a.txt"), "first note about the aquarium pump").unwrap();
     e.run(&["add", notes.to_str().unwrap()]).ok();
     // Keep the index as it was, add more, then put the old index back: as if the process died

@@ -8,8 +8,7 @@ const CANARIES: &[&str] = &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密",
 
 fn canary_store() -> (Engram, std::path::PathBuf) {
     let e = Engram::init();
-    let dir = e.tmp.path().join("private");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = e.folder("private");
     std::fs::write(dir.join("zqxfilenamecanary.txt"), "meeting notes mention zqxcanarylatin7731 twice: zqxcanarylatin7731").unwrap();
     std::fs::write(dir.join("機密檔案鸚鵡.md"), "# 日记\n今天看到了鹦鹉螺号潜水艇秘密的模型。").unwrap();
     e.run(&["add", dir.to_str().unwrap()]).ok();

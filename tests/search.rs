@@ -83,8 +83,7 @@ fn excluded_words_remove_results() {
 #[test]
 fn readding_unchanged_files_does_no_work_and_changes_replace() {
     let e = Engram::init();
-    let dir = e.tmp.path().join("notes");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = e.folder("notes");
     let note = dir.join("plan.txt");
     std::fs::write(&note, "the zeppelin leaves from platform nine").unwrap();
     let first = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();

@@ -73,8 +73,7 @@ fn chinese_queries_still_find_chinese_notes_first_in_hybrid() {
 #[test]
 fn forgotten_and_rewritten_files_never_come_back_semantically() {
     let e = Engram::init();
-    let dir = e.tmp.path().join("notes");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = e.folder("notes");
     let a = dir.join("pets.txt");
     std::fs::write(&a, "Our cat Miso needs her vaccination at the vet in May.").unwrap();
     std::fs::write(dir.join("other.txt"), "The bicycle chain needs oil before the long ride.").unwrap();

@@ -34,6 +34,9 @@ pub enum EmbedError {
     Corrupt { file: PathBuf, why: String },
     #[error("embedding failed: {0}")]
     Run(String),
+    /// An earlier load failed; its message, as it was.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub struct Embedder {
@@ -83,8 +86,7 @@ impl Embedder {
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| corrupt(&weights_path, e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_MODEL.into());
-        Ok(Embedder { multilingual, model, tokenizer, device, name, dim: config.hidden_size })
+        Ok(Embedder { multilingual, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size })
     }
 
     /// The model's name, recorded with each stored vector.
@@ -163,6 +165,11 @@ impl Embedder {
         .map_err(|e| run(&e))?;
         pooled.to_vec2::<f32>().map_err(|e| run(&e))
     }
+}
+
+/// The name a model folder's vectors are stored under: the folder's name.
+pub fn model_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_MODEL.into())
 }
 
 /// Share of the letters of `text` in Latin script; 1 when there are no letters at all.

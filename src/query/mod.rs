@@ -6,7 +6,7 @@ pub mod parse;
 pub mod snippet;
 pub mod time;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -123,6 +123,13 @@ pub fn search(
         Some(s) => Some(s.embedder.embed(&[req.query.as_str()])?.remove(0)),
         None => None,
     };
+    // "-word" holds for meaning matches too: documents containing an excluded word are banned.
+    let banned: HashSet<i64> = if query.excluded.is_empty() || semantic.is_none() {
+        HashSet::new()
+    } else {
+        let q = KeywordQuery { runs: vec![query.excluded.clone()], ..Default::default() };
+        keyword.search(&q, 100_000)?.into_iter().map(|h| h.content_id).collect()
+    };
     // Filters apply after ranking, so ask for more until enough pass or the indexes run out.
     let mut want = (req.limit * 5).max(50);
     let ranked = loop {
@@ -142,15 +149,8 @@ pub fn search(
             ),
             _ => Vec::new(),
         };
-        // "-word" holds for meaning matches too: drop documents that contain an excluded word.
-        let vector_hits = if query.excluded.is_empty() || vector_hits.is_empty() {
-            vector_hits
-        } else {
-            let banned = KeywordQuery { runs: vec![query.excluded.clone()], ..Default::default() };
-            let banned: std::collections::HashSet<i64> =
-                keyword.search(&banned, 100_000)?.into_iter().map(|h| h.content_id).collect();
-            vector_hits.into_iter().filter(|c| !banned.contains(&c.content_id)).collect()
-        };
+        let vector_hits: Vec<Candidate> =
+            vector_hits.into_iter().filter(|c| !banned.contains(&c.content_id)).collect();
         let exhausted = keyword_hits.len() < want / 2 && vector_hits.len() < want / 2;
         let candidates = match (req.mode, semantic) {
             (Mode::Keyword, _) | (Mode::Hybrid, None) => keyword_hits,

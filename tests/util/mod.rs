@@ -44,6 +44,13 @@ impl Engram {
         e
     }
 
+    /// A new empty folder beside the data directory, for files to add.
+    pub fn folder(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     pub fn command(&self) -> Command {
         self.command_via(&[])
     }
