@@ -31,6 +31,27 @@ pub struct Config {
     pub search: SearchConfig,
     /// Which local models to use.
     pub models: ModelsConfig,
+    /// Defaults for `engram ask`.
+    pub ask: AskConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AskConfig {
+    /// How many retrieved passages the answer may draw on.
+    pub passages: usize,
+    /// The longest answer the model may write, in tokens.
+    pub max_tokens: usize,
+    /// How answers are written: "copy" (the model quotes the words that answer from your
+    /// memories), "free" (the model writes; unverifiable details are replaced by a quotation)
+    /// or "extract" (no model: the best-matching sentence).
+    pub style: crate::answer::Style,
+}
+
+impl Default for AskConfig {
+    fn default() -> Self {
+        AskConfig { passages: 5, max_tokens: 96, style: crate::answer::Style::Copy }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,18 +66,35 @@ pub struct ModelsConfig {
     /// Set when the embedder reads every script (a multilingual model); an English-only model's
     /// vectors are trusted only for Latin-script text.
     pub embedder_multilingual: bool,
+    /// The language model for `engram ask`: a folder name under `dir` holding one GGUF file,
+    /// or a path to a llama, qwen2, qwen3 or gemma3 GGUF file.
+    pub generator: String,
 }
 
 impl Default for ModelsConfig {
     fn default() -> Self {
-        ModelsConfig { dir: None, embedder: crate::embed::DEFAULT_MODEL.into(), embedder_multilingual: false }
+        ModelsConfig {
+            dir: None,
+            embedder: crate::embed::DEFAULT_MODEL.into(),
+            embedder_multilingual: false,
+            generator: crate::llm::DEFAULT_MODEL.into(),
+        }
     }
 }
 
 impl ModelsConfig {
     /// The embedder's folder.
     pub fn embedder_dir(&self) -> PathBuf {
-        let named = PathBuf::from(&self.embedder);
+        self.resolve(&self.embedder)
+    }
+
+    /// The language model's file, or the folder holding it.
+    pub fn generator_path(&self) -> PathBuf {
+        self.resolve(&self.generator)
+    }
+
+    fn resolve(&self, named: &str) -> PathBuf {
+        let named = PathBuf::from(named);
         if named.is_absolute() {
             return named;
         }

@@ -85,8 +85,38 @@ pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i64>>> 
 
 /// Ingests `dir`'s corpus into a temporary store and runs every query.
 pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, mut progress: impl FnMut(&str)) -> Result<EvalRun> {
-    let corpus: Vec<CorpusDoc> = read_jsonl(&dir.join("corpus.jsonl"))?;
     let queries: Vec<QueryLine> = read_jsonl(&dir.join("queries.jsonl"))?;
+    let corpus = load_corpus(dir, config, mode != Mode::Keyword, &mut progress)?;
+    let engram = &corpus.engram;
+    progress(&format!("running {} queries", queries.len()));
+    let mut run = Vec::new();
+    for q in &queries {
+        let mut req = SearchRequest::new(q.text.clone(), limit);
+        req.mode = mode;
+        req.snippets = false;
+        let found = engram.search(&req)?;
+        if let Some(what) = found.damaged.first() {
+            return Err(Error::Tamper(format!("{what} failed its integrity check")));
+        }
+        for r in found.results {
+            run.push((q.id.clone(), r.source, r.score));
+        }
+    }
+    let qrels_path = dir.join("qrels.tsv");
+    let scores = if qrels_path.exists() { Some(score(&read_qrels(&qrels_path)?, &run)) } else { None };
+    Ok(EvalRun { docs: corpus.docs, queries: queries.len(), run, scores })
+}
+
+/// A BEIR corpus loaded into a temporary store; each document's `source` is its corpus id.
+pub struct Corpus {
+    pub engram: Engram,
+    pub docs: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// Ingests `dir`/corpus.jsonl into a new temporary store, embedding it when `embed` is set.
+pub fn load_corpus(dir: &Path, config: Config, embed: bool, progress: &mut dyn FnMut(&str)) -> Result<Corpus> {
+    let corpus: Vec<CorpusDoc> = read_jsonl(&dir.join("corpus.jsonl"))?;
     let tmp = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary store: {e}")))?;
     let key = DataKey::generate()?;
     let mut engram = Engram::open_with_key(tmp.path(), &key, config)?;
@@ -113,27 +143,11 @@ pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, mut progress: i
             .collect();
         engram.add_items(&items)?;
     }
-    if mode != Mode::Keyword {
+    if embed {
         progress("embedding the corpus");
         engram.embed_pending(&mut |_| {})?;
     }
-    progress(&format!("running {} queries", queries.len()));
-    let mut run = Vec::new();
-    for q in &queries {
-        let mut req = SearchRequest::new(q.text.clone(), limit);
-        req.mode = mode;
-        req.snippets = false;
-        let found = engram.search(&req)?;
-        if let Some(what) = found.damaged.first() {
-            return Err(Error::Tamper(format!("{what} failed its integrity check")));
-        }
-        for r in found.results {
-            run.push((q.id.clone(), r.source, r.score));
-        }
-    }
-    let qrels_path = dir.join("qrels.tsv");
-    let scores = if qrels_path.exists() { Some(score(&read_qrels(&qrels_path)?, &run)) } else { None };
-    Ok(EvalRun { docs: corpus.len(), queries: queries.len(), run, scores })
+    Ok(Corpus { engram, docs: corpus.len(), _dir: tmp })
 }
 
 pub fn write_run(path: &Path, run: &[(String, String, f32)]) -> Result<()> {

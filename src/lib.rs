@@ -4,6 +4,7 @@
 //! → index (sealed tantivy) → query. [`Engram`] ties the stages together for the CLI; each stage
 //! lives in its own module and can be used alone.
 
+pub mod answer;
 pub mod capture;
 pub mod config;
 pub mod crypto;
@@ -11,6 +12,7 @@ pub mod embed;
 pub mod eval;
 pub mod extract;
 pub mod index;
+pub mod llm;
 pub mod query;
 pub mod store;
 
@@ -26,7 +28,9 @@ use crate::capture::files::{self, Found};
 use crate::config::{Config, ConfigError};
 use crate::crypto::vault::{self, KdfParams, VaultError};
 use crate::crypto::{CryptoError, DataKey, Sealer};
+use crate::answer::{Answer, Source, Terms};
 use crate::embed::{EmbedError, Embedder};
+use crate::llm::{Generator, LlmError};
 use crate::extract::Skip;
 use crate::index::vector::VectorIndex;
 use crate::index::{IndexError, KeywordIndex};
@@ -48,6 +52,8 @@ pub enum Error {
     Index(IndexError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
     #[error("tampering detected: {0}")]
     Tamper(String),
     #[error("{0}")]
@@ -122,6 +128,38 @@ pub struct Engram {
     embedder: OnceCell<std::result::Result<Rc<Embedder>, String>>,
     /// Opened from the store when a semantic query first needs it; dropped on every write.
     vectors: RefCell<Option<Rc<VectorIndex>>>,
+    /// The language model, loaded when a question first needs it.
+    generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
+}
+
+/// A question for [`Engram::ask`].
+#[derive(Debug, Clone)]
+pub struct AskRequest {
+    pub question: String,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub kind: Option<Kind>,
+    pub app: Option<String>,
+    /// Passages retrieved for the answer.
+    pub passages: usize,
+    /// Longest answer, in tokens.
+    pub max_tokens: usize,
+    pub style: answer::Style,
+}
+
+impl AskRequest {
+    pub fn new(question: impl Into<String>, config: &config::AskConfig) -> AskRequest {
+        AskRequest {
+            question: question.into(),
+            since: None,
+            until: None,
+            kind: None,
+            app: None,
+            passages: config.passages,
+            max_tokens: config.max_tokens,
+            style: config.style,
+        }
+    }
 }
 
 /// What `add` did.
@@ -213,6 +251,7 @@ impl Engram {
             store,
             index,
             embedder: OnceCell::new(),
+            generator: OnceCell::new(),
             vectors: RefCell::new(None),
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
@@ -422,6 +461,64 @@ impl Engram {
         let v = Rc::new(VectorIndex::load(&self.store, model)?);
         self.vectors.replace(Some(v.clone()));
         Ok(v)
+    }
+
+    /// The language model, loaded on first use; `on_convert` hears of a one-time conversion.
+    pub fn generator(&self, on_convert: &mut dyn FnMut(&Path)) -> std::result::Result<&RefCell<Generator>, LlmError> {
+        let loaded = self.generator.get_or_init(|| {
+            Generator::load(&self.config.models.generator_path(), on_convert).map(RefCell::new).map_err(|e| e.to_string())
+        });
+        match loaded {
+            Ok(g) => Ok(g),
+            Err(msg) => Err(LlmError::Unavailable(msg.clone())),
+        }
+    }
+
+    /// Answers `req.question` from the memories hybrid search finds for it, streaming the
+    /// model's words to `on_text` as they come. The answer cites only the passages it was given.
+    pub fn ask(&self, req: &AskRequest, on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
+        let mut search = SearchRequest::new(req.question.clone(), req.passages.max(1));
+        search.since = req.since;
+        search.until = req.until;
+        search.kind = req.kind;
+        search.app = req.app.clone();
+        search.snippets = false;
+        let found = self.search(&search)?;
+        if !found.damaged.is_empty() {
+            return Err(Error::Tamper(format!(
+                "{} failed the integrity check; the data was modified or damaged on disk",
+                found.damaged.join(", ")
+            )));
+        }
+        let mut passages = Vec::new();
+        for r in found.results {
+            let Some(chunk) = self.store.chunk(r.chunk_id)? else { continue };
+            passages.push(Source {
+                n: passages.len() + 1,
+                id: r.id,
+                chunk_id: r.chunk_id,
+                kind: r.kind,
+                source: r.source,
+                title: r.title,
+                time: r.time,
+                text: chunk.text,
+            });
+        }
+        let terms = Terms::of(&req.question);
+        let weights = self.index.idf(&terms)?;
+        let embedder = self.embedder().ok();
+        let generator = if req.style != answer::Style::Extract && !passages.is_empty() { Some(self.generator(&mut |_| {})?) } else { None };
+        let mut generator = generator.map(|g| g.borrow_mut());
+        let inputs = answer::Inputs {
+            question: &req.question,
+            passages,
+            terms: Terms { terms, weights },
+            embedder: embedder.as_deref(),
+            generator: generator.as_deref_mut(),
+            style: req.style,
+            max_tokens: req.max_tokens,
+        };
+        Ok(answer::answer(inputs, on_text)?)
     }
 
     /// An item and its whole text.

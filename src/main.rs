@@ -9,7 +9,8 @@ use engram::config::{self, Config};
 use engram::query::time::parse_time;
 use engram::query::{Mode, SearchRequest, SearchResult};
 use engram::store::Kind;
-use engram::{AddEvent, Engram, Error, Forget};
+use engram::answer::{Method, Source, Style};
+use engram::{AddEvent, AskRequest, Engram, Error, Forget};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -59,9 +60,32 @@ enum Command {
         /// Only this kind of memory
         #[arg(long, value_parser = ["file", "screen", "doc"])]
         kind: Option<String>,
+        /// Only memories of this app (screen memories; matches part of the name, any case)
+        #[arg(long)]
+        app: Option<String>,
         /// Retriever: keyword and semantic fused, or one of them alone
         #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "semantic"])]
         mode: String,
+    },
+    /// Answer a question from your memories with the local language model, citing them
+    Ask {
+        #[arg(required = true, num_args = 1.., value_name = "QUESTION")]
+        question: Vec<String>,
+        /// Only memories from this time on (same forms as search --since)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only memories before this time
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only this kind of memory
+        #[arg(long, value_parser = ["file", "screen", "doc"])]
+        kind: Option<String>,
+        /// Only memories of this app
+        #[arg(long)]
+        app: Option<String>,
+        /// How the answer is written [default: ask.style in the config, copy]
+        #[arg(long, value_parser = ["copy", "free", "extract"])]
+        style: Option<String>,
     },
     /// Print one memory in full
     Show { id: i64 },
@@ -163,7 +187,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Search { query, limit, since, until, kind, mode } => {
+        Command::Search { query, limit, since, until, kind, app, mode } => {
             let now = chrono::Local::now();
             let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
             let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
@@ -171,6 +195,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             req.until = time(until)?;
             req.kind = kind.as_deref().and_then(Kind::parse);
             req.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
+            req.app = app;
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             if req.mode == Mode::Hybrid {
                 if let Err(why) = engram.embedder() {
@@ -187,6 +212,25 @@ fn run(cli: Cli) -> Result<(), Error> {
                     if found.damaged.len() == 1 { "was" } else { "were" },
                 )));
             }
+        }
+        Command::Ask { question, since, until, kind, app, style } => {
+            let now = chrono::Local::now();
+            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
+            let mut req = AskRequest::new(question.join(" "), &config.ask);
+            req.since = time(since)?;
+            req.until = time(until)?;
+            req.kind = kind.as_deref().and_then(Kind::parse);
+            req.app = app;
+            if let Some(s) = style.as_deref().and_then(Style::parse) {
+                req.style = s;
+            }
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            if req.style != Style::Extract {
+                engram.generator(&mut |p| {
+                    eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display())
+                })?;
+            }
+            ask(&engram, &req, json)?;
         }
         Command::Show { id } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
@@ -375,6 +419,63 @@ fn print_results(results: &[SearchResult], json: bool) {
         println!("    {}", r.source);
         println!("    {}", r.snippet.render(open, close));
     }
+}
+
+/// Streams the answer on a terminal, then the quotation it rests on and its sources.
+fn ask(engram: &Engram, req: &AskRequest, json: bool) -> Result<(), Error> {
+    let tty = !json && std::io::stdout().is_terminal();
+    let colour = tty && std::env::var_os("NO_COLOR").is_none();
+    let mut streamed = false;
+    let answer = engram.ask(req, &mut |text| {
+        if tty {
+            print!("{text}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            streamed = true;
+        }
+    })?;
+    let cited: Vec<&Source> = answer.sources.iter().filter(|s| answer.cited.contains(&s.n)).collect();
+    if json {
+        let citations: Vec<_> = cited
+            .iter()
+            .map(|s| json!({ "n": s.n, "id": s.id, "source": s.source, "title": s.title, "kind": s.kind, "time": rfc3339(s.time) }))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "answer": answer.text,
+                "found": answer.found,
+                "method": answer.method,
+                "quote": answer.extract,
+                "citations": citations,
+                "unsupported": answer.unsupported,
+            })
+        );
+        return Ok(());
+    }
+    // A streamed draft the checks replaced is said to be replaced, not left standing as fact.
+    let draft = answer.generation.as_ref().map(|g| g.text.trim().to_string()).unwrap_or_default();
+    if streamed {
+        if answer.method == Method::Copied || (answer.method == Method::Generated && draft == answer.text) {
+            println!();
+        } else {
+            println!();
+            if !answer.unsupported.is_empty() {
+                println!("(not shown as fact: the sources do not say {})", answer.unsupported.join(", "));
+            }
+            println!("{}", answer.text);
+        }
+    } else {
+        println!("{}", answer.text);
+    }
+    let (open, close) = if colour { ("\x1b[2m", "\x1b[0m") } else { ("", "") };
+    if let Some(quote) = answer.extract.as_deref().filter(|q| *q != answer.text) {
+        println!("{open}  “{}”{close}", quote.trim());
+    }
+    for s in cited {
+        let title = s.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default();
+        println!("[{}] {}{}, {} (engram show {})", s.n, s.source, title, local_time(s.time), s.id);
+    }
+    Ok(())
 }
 
 fn rfc3339(t: i64) -> String {

@@ -200,6 +200,20 @@ impl KeywordIndex {
         Ok(hits)
     }
 
+    /// BM25's inverse document frequency of each analysed term over the indexed chunks: how
+    /// much finding it says about a chunk.
+    pub fn idf(&self, terms: &[String]) -> Result<Vec<f32>> {
+        let searcher = self.reader.searcher();
+        let n = searcher.num_docs() as f32;
+        terms
+            .iter()
+            .map(|t| {
+                let df = searcher.doc_freq(&Term::from_field_text(self.text, t)).map_err(|e| self.tamper_or(e))? as f32;
+                Ok((1.0 + (n - df + 0.5) / (df + 0.5)).ln())
+            })
+            .collect()
+    }
+
     pub fn num_chunks(&self) -> u64 {
         self.reader.searcher().num_docs()
     }

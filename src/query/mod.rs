@@ -47,13 +47,15 @@ pub struct SearchRequest {
     pub until: Option<i64>,
     pub kind: Option<Kind>,
     pub mode: Mode,
+    /// Only memories of an app whose name contains this (any case); files have no app.
+    pub app: Option<String>,
     /// Build snippets (evaluation runs skip them).
     pub snippets: bool,
 }
 
 impl SearchRequest {
     pub fn new(query: impl Into<String>, limit: usize) -> Self {
-        SearchRequest { query: query.into(), limit, since: None, until: None, kind: None, mode: Mode::Hybrid, snippets: true }
+        SearchRequest { query: query.into(), limit, since: None, until: None, kind: None, mode: Mode::Hybrid, app: None, snippets: true }
     }
 
     fn admits(&self, kind: Kind, time: i64) -> bool {
@@ -164,7 +166,7 @@ pub fn search(
         let order: Vec<i64> = candidates.iter().map(|c| c.content_id).collect();
         let mut ranked: Vec<(f32, i64, i64, i64)> = Vec::new(); // score, time, item, chunk
         for (content, item, kind, time) in store.items_of_contents(&order)? {
-            if req.admits(kind, time) {
+            if req.admits(kind, time) && app_matches(store, req, item)? {
                 let c = by_content[&content];
                 ranked.push((c.score, time, item, c.chunk_id));
             }
@@ -225,6 +227,13 @@ pub fn search(
         }
     }
     Ok(Matches { results, damaged })
+}
+
+/// Whether the item passes the request's app filter; only items with an app are opened for it.
+fn app_matches(store: &Store, req: &SearchRequest, item: i64) -> Result<bool, QueryError> {
+    let Some(want) = req.app.as_deref() else { return Ok(true) };
+    let want = want.to_lowercase();
+    Ok(store.item(item)?.meta.app.is_some_and(|a| a.to_lowercase().contains(&want)))
 }
 
 /// Sentences per chunk considered for a meaning snippet.

@@ -1,0 +1,493 @@
+//! Answers a question from retrieved memories: picks the passage sentences that answer it,
+//! lets the local model phrase an answer over numbered sources, and keeps that answer only when
+//! its sources bear out every number, date and name in it.
+//!
+//! Retrieval decides whether there is an answer at all: when no passage carries enough of the
+//! question, by its words or by meaning, the answer is "not found" and the model is not asked.
+
+pub mod ground;
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::embed::Embedder;
+use crate::index::analyze;
+use crate::llm::{Generation, Generator, LlmError};
+use crate::query::snippet;
+use crate::store::Kind;
+
+/// Share of the question's weighted words a passage must hold to count as an answer…
+const FOUND_WORDS: f32 = 0.34;
+/// …or its closest sentence's cosine similarity to the question (for a model that reads it).
+/// Unrelated questions over the sample scored 0.17–0.30, paraphrased ones 0.45+.
+const FOUND_MEANING: f32 = 0.42;
+/// Bonus for a sentence of a passage retrieval ranked first (halved for the second, …).
+const RANK_PRIOR: f32 = 0.15;
+/// A mail header line ("From: …") names the message; it rarely answers a question about it.
+const HEADER_PENALTY: f32 = 0.3;
+/// Bonus for a sentence with a figure in it when the question asks for one.
+const FIGURE_BONUS: f32 = 0.15;
+/// Sentences per passage considered for the extractive answer.
+const SENTENCES_PER_PASSAGE: usize = 12;
+/// Tokens kept free of the window besides the answer: chat markers and rounding.
+const PROMPT_SLACK: usize = 48;
+
+const SYSTEM: &str = "You answer questions about the user's own notes, files and screen, using only the numbered sources. Reply with the answer in one short sentence.";
+const COPY_SYSTEM: &str = "Answer the question with a short phrase copied from the text.";
+/// Worked examples that show the model how short a quotation should be.
+const COPY_EXAMPLES: [(&str, &str); 2] = [
+    (
+        "Text:\nThe library opened in 1887 and was designed by Henry Hobson Richardson.\nIt was renovated in 2004 after a fire.\n\nQuestion: Who designed the library?",
+        "Henry Hobson Richardson",
+    ),
+    (
+        "Text:\nThe plumber fixed the leak under the sink on Tuesday.\nHe charged $180 for parts and labour.\n\nQuestion: How much did the plumber charge?",
+        "$180",
+    ),
+];
+/// Words that alone answer nothing (analysed forms).
+const STOP_WORDS: [&str; 24] = [
+    "the", "a", "an", "of", "in", "on", "at", "to", "and", "or", "is", "was", "were", "are", "it", "by", "for", "with",
+    "as", "that", "this", "from", "be", "he",
+];
+/// Best sentences shown to the model when it answers by copying.
+const COPY_SENTENCES: usize = 1;
+
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// The model reads the best sentences and quotes the words that answer: short, and never
+    /// invented (its decoding may only copy). The default: it scored best (BENCHMARKS.md).
+    Copy,
+    /// The model writes freely over the numbered passages; an answer whose numbers, dates or
+    /// names are not in its sources is replaced by the extractive one.
+    Free,
+    /// No model: the sentence of the passages that best answers the question.
+    Extract,
+}
+
+impl Style {
+    pub fn parse(s: &str) -> Option<Style> {
+        match s {
+            "copy" => Some(Style::Copy),
+            "free" => Some(Style::Free),
+            "extract" => Some(Style::Extract),
+            _ => None,
+        }
+    }
+}
+
+/// One retrieved passage, numbered as the prompt shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub n: usize,
+    /// The memory (item) id, as `engram show` takes it.
+    pub id: i64,
+    #[serde(skip)]
+    pub chunk_id: i64,
+    pub kind: Kind,
+    pub source: String,
+    pub title: Option<String>,
+    /// Unix seconds.
+    pub time: i64,
+    #[serde(skip)]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Words the model quoted from a source.
+    Copied,
+    /// The model's answer, checked against its sources.
+    Generated,
+    /// The sentence of the sources that best answers the question.
+    Extracted,
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub found: bool,
+    pub method: Method,
+    /// Every source the answer was drawn from (the prompt's passages).
+    pub sources: Vec<Source>,
+    /// Numbers (`Source::n`) of the sources the answer cites.
+    pub cited: Vec<usize>,
+    /// Details of the model's answer that no cited source contains; when not empty the answer
+    /// shown is the extractive one.
+    pub unsupported: Vec<String>,
+    /// The best-matching sentence, or for a copied answer the sentence it was quoted from.
+    pub extract: Option<String>,
+    pub generation: Option<Generation>,
+}
+
+impl Answer {
+    fn not_found(sources: Vec<Source>) -> Answer {
+        Answer {
+            text: "Not found in your memories.".into(),
+            found: false,
+            method: Method::NotFound,
+            sources,
+            cited: Vec::new(),
+            unsupported: Vec::new(),
+            extract: None,
+            generation: None,
+        }
+    }
+}
+
+/// The question's index terms, each with how telling it is (BM25 idf over the indexed chunks).
+pub struct Terms {
+    pub terms: Vec<String>,
+    pub weights: Vec<f32>,
+}
+
+impl Terms {
+    pub fn of(question: &str) -> Vec<String> {
+        let mut terms: Vec<String> = Vec::new();
+        for t in analyze::analyze(question) {
+            if !terms.contains(&t.text) {
+                terms.push(t.text);
+            }
+        }
+        terms
+    }
+
+    /// Weighted share of the question's terms that `text` contains. A CJK bigram that is not
+    /// there counts half if one of its characters is: question bigrams straddle function
+    /// characters (什么, 多久) that the answer does not repeat.
+    fn share(&self, text: &str) -> f32 {
+        let total: f32 = self.weights.iter().sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let present: HashSet<String> = analyze::analyze(text).into_iter().map(|t| t.text).collect();
+        let held: f32 = self
+            .terms
+            .iter()
+            .zip(&self.weights)
+            .map(|(t, w)| {
+                if present.contains(t) {
+                    *w
+                } else if t.chars().count() == 2 && t.chars().all(analyze::is_cjk) && t.chars().any(|c| text.contains(c)) {
+                    w / 2.0
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        held / total
+    }
+}
+
+/// A candidate sentence for the extractive answer.
+#[derive(Debug, Clone)]
+struct Sentence {
+    passage: usize,
+    start: usize,
+    end: usize,
+    score: f32,
+    /// Cosine similarity to the question (0 without an embedder).
+    cos: f32,
+}
+
+pub struct Inputs<'a> {
+    pub question: &'a str,
+    /// Retrieved passages, best first.
+    pub passages: Vec<Source>,
+    pub terms: Terms,
+    pub embedder: Option<&'a Embedder>,
+    pub generator: Option<&'a mut Generator>,
+    pub style: Style,
+    pub max_tokens: usize,
+}
+
+pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answer, LlmError> {
+    let Inputs { question, passages, terms, embedder, generator, style, max_tokens } = inputs;
+    if passages.is_empty() {
+        return Ok(Answer::not_found(passages));
+    }
+    let coverage = embedder.map(|e| e.coverage(question)).unwrap_or(0.0);
+    let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0))?;
+    let best = sentences.first().cloned();
+    let words = passages.iter().map(|p| terms.share(&p.text)).fold(0.0, f32::max);
+    let meaning = sentences.iter().map(|s| s.cos).fold(0.0, f32::max);
+    let found = words >= FOUND_WORDS || (coverage >= 0.5 && meaning >= FOUND_MEANING);
+    let Some(best) = best.filter(|_| found) else {
+        return Ok(Answer::not_found(passages));
+    };
+    let extract = passages[best.passage].text[best.start..best.end].to_string();
+    let extracted = |passages: Vec<Source>, unsupported: Vec<String>, generation: Option<Generation>| Answer {
+        text: extract.clone(),
+        found: true,
+        method: Method::Extracted,
+        cited: vec![passages[best.passage].n],
+        sources: passages,
+        unsupported,
+        extract: Some(extract.clone()),
+        generation,
+    };
+    let generator = match (generator, style) {
+        (Some(g), Style::Copy) => return copied(g, question, passages, &sentences, max_tokens, on_text, extracted),
+        (Some(g), Style::Free) => g,
+        _ => return Ok(extracted(passages, Vec::new(), None)),
+    };
+
+    let (prompt, shown) = build_prompt(generator, question, &passages, &sentences, max_tokens);
+    let passages: Vec<Source> = passages.into_iter().take(shown).collect();
+    let generation = generator.generate(&prompt, max_tokens, on_text)?;
+    let (text, marked) = clean(&generation.text, passages.len());
+    if text.is_empty() || says_not_found(&text) {
+        return Ok(extracted(passages, Vec::new(), Some(generation)));
+    }
+    let cited = if marked.is_empty() { cite(&text, &passages, best.passage) } else { marked };
+    let cited_text: String = passages.iter().filter(|p| cited.contains(&p.n)).map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
+    let unsupported: Vec<String> = ground::unsupported(&text, &cited_text).iter().map(|f| f.text().to_string()).collect();
+    if !unsupported.is_empty() {
+        return Ok(extracted(passages, unsupported, Some(generation)));
+    }
+    Ok(Answer {
+        text,
+        found: true,
+        method: Method::Generated,
+        sources: passages,
+        cited,
+        unsupported,
+        extract: Some(extract),
+        generation: Some(generation),
+    })
+}
+
+/// The model's quotation from the best sentences; the best sentence itself if it quotes nothing.
+fn copied(
+    generator: &mut Generator,
+    question: &str,
+    passages: Vec<Source>,
+    sentences: &[Sentence],
+    max_tokens: usize,
+    on_text: &mut dyn FnMut(&str),
+    extracted: impl Fn(Vec<Source>, Vec<String>, Option<Generation>) -> Answer,
+) -> Result<Answer, LlmError> {
+    let mut picked: Vec<&Sentence> = Vec::new();
+    for s in sentences {
+        let text = &passages[s.passage].text[s.start..s.end];
+        if picked.len() < COPY_SENTENCES && !picked.iter().any(|p| &passages[p.passage].text[p.start..p.end] == text) {
+            picked.push(s);
+        }
+    }
+    let owned: Vec<String> = picked.iter().map(|s| passages[s.passage].text[s.start..s.end].trim().to_string()).collect();
+    let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let user = format!("Text:\n{}\n\nQuestion: {question}", texts.join("\n"));
+    let prompt = generator.format().prompt_with_examples(COPY_SYSTEM, &COPY_EXAMPLES, &user);
+    // An answer brings something the question does not already say: it starts on a word
+    // the question does not use (and some word of it must be new, or the sentence is shown).
+    let asked: HashSet<String> = Terms::of(question).into_iter().collect();
+    let new_word = |text: &str, at: usize| {
+        let word: String = text[at..].chars().take_while(|c| c.is_alphanumeric()).collect();
+        word.is_empty() || !asked.contains(&analyze::normalise_word(&word))
+    };
+    let (generation, from) = generator.copy_from(&prompt, &texts, &new_word, max_tokens, on_text)?;
+    let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !STOP_WORDS.contains(&t.as_str()));
+    if !brings_news {
+        return Ok(extracted(passages, Vec::new(), Some(generation)));
+    }
+    let Some(&first) = from.first().filter(|_| !generation.text.is_empty()) else {
+        return Ok(extracted(passages, Vec::new(), Some(generation)));
+    };
+    let mut cited: Vec<usize> = Vec::new();
+    for &k in &from {
+        let n = passages[picked[k].passage].n;
+        if !cited.contains(&n) {
+            cited.push(n);
+        }
+    }
+    Ok(Answer {
+        text: generation.text.clone(),
+        found: true,
+        method: Method::Copied,
+        cited,
+        sources: passages,
+        unsupported: Vec::new(),
+        extract: Some(texts[first].to_string()),
+        generation: Some(generation),
+    })
+}
+
+/// Every sentence of the passages, best answer first: the question's weighted words it holds,
+/// its closeness in meaning when the embedder reads the question, and a little for the
+/// passage's own rank and word share.
+fn rank_sentences(
+    question: &str,
+    passages: &[Source],
+    terms: &Terms,
+    embedder: Option<&Embedder>,
+) -> Result<Vec<Sentence>, LlmError> {
+    let wants_figure = asks_for_figure(question);
+    let mut sentences = Vec::new();
+    for (k, p) in passages.iter().enumerate() {
+        let mut spans = snippet::sentences(&p.text);
+        if spans.is_empty() && !p.text.trim().is_empty() {
+            spans.push((0, p.text.len()));
+        }
+        let passage_share = terms.share(&p.text);
+        for (start, end) in spans.into_iter().take(SENTENCES_PER_PASSAGE) {
+            let sentence = &p.text[start..end];
+            let figure = if wants_figure && sentence.chars().any(|c| c.is_ascii_digit()) { FIGURE_BONUS } else { 0.0 };
+            let score = terms.share(sentence) + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure
+                - if is_header_line(sentence) { HEADER_PENALTY } else { 0.0 };
+            sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
+        }
+    }
+    if let Some(e) = embedder {
+        let coverage = e.coverage(question);
+        let mut texts: Vec<&str> = vec![question];
+        texts.extend(sentences.iter().map(|s| &passages[s.passage].text[s.start..s.end]));
+        let vectors = e.embed(&texts).map_err(|e| LlmError::Run(e.to_string()))?;
+        for (s, v) in sentences.iter_mut().zip(&vectors[1..]) {
+            let cos: f32 = v.iter().zip(&vectors[0]).map(|(a, b)| a * b).sum();
+            s.cos = cos;
+            s.score += coverage * cos;
+        }
+    }
+    sentences.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));
+    Ok(sentences)
+}
+
+fn is_header_line(sentence: &str) -> bool {
+    const HEADERS: [&str; 8] = ["From:", "To:", "Cc:", "Bcc:", "Subject:", "Date:", "Content-Type:", "Reply-To:"];
+    HEADERS.iter().any(|h| sentence.starts_with(h))
+}
+
+/// Whether the question asks for a number, an amount, a date or a time.
+fn asks_for_figure(question: &str) -> bool {
+    let q = question.to_lowercase();
+    const ASKS: [&str; 22] = [
+        "how much", "how many", "how long", "how old", "how far", "how often", "when ", "what time", "what year",
+        "what date", "which year", "what day", "cost", "price", "charge", "pay", "多少", "几", "什么时候", "多久", "哪年",
+        "何时",
+    ];
+    q.starts_with("when") || ASKS.iter().any(|a| q.contains(a))
+}
+
+/// The chat prompt with as many numbered passages as fit the model's window, and how many.
+/// A passage that does not fit whole is cut to its best sentences.
+fn build_prompt(
+    generator: &Generator,
+    question: &str,
+    passages: &[Source],
+    sentences: &[Sentence],
+    max_tokens: usize,
+) -> (String, usize) {
+    let question_part = format!("Question: {question}");
+    let budget = generator.window().saturating_sub(max_tokens + PROMPT_SLACK + generator.count(SYSTEM) + generator.count(&question_part));
+    let mut used = 0;
+    let mut blocks = Vec::new();
+    for (k, p) in passages.iter().enumerate() {
+        let head = match &p.title {
+            Some(t) if !t.is_empty() => format!("[{}] {}\n", blocks.len() + 1, t),
+            _ => format!("[{}]\n", blocks.len() + 1),
+        };
+        let whole = format!("{head}{}", p.text.trim());
+        let cost = generator.count(&whole);
+        if used + cost <= budget {
+            used += cost;
+            blocks.push(whole);
+            continue;
+        }
+        // The best sentences of this passage, in text order, while they fit.
+        let mut picked: Vec<&Sentence> = Vec::new();
+        let mut cost = generator.count(&head);
+        for s in sentences.iter().filter(|s| s.passage == k) {
+            let c = generator.count(&p.text[s.start..s.end]) + 1;
+            if used + cost + c <= budget {
+                cost += c;
+                picked.push(s);
+            }
+        }
+        if picked.is_empty() {
+            break;
+        }
+        picked.sort_by_key(|s| s.start);
+        let text: Vec<&str> = picked.iter().map(|s| &p.text[s.start..s.end]).collect();
+        used += cost;
+        blocks.push(format!("{head}{}", text.join(" … ")));
+    }
+    let user = format!("Sources:\n\n{}\n\n{question_part}", blocks.join("\n\n"));
+    (generator.format().prompt(SYSTEM, &user), blocks.len())
+}
+
+/// The answer's first paragraph without source markers, and the valid source numbers it marked.
+fn clean(text: &str, sources: usize) -> (String, Vec<usize>) {
+    let first = text.trim().split("\n\n").next().unwrap_or("").trim();
+    let mut cited = Vec::new();
+    let mut out = String::new();
+    let mut rest = first;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else { break };
+        let inside = &rest[open + 1..open + close];
+        let numbers: Vec<usize> = inside.split([',', ' ']).filter_map(|n| n.trim().parse().ok()).collect();
+        out.push_str(&rest[..open]);
+        if numbers.is_empty() {
+            out.push_str(&rest[open..open + close + 1]);
+        }
+        for n in numbers {
+            if (1..=sources).contains(&n) && !cited.contains(&n) {
+                cited.push(n);
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let out = out.replace(" .", ".").replace(" ,", ",");
+    (out, cited)
+}
+
+fn says_not_found(text: &str) -> bool {
+    let t = text.to_lowercase();
+    ["not found", "no information", "does not mention", "doesn't mention", "not mentioned", "i don't know", "cannot answer", "can't answer"]
+        .iter()
+        .any(|p| t.contains(p))
+}
+
+/// The sources that share most of the answer's words; the best sentence's passage if none do.
+fn cite(answer: &str, passages: &[Source], fallback: usize) -> Vec<usize> {
+    let words = Terms::of(answer);
+    if words.is_empty() {
+        return vec![passages[fallback].n];
+    }
+    let shares: Vec<f32> = passages
+        .iter()
+        .map(|p| {
+            let present: std::collections::HashSet<String> = analyze::analyze(&p.text).into_iter().map(|t| t.text).collect();
+            words.iter().filter(|w| present.contains(*w)).count() as f32 / words.len() as f32
+        })
+        .collect();
+    let top = shares.iter().cloned().fold(0.0, f32::max);
+    if top == 0.0 {
+        return vec![passages[fallback].n];
+    }
+    passages.iter().zip(&shares).filter(|(_, &s)| s >= top * 0.999).map(|(p, _)| p.n).take(2).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_become_citations_and_leave_the_text() {
+        let (text, cited) = clean("The brakes cost $240 [2]. Pads were replaced [1, 2] [7].\n\nExtra", 3);
+        assert_eq!(text, "The brakes cost $240. Pads were replaced.");
+        assert_eq!(cited, vec![2, 1]);
+    }
+
+    #[test]
+    fn refusals_are_recognised() {
+        assert!(says_not_found("The sources do not mention the price."));
+        assert!(!says_not_found("The mechanic charged $240."));
+    }
+}

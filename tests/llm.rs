@@ -1,0 +1,49 @@
+//! The local language model: real SmolLM2 weights from the pinned package.
+
+use std::path::PathBuf;
+
+use engram::llm::{Generator, DEFAULT_MODEL};
+
+fn model() -> Generator {
+    let dir: PathBuf = engram::embed::models_dir().join(DEFAULT_MODEL);
+    Generator::load(&dir, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn tokenizer_round_trips_chat_digits_cjk_and_emoji() {
+    let g = model();
+    let chat = g.format().prompt("You answer from the sources.", "What did the mechanic charge? 2024-03-15, $1,250.75");
+    for text in [
+        chat.as_str(),
+        "Invoice 0042: 3 items, total 1,999.00 EUR",
+        "我们下周三在会议室讨论预算。",
+        "Great news 🎉🚀 see you at 10:30!",
+        "  leading spaces and\ttabs\nnew lines  ",
+    ] {
+        let ids = g.encode(text).unwrap();
+        assert_eq!(g.decode(&ids).unwrap(), text);
+    }
+    // The chat template's markers are single special tokens, not spelled out piece by piece.
+    let ids = g.encode("<|im_start|>user\nhi<|im_end|>").unwrap();
+    assert_eq!(ids[0], g.tokenizer().token_to_id("<|im_start|>").unwrap());
+    assert_eq!(*ids.last().unwrap(), g.tokenizer().token_to_id("<|im_end|>").unwrap());
+    // Digits are split one by one, as SmolLM2 was trained.
+    let ids = g.encode("2024").unwrap();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+}
+
+#[test]
+fn greedy_answers_are_reproducible_and_stream_whole_text() {
+    let mut g = model();
+    let prompt = g.format().prompt(
+        "Answer with a few words from the text.",
+        "Text: The mechanic replaced the front brake pads and charged 240 dollars.\nQuestion: What did the mechanic replace?",
+    );
+    let mut streamed = String::new();
+    let first = g.generate(&prompt, 24, &mut |t| streamed.push_str(t)).unwrap();
+    assert_eq!(streamed, first.text);
+    assert!(first.new_tokens > 0 && first.prompt_tokens > 20);
+    assert!(first.text.to_lowercase().contains("brake"), "{:?}", first.text);
+    let again = g.generate(&prompt, 24, &mut |_| {}).unwrap();
+    assert_eq!(first.text, again.text);
+}
