@@ -449,7 +449,7 @@ fn clean(text: &str, sources: usize) -> (String, Vec<usize>) {
 
 fn says_not_found(text: &str) -> bool {
     let t = text.to_lowercase();
-    ["not found", "no information", "does not mention", "doesn't mention", "not mentioned", "i don't know", "cannot answer", "can't answer"]
+    ["not found", "no information", "not mention", "does not mention", "doesn't mention", "not mentioned", "i don't know", "cannot answer", "can't answer"]
         .iter()
         .any(|p| t.contains(p))
 }

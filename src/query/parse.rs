@@ -2,8 +2,23 @@
 //! Every string is a valid query; anything odd (an unclosed quote, a lone dash) is read as
 //! plain words, never rejected.
 
-use crate::index::analyze::analyze;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use crate::index::analyze::{analyze, normalise_word};
 use crate::index::KeywordQuery;
+
+/// English function words, dropped from a query's plain words when it has others: in a small
+/// personal collection "did" or "my" is rare enough to outweigh the word that matters
+/// ("What did the dentist say?" ranked the garage mail that "did an oil change" first).
+const STOP_WORDS: &str = "a about an and are as at be been being but by can could did do does doing for from had has have \
+having he her hers him his how i if in into is it its me my of on or our shall she should so than that the their them \
+then there these they this those to too us was we were what when where which while who whom why will with would you your";
+
+fn stop_words() -> &'static HashSet<String> {
+    static WORDS: OnceLock<HashSet<String>> = OnceLock::new();
+    WORDS.get_or_init(|| STOP_WORDS.split_whitespace().map(normalise_word).collect())
+}
 
 pub fn parse_query(input: &str) -> KeywordQuery {
     let mut q = KeywordQuery::default();
@@ -43,6 +58,14 @@ pub fn parse_query(input: &str) -> KeywordQuery {
         rest = &rest[c.len_utf8()..];
     }
     flush(&mut plain, &mut q);
+    let stop = stop_words();
+    let has_content = q.runs.iter().chain(&q.phrases).flatten().any(|t| !stop.contains(t));
+    if has_content {
+        for run in &mut q.runs {
+            run.retain(|t| !stop.contains(t));
+        }
+        q.runs.retain(|r| !r.is_empty());
+    }
     q
 }
 
@@ -62,6 +85,17 @@ pub fn positive_terms(q: &KeywordQuery) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn function_words_drop_out_unless_nothing_else_is_left() {
+        let q = parse_query("What did the dentist say?");
+        assert_eq!(q.runs, vec![vec!["dentist".to_string(), "say".to_string()]]);
+        let q = parse_query("The Who");
+        assert_eq!(q.runs, vec![vec!["the".to_string(), "who".to_string()]]);
+        // Inside quotes every word counts.
+        let q = parse_query(r#""to be or not to be" hamlet"#);
+        assert_eq!(q.phrases[0].len(), 6);
+    }
 
     #[test]
     fn words_phrases_and_exclusions() {

@@ -1,0 +1,107 @@
+//! `engram ask` end to end: the real binary, the sample memories, the pinned models.
+
+mod util;
+
+use util::{sample_dir, Engram};
+
+fn sample() -> Engram {
+    let e = Engram::init();
+    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
+    e
+}
+
+fn ask(e: &Engram, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["ask", "--json"];
+    all.extend_from_slice(args);
+    e.run(&all).ok().json()
+}
+
+fn cited_sources(answer: &serde_json::Value) -> Vec<String> {
+    answer["citations"].as_array().unwrap().iter().map(|c| c["source"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn answers_quote_the_memory_and_cite_it() {
+    let e = sample();
+    let a = ask(&e, &["How much is the monthly rent?"]);
+    assert_eq!(a["found"], true, "{a}");
+    assert!(a["answer"].as_str().unwrap().contains("1,450"), "{a}");
+    let cited = cited_sources(&a);
+    assert!(cited.len() == 1 && cited[0].ends_with("flat-tenancy.md"), "{a}");
+    let c = &a["citations"][0];
+    assert!(c["id"].as_i64().unwrap() > 0 && c["n"].as_u64().unwrap() >= 1 && c["time"].is_string(), "{a}");
+    // Copied answers are quotations: the words stand in the cited memory.
+    let shown = e.run(&["show", &c["id"].to_string()]).ok();
+    assert!(shown.stdout.contains(a["answer"].as_str().unwrap()), "{a}");
+    // Greedy decoding: the same question gives the same answer.
+    assert_eq!(ask(&e, &["How much is the monthly rent?"]), a);
+}
+
+#[test]
+fn a_chinese_question_is_answered_from_the_chinese_note() {
+    let e = sample();
+    let a = ask(&e, &["桂花糕要蒸多久？"]);
+    assert_eq!(a["found"], true, "{a}");
+    assert!(a["answer"].as_str().unwrap().contains("二十五分钟"), "{a}");
+    assert!(cited_sources(&a)[0].ends_with("桂花糕-gbk.txt"), "{a}");
+}
+
+#[test]
+fn what_the_memories_do_not_hold_is_not_found() {
+    let e = sample();
+    for q in ["Who won the 1998 football world cup?", "What is the capital of Peru?"] {
+        let a = ask(&e, &[q]);
+        assert_eq!(a["found"], false, "{q}: {a}");
+        assert!(a["citations"].as_array().unwrap().is_empty(), "{a}");
+        assert!(a["answer"].as_str().unwrap().contains("Not found"), "{a}");
+    }
+    // Filters apply to retrieval: nothing was seen after 2099.
+    let a = ask(&e, &["--since", "2099-01-01", "How much is the monthly rent?"]);
+    assert_eq!(a["found"], false, "{a}");
+    // The plain form says so too, and it is not an error.
+    let out = e.run(&["ask", "What is the capital of Peru?"]).ok();
+    assert!(out.stdout.contains("Not found in your memories"), "{}", out.stdout);
+}
+
+#[test]
+fn a_forgotten_memory_is_never_cited() {
+    let e = sample();
+    let note = sample_dir().join("notes/flat-tenancy.md");
+    e.run(&["forget", "--path", note.to_str().unwrap()]).ok();
+    let a = ask(&e, &["How much is the monthly rent?"]);
+    assert!(cited_sources(&a).iter().all(|s| !s.ends_with("flat-tenancy.md")), "{a}");
+    assert!(!a["answer"].as_str().unwrap().contains("1,450"), "{a}");
+}
+
+#[test]
+fn every_answer_style_cites_only_retrieved_passages() {
+    let e = sample();
+    for style in ["copy", "free", "extract"] {
+        let a = ask(&e, &["--style", style, "What did the mechanic charge for the brakes?"]);
+        assert_eq!(a["found"], true, "{style}: {a}");
+        let cited = cited_sources(&a);
+        assert!(!cited.is_empty() && cited.iter().all(|s| s.ends_with(".eml") || s.ends_with(".md")), "{style}: {a}");
+        // Whatever the model wrote, no number that the cited sources lack is shown as fact.
+        let answer = a["answer"].as_str().unwrap();
+        if a["method"] != "copied" {
+            assert!(a["unsupported"].as_array().unwrap().iter().all(|u| !answer.contains(u.as_str().unwrap())), "{a}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_language_model_is_a_clear_error_and_extract_still_answers() {
+    let e = sample();
+    let models = e.tmp.path().join("only-embedder");
+    std::fs::create_dir_all(&models).unwrap();
+    let embedder = engram::embed::models_dir().join(engram::embed::DEFAULT_MODEL);
+    std::os::unix::fs::symlink(&embedder, models.join(engram::embed::DEFAULT_MODEL)).unwrap();
+    let with_env = |c: &mut std::process::Command| {
+        c.env("ENGRAM_MODELS", &models);
+    };
+    let out = e.run_with(&["ask", "How much is the monthly rent?"], with_env);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains(engram::llm::DEFAULT_MODEL) && out.stderr.contains("fetch-models.sh"), "{}", out.stderr);
+    let out = e.run_with(&["ask", "--json", "--style", "extract", "How much is the monthly rent?"], with_env).ok();
+    assert!(out.json()["answer"].as_str().unwrap().contains("1,450"), "{}", out.stdout);
+}
