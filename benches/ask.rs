@@ -66,6 +66,11 @@ fn main() {
 
     let (mut extractive, mut generated, mut free_checked, mut shown) = (Tally::default(), Tally::default(), Tally::default(), Tally::default());
     let mut copy_secs = 0.0;
+    let mut sentence_hits = 0;
+    // ASK_MODEL=0 scores the extractive path alone (fast, for tuning sentence selection).
+    let run_model = env_or("ASK_MODEL", 1) != 0;
+    // ASK_FREE=0 skips the free-writing path (the slowest).
+    let run_free = env_or("ASK_FREE", 1) != 0;
     let (mut gold_cited, mut gold_retrieved, mut not_found, mut fell_back, mut used_model) = (0, 0, 0, 0, 0);
     let (mut first_token, mut gen_secs, mut new_tokens, mut prompt_tokens, mut extract_secs) = (0.0, 0.0, 0, 0, 0.0);
     let started = Instant::now();
@@ -83,8 +88,15 @@ fn main() {
         extractive.em += best(|g| ground::exact_match(&sentence, g) as u8 as f32, &golds);
         extractive.f1 += best(|g| ground::f1(&sentence, g), &golds);
 
+        let norm = |t: &str| ground::answer_tokens(t).join(" ");
+        if golds.iter().any(|g| format!(" {} ", norm(&sentence)).contains(&format!(" {} ", norm(g)))) {
+            sentence_hits += 1;
+        }
+        if !run_model {
+            continue;
+        }
         req.style = Style::Free;
-        let free = engram.ask(&req, &mut |_| {}).unwrap();
+        let free = if run_free { engram.ask(&req, &mut |_| {}).unwrap() } else { plain.clone() };
         if let Some(g) = &free.generation {
             used_model += 1;
             let raw = g.text.trim();
@@ -147,6 +159,7 @@ fn main() {
     println!("| generated, checked (falls back to extractive) | {:.1} | {:.1} |", pct(free_checked.em), pct(free_checked.f1));
     println!("| copied: the model quotes from the best sentences (default) | {:.1} | {:.1} |", pct(shown.em), pct(shown.f1));
     println!();
+    println!("best sentence contains a gold answer: {:.1} %", pct(sentence_hits as f32));
     println!("gold paragraph among the passages: {:.1} %; among the citations: {:.1} %", pct(gold_retrieved as f32), pct(gold_cited as f32));
     println!("answered \"not found\": {:.1} %; model answer replaced for unsupported details: {:.1} %", pct(not_found as f32), pct(fell_back as f32));
     println!(

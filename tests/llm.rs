@@ -54,7 +54,7 @@ fn copying_answers_are_quotations_from_the_sources() {
     let sources = ["Parts and labour for the brakes came to 312.40 GBP; the oil change was 64.00 GBP.", "会议改到周三下午三点，在三楼会议室。"];
     for (question, source) in [("How much was the oil change?", 0), ("会议在哪里？", 1)] {
         let prompt = g.format().prompt("Answer the question with a short phrase copied from the text.", &format!("Text:\n{}\n\nQuestion: {question}", sources[source]));
-        let (gen, from) = g.copy_from(&prompt, &sources, &|_, _| true, 32, &mut |_| {}).unwrap();
+        let (gen, from) = g.copy_from(&prompt, &sources, &|_, _| true, &|_, _| true, 32, &mut |_| {}).unwrap();
         assert!(!gen.text.is_empty(), "{question}");
         assert!(sources.iter().any(|s| s.contains(&gen.text)), "{question}: {:?} is not a quotation", gen.text);
         assert!(from.iter().all(|&k| sources[k].contains(&gen.text)), "{question}: {from:?}");

@@ -6,7 +6,7 @@
 
 use crate::index::analyze::is_cjk;
 
-const MONTHS: [&str; 12] = [
+pub const MONTHS: [&str; 12] = [
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
     "december",
 ];

@@ -290,7 +290,13 @@ fn copied(
         let word: String = text[at..].chars().take_while(|c| c.is_alphanumeric()).collect();
         word.is_empty() || !asked.contains(&analyze::normalise_word(&word))
     };
-    let (generation, from) = generator.copy_from(&prompt, &texts, &new_word, max_tokens, on_text)?;
+    // Where the question says what kind of answer it wants, the quotation starts on one: a
+    // figure for how much / how many / when, a capitalised name for who.
+    let kind = answer_kind(question);
+    let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]);
+    let any_typed = texts.iter().any(|t| t.char_indices().any(|(i, _)| typed(t, i)));
+    let may_start: &dyn Fn(&str, usize) -> bool = if any_typed { &typed } else { &new_word };
+    let (generation, from) = generator.copy_from(&prompt, &texts, may_start, &new_word, max_tokens, on_text)?;
     let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !STOP_WORDS.contains(&t.as_str()));
     if !brings_news {
         return Ok(extracted(passages, Vec::new(), Some(generation)));
@@ -360,6 +366,51 @@ fn rank_sentences(
 fn is_header_line(sentence: &str) -> bool {
     const HEADERS: [&str; 8] = ["From:", "To:", "Cc:", "Bcc:", "Subject:", "Date:", "Content-Type:", "Reply-To:"];
     HEADERS.iter().any(|h| sentence.starts_with(h))
+}
+
+/// What kind of words a question's answer starts with, where the question makes it plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerKind {
+    Figure,
+    Name,
+    Any,
+}
+
+impl AnswerKind {
+    /// Whether an answer could start at the beginning of `rest`.
+    fn admits(self, rest: &str) -> bool {
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+        let first = rest.chars().next();
+        match self {
+            AnswerKind::Any => true,
+            AnswerKind::Figure => {
+                first.is_some_and(|c| c.is_ascii_digit() || "£$€¥".contains(c) || analyze::is_cjk(c))
+                    || NUMBER_WORDS.contains(&word.as_str())
+                    || ground::MONTHS.contains(&word.as_str())
+            }
+            AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || analyze::is_cjk(c)),
+        }
+    }
+}
+
+const NUMBER_WORDS: [&str; 24] = [
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty",
+    "thirty", "forty", "fifty", "hundred", "thousand", "million", "billion", "half", "a", "several", "dozen",
+];
+
+fn answer_kind(question: &str) -> AnswerKind {
+    let q = question.trim_start().to_lowercase();
+    if asks_for_figure(question) {
+        AnswerKind::Figure
+    } else if ["who ", "whom ", "whose ", "where ", "in which country", "in what country", "in which city", "in what city", "what city", "what country", "which city", "which country"]
+        .iter()
+        .any(|w| q.starts_with(w))
+        || q.contains(" who ")
+    {
+        AnswerKind::Name
+    } else {
+        AnswerKind::Any
+    }
 }
 
 /// Whether the question asks for a number, an amount, a date or a time.

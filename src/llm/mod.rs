@@ -328,20 +328,22 @@ impl Generator {
 
     /// Like [`Generator::generate`], but the model may only copy a run of whole words from one
     /// of `sources`, beginning where `may_start(source, byte)` allows: the answer is a
-    /// quotation, never an invention. It stops at the end of a clause at the latest. Returns the generation and
+    /// quotation, never an invention. It stops at the end of a clause at the latest, or before a
+    /// word `may_continue` refuses. Returns the generation and
     /// the indexes of the sources the answer appears in.
     pub fn copy_from(
         &mut self,
         prompt: &str,
         sources: &[&str],
         may_start: &dyn Fn(&str, usize) -> bool,
+        may_continue: &dyn Fn(&str, usize) -> bool,
         max_new: usize,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<(Generation, Vec<usize>), LlmError> {
         let stops = self.stops.clone();
         // Taken out for the loop (which borrows the generator) and put back after.
         let tokens = self.token_bytes.take().unwrap_or_else(|| span::TokenBytes::new(&self.tokenizer));
-        let mut copy = span::Copy::new(sources, may_start);
+        let mut copy = span::Copy::new(sources, may_start, may_continue);
         let generation = self.run(prompt, max_new, on_text, &mut |logits, _| {
             if copy.may_stop() && copy.at_clause_end() {
                 return None;

@@ -76,6 +76,12 @@ fn is_word_byte_start(text: &str, at: usize) -> bool {
     }
 }
 
+/// Whether `before` ends in a lone capital letter, as an initial does.
+fn is_initial(before: &str) -> bool {
+    let mut rev = before.chars().rev();
+    matches!((rev.next(), rev.next()), (Some(c), p) if c.is_uppercase() && p.is_none_or(|p| !p.is_alphanumeric()))
+}
+
 fn ends_word(text: &str, at: usize) -> bool {
     if at >= text.len() {
         return true;
@@ -94,14 +100,20 @@ fn ends_word(text: &str, at: usize) -> bool {
 /// The state of one copy: where in which source the answer so far could have come from.
 pub struct Copy<'a> {
     sources: Vec<&'a str>,
+    may_continue: &'a dyn Fn(&str, usize) -> bool,
     /// (source, start byte) of every place the answer so far matches.
     at: Vec<(usize, usize)>,
     written: Vec<u8>,
 }
 
 impl<'a> Copy<'a> {
-    /// Copies from `sources`, starting only at word starts that `may_start(text, byte)` admits.
-    pub fn new(sources: &[&'a str], may_start: &dyn Fn(&str, usize) -> bool) -> Copy<'a> {
+    /// Copies from `sources`, starting only at word starts that `may_start(text, byte)` admits,
+    /// and ending (at the latest) before a word `may_continue` does not admit.
+    pub fn new(
+        sources: &[&'a str],
+        may_start: &dyn Fn(&str, usize) -> bool,
+        may_continue: &'a dyn Fn(&str, usize) -> bool,
+    ) -> Copy<'a> {
         let mut at = Vec::new();
         for (s, text) in sources.iter().enumerate() {
             for (i, _) in text.char_indices() {
@@ -110,7 +122,7 @@ impl<'a> Copy<'a> {
                 }
             }
         }
-        Copy { sources: sources.to_vec(), at, written: Vec::new() }
+        Copy { sources: sources.to_vec(), may_continue, at, written: Vec::new() }
     }
 
     /// Tokens that continue the answer within some source.
@@ -141,18 +153,28 @@ impl<'a> Copy<'a> {
     }
 
     /// Whether every place the answer could come from goes on with a new clause (a comma,
-    /// semicolon, colon, full stop or bracket) or ends: a short answer stops there.
+    /// semicolon, colon, full stop or bracket), with a word `may_continue` refuses, or ends: a
+    /// short answer stops there.
     pub fn at_clause_end(&self) -> bool {
         let len = self.written.len();
         !self.at.is_empty()
             && self.at.iter().all(|&(s, start)| {
-                let rest = self.sources[s][start + len..].trim_start();
+                let text = self.sources[s];
+                let end = start + len;
+                if !text.is_char_boundary(end) {
+                    return false;
+                }
+                let rest = text[end..].trim_start();
+                let next = text.len() - rest.len();
                 let mut chars = rest.chars();
                 match chars.next() {
                     None => true,
-                    // "312.40" and "1,450" go on; ". " and ", " end a clause.
+                    // "312.40" and "1,450" go on; ". " and ", " end a clause, but the full stop
+                    // of an initial ("John C. Messenger") does not.
+                    Some('.') if is_initial(&text[..end]) => false,
                     Some(',' | ';' | ':' | '.') => !chars.next().is_some_and(char::is_alphanumeric),
-                    Some(c) => matches!(c, '(' | '。' | '，' | '；' | '（'),
+                    Some(c) if matches!(c, '(' | '。' | '，' | '；' | '（') => true,
+                    Some(c) => c.is_alphanumeric() && !is_cjk(c) && next > end && !(self.may_continue)(text, next),
                 }
             })
     }
@@ -193,9 +215,10 @@ mod tests {
 
     #[test]
     fn a_clause_ends_at_punctuation_but_not_inside_a_number() {
-        let src = ["Parts came to 312.40 GBP; the oil change was 64.00 GBP, paid."];
+        let src = ["Parts came to 312.40 GBP; the oil change was 64.00 GBP, paid to John C. Messenger in cash."];
+        let not_cash = |t: &str, at: usize| !t[at..].starts_with("cash");
         let copy_of = |text: &str| {
-            let mut c = Copy::new(&src, &|_, _| true);
+            let mut c = Copy::new(&src, &|_, _| true, &not_cash);
             c.written = text.as_bytes().to_vec();
             c.at.retain(|&(s, start)| src[s][start..].starts_with(text));
             c
@@ -206,6 +229,10 @@ mod tests {
         assert!(copy_of("64.00 GBP").at_clause_end());
         assert!(copy_of("64.00 GBP").may_stop());
         assert!(!copy_of("64.0").may_stop());
+        assert!(!copy_of("John C").at_clause_end());
+        // A word the caller refuses (one the question already says) ends the answer before it.
+        assert!(!copy_of("John C. Messenger").at_clause_end());
+        assert!(copy_of("John C. Messenger in").at_clause_end());
     }
 
     #[test]
