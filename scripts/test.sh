@@ -12,6 +12,9 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
 cargo build --tests --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked -- "$@" 2>&1 | tee "$log"
+# Every test binary runs even when one fails, so the closing line counts them all.
+status=0
+cargo test --locked --no-fail-fast -- "$@" 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -34,6 +34,34 @@ struct Cli {
     command: Command,
 }
 
+/// Which memories a search or a question looks at.
+#[derive(clap::Args)]
+struct Filters {
+    /// Only memories from this time on: 2026-03-01, 2026-03-01T14:00, 3d, "2 weeks ago", yesterday
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only memories before this time (same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only this kind of memory
+    #[arg(long, value_parser = ["file", "screen", "doc"])]
+    kind: Option<String>,
+    /// Only memories of this app (screen memories; matches part of the name, any case)
+    #[arg(long)]
+    app: Option<String>,
+}
+
+/// Parsed filters: since, until, kind, app.
+type Parsed = (Option<i64>, Option<i64>, Option<Kind>, Option<String>);
+
+impl Filters {
+    fn parse(self) -> Result<Parsed, Error> {
+        let now = chrono::Local::now();
+        let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
+        Ok((time(self.since)?, time(self.until)?, self.kind.as_deref().and_then(Kind::parse), self.app))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a new sealed store, protected by a passphrase
@@ -51,18 +79,8 @@ enum Command {
         /// How many results [default: search.limit in the config, 10]
         #[arg(long, short = 'n')]
         limit: Option<usize>,
-        /// Only memories from this time on: 2026-03-01, 2026-03-01T14:00, 3d, "2 weeks ago", yesterday
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Only memories before this time (same forms as --since)
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// Only this kind of memory
-        #[arg(long, value_parser = ["file", "screen", "doc"])]
-        kind: Option<String>,
-        /// Only memories of this app (screen memories; matches part of the name, any case)
-        #[arg(long)]
-        app: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         /// Retriever: keyword and semantic fused, or one of them alone
         #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "semantic"])]
         mode: String,
@@ -71,18 +89,8 @@ enum Command {
     Ask {
         #[arg(required = true, num_args = 1.., value_name = "QUESTION")]
         question: Vec<String>,
-        /// Only memories from this time on (same forms as search --since)
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Only memories before this time
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// Only this kind of memory
-        #[arg(long, value_parser = ["file", "screen", "doc"])]
-        kind: Option<String>,
-        /// Only memories of this app
-        #[arg(long)]
-        app: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         /// How the answer is written [default: ask.style in the config, copy]
         #[arg(long, value_parser = ["copy", "free", "extract"])]
         style: Option<String>,
@@ -187,15 +195,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Search { query, limit, since, until, kind, app, mode } => {
-            let now = chrono::Local::now();
-            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
+        Command::Search { query, limit, filters, mode } => {
             let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
-            req.since = time(since)?;
-            req.until = time(until)?;
-            req.kind = kind.as_deref().and_then(Kind::parse);
+            (req.since, req.until, req.kind, req.app) = filters.parse()?;
             req.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
-            req.app = app;
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             if req.mode == Mode::Hybrid {
                 if let Err(why) = engram.embedder() {
@@ -213,14 +216,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 )));
             }
         }
-        Command::Ask { question, since, until, kind, app, style } => {
-            let now = chrono::Local::now();
-            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
+        Command::Ask { question, filters, style } => {
             let mut req = AskRequest::new(question.join(" "), &config.ask);
-            req.since = time(since)?;
-            req.until = time(until)?;
-            req.kind = kind.as_deref().and_then(Kind::parse);
-            req.app = app;
+            (req.since, req.until, req.kind, req.app) = filters.parse()?;
             if let Some(s) = style.as_deref().and_then(Style::parse) {
                 req.style = s;
             }
