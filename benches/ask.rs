@@ -62,7 +62,7 @@ fn main() {
     config.ask.passages = passages;
     let corpus = engram::eval::load_corpus(&dir, config.clone(), true, &mut |m| eprintln!("{m}")).unwrap();
     let engram: &Engram = &corpus.engram;
-    engram.generator(&mut |p| eprintln!("converting the model once: {}", p.display())).unwrap_or_else(|e| panic!("{e}"));
+    engram.generator(&|p| eprintln!("converting the model once: {}", p.display())).unwrap_or_else(|e| panic!("{e}"));
 
     let (mut extractive, mut generated, mut free_checked, mut shown) = (Tally::default(), Tally::default(), Tally::default(), Tally::default());
     let mut copy_secs = 0.0;
@@ -82,7 +82,7 @@ fn main() {
         let mut req = AskRequest::new(question, &config.ask);
         req.style = Style::Extract;
         let t = Instant::now();
-        let plain = engram.ask(&req, &mut |_| {}).unwrap();
+        let plain = engram.ask(&req, &|_| {}, &mut |_| {}).unwrap();
         extract_secs += t.elapsed().as_secs_f64();
         let sentence = plain.extract.clone().unwrap_or_default();
         extractive.em += best(|g| ground::exact_match(&sentence, g) as u8 as f32, &golds);
@@ -96,7 +96,7 @@ fn main() {
             continue;
         }
         req.style = Style::Free;
-        let free = if run_free { engram.ask(&req, &mut |_| {}).unwrap() } else { plain.clone() };
+        let free = if run_free { engram.ask(&req, &|_| {}, &mut |_| {}).unwrap() } else { plain.clone() };
         if let Some(g) = &free.generation {
             used_model += 1;
             let raw = g.text.trim();
@@ -114,7 +114,7 @@ fn main() {
         }
         req.style = Style::Copy;
         let t = Instant::now();
-        let a = engram.ask(&req, &mut |_| {}).unwrap();
+        let a = engram.ask(&req, &|_| {}, &mut |_| {}).unwrap();
         copy_secs += t.elapsed().as_secs_f64();
         if std::env::var_os("ASK_SHOW").is_some() {
             eprintln!("Q: {question}\n  gold: {golds:?}\n  extract: {sentence}\n  model: {:?}\n  shown ({:?}): {}\n", a.generation.as_ref().map(|g| g.text.as_str()), a.method, a.text);
@@ -146,7 +146,7 @@ fn main() {
     for q in &unanswerable {
         let mut req = AskRequest::new(q.clone(), &config.ask);
         req.style = Style::Extract;
-        if engram.ask(&req, &mut |_| {}).unwrap().found {
+        if engram.ask(&req, &|_| {}, &mut |_| {}).unwrap().found {
             claimed += 1;
         }
     }

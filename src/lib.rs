@@ -464,9 +464,11 @@ impl Engram {
     }
 
     /// The language model, loaded on first use; `on_convert` hears of a one-time conversion.
-    pub fn generator(&self, on_convert: &mut dyn FnMut(&Path)) -> std::result::Result<&RefCell<Generator>, LlmError> {
+    pub fn generator(&self, on_convert: &dyn Fn(&Path)) -> std::result::Result<&RefCell<Generator>, LlmError> {
         let loaded = self.generator.get_or_init(|| {
-            Generator::load(&self.config.models.generator_path(), on_convert).map(RefCell::new).map_err(|e| e.to_string())
+            Generator::load(&self.config.models.generator_path(), on_convert)
+                .map(RefCell::new)
+                .map_err(|e| e.to_string())
         });
         match loaded {
             Ok(g) => Ok(g),
@@ -476,7 +478,9 @@ impl Engram {
 
     /// Answers `req.question` from the memories hybrid search finds for it, streaming the
     /// model's words to `on_text` as they come. The answer cites only the passages it was given.
-    pub fn ask(&self, req: &AskRequest, on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
+    /// The language model is loaded only when an answer was found and the style needs it;
+    /// `on_convert` hears of its one-time conversion.
+    pub fn ask(&self, req: &AskRequest, on_convert: &dyn Fn(&Path), on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
         let mut search = SearchRequest::new(req.question.clone(), req.passages.max(1));
         search.since = req.since;
         search.until = req.until;
@@ -496,7 +500,6 @@ impl Engram {
             passages.push(Source {
                 n: passages.len() + 1,
                 id: r.id,
-                chunk_id: r.chunk_id,
                 kind: r.kind,
                 source: r.source,
                 title: r.title,
@@ -507,14 +510,13 @@ impl Engram {
         let terms = Terms::of(&req.question);
         let weights = self.index.idf(&terms)?;
         let embedder = self.embedder().ok();
-        let generator = if req.style != answer::Style::Extract && !passages.is_empty() { Some(self.generator(&mut |_| {})?) } else { None };
-        let mut generator = generator.map(|g| g.borrow_mut());
+        let generator = || self.generator(on_convert).map(|g| g.borrow_mut());
         let inputs = answer::Inputs {
             question: &req.question,
             passages,
             terms: Terms { terms, weights },
             embedder: embedder.as_deref(),
-            generator: generator.as_deref_mut(),
+            generator: &generator,
             style: req.style,
             max_tokens: req.max_tokens,
         };

@@ -223,11 +223,6 @@ fn run(cli: Cli) -> Result<(), Error> {
                 req.style = s;
             }
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            if req.style != Style::Extract {
-                engram.generator(&mut |p| {
-                    eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display())
-                })?;
-            }
             ask(&engram, &req, json)?;
         }
         Command::Show { id } => {
@@ -424,7 +419,8 @@ fn ask(engram: &Engram, req: &AskRequest, json: bool) -> Result<(), Error> {
     let tty = !json && std::io::stdout().is_terminal();
     let colour = tty && std::env::var_os("NO_COLOR").is_none();
     let mut streamed = false;
-    let answer = engram.ask(req, &mut |text| {
+    let on_convert = |p: &Path| eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display());
+    let answer = engram.ask(req, &on_convert, &mut |text| {
         if tty {
             print!("{text}");
             let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -452,17 +448,14 @@ fn ask(engram: &Engram, req: &AskRequest, json: bool) -> Result<(), Error> {
     }
     // A streamed draft the checks replaced is said to be replaced, not left standing as fact.
     let draft = answer.generation.as_ref().map(|g| g.text.trim().to_string()).unwrap_or_default();
+    let stands = answer.method == Method::Copied || (answer.method == Method::Generated && draft == answer.text);
     if streamed {
-        if answer.method == Method::Copied || (answer.method == Method::Generated && draft == answer.text) {
-            println!();
-        } else {
-            println!();
-            if !answer.unsupported.is_empty() {
-                println!("(not shown as fact: the sources do not say {})", answer.unsupported.join(", "));
-            }
-            println!("{}", answer.text);
+        println!();
+        if !stands && !answer.unsupported.is_empty() {
+            println!("(not shown as fact: the sources do not say {})", answer.unsupported.join(", "));
         }
-    } else {
+    }
+    if !(streamed && stands) {
         println!("{}", answer.text);
     }
     let (open, close) = if colour { ("\x1b[2m", "\x1b[0m") } else { ("", "") };

@@ -6,7 +6,7 @@ use engram::llm::{Generator, DEFAULT_MODEL};
 
 fn model() -> Generator {
     let dir: PathBuf = engram::embed::models_dir().join(DEFAULT_MODEL);
-    Generator::load(&dir, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"))
+    Generator::load(&dir, &|_| {}).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! Answers a question from retrieved memories: picks the passage sentences that answer it,
-//! lets the local model phrase an answer over numbered sources, and keeps that answer only when
-//! its sources bear out every number, date and name in it.
+//! Answers a question from retrieved memories. The passages' sentences are ranked; by default
+//! the local model reads the best one and quotes the words that answer (its decoding may only
+//! copy, see [`crate::llm::span`]). The free style lets it write over numbered passages and
+//! keeps that answer only when its sources bear out every number, date and name in it.
 //!
 //! Retrieval decides whether there is an answer at all: when no passage carries enough of the
-//! question, by its words or by meaning, the answer is "not found" and the model is not asked.
+//! question, by its words or by meaning, the answer is "not found" and the model is not loaded.
 
 pub mod ground;
 
+use std::cell::RefMut;
 use std::collections::HashSet;
 
 use serde::Serialize;
@@ -14,7 +16,7 @@ use serde::Serialize;
 use crate::embed::Embedder;
 use crate::index::analyze;
 use crate::llm::{Generation, Generator, LlmError};
-use crate::query::snippet;
+use crate::query::{parse, snippet};
 use crate::store::Kind;
 
 /// Share of the question's weighted words a passage must hold to count as an answer…
@@ -46,20 +48,14 @@ const COPY_EXAMPLES: [(&str, &str); 2] = [
         "$180",
     ),
 ];
-/// Words that alone answer nothing (analysed forms).
-const STOP_WORDS: [&str; 24] = [
-    "the", "a", "an", "of", "in", "on", "at", "to", "and", "or", "is", "was", "were", "are", "it", "by", "for", "with",
-    "as", "that", "this", "from", "be", "he",
-];
-/// Best sentences shown to the model when it answers by copying.
-const COPY_SENTENCES: usize = 1;
 
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
-    /// The model reads the best sentences and quotes the words that answer: short, and never
-    /// invented (its decoding may only copy). The default: it scored best (BENCHMARKS.md).
+    /// The model reads the best sentence and quotes the words that answer: short, and never
+    /// invented (its decoding may only copy). The default: it scored best (BENCHMARKS.md; the
+    /// best 2 or 3 sentences scored worse than the best alone).
     Copy,
     /// The model writes freely over the numbered passages; an answer whose numbers, dates or
     /// names are not in its sources is replaced by the extractive one.
@@ -85,8 +81,6 @@ pub struct Source {
     pub n: usize,
     /// The memory (item) id, as `engram show` takes it.
     pub id: i64,
-    #[serde(skip)]
-    pub chunk_id: i64,
     pub kind: Kind,
     pub source: String,
     pub title: Option<String>,
@@ -201,7 +195,8 @@ pub struct Inputs<'a> {
     pub passages: Vec<Source>,
     pub terms: Terms,
     pub embedder: Option<&'a Embedder>,
-    pub generator: Option<&'a mut Generator>,
+    /// Loads the language model; called only when an answer is found and the style needs it.
+    pub generator: &'a dyn Fn() -> Result<RefMut<'a, Generator>, LlmError>,
     pub style: Style,
     pub max_tokens: usize,
 }
@@ -212,7 +207,7 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
         return Ok(Answer::not_found(passages));
     }
     let coverage = embedder.map(|e| e.coverage(question)).unwrap_or(0.0);
-    let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0))?;
+    let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0).map(|e| (e, coverage)))?;
     let best = sentences.first().cloned();
     let words = passages.iter().map(|p| terms.share(&p.text)).fold(0.0, f32::max);
     let meaning = sentences.iter().map(|s| s.cos).fold(0.0, f32::max);
@@ -231,11 +226,14 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
         extract: Some(extract.clone()),
         generation,
     };
-    let generator = match (generator, style) {
-        (Some(g), Style::Copy) => return copied(g, question, passages, &sentences, max_tokens, on_text, extracted),
-        (Some(g), Style::Free) => g,
-        _ => return Ok(extracted(passages, Vec::new(), None)),
-    };
+    if style == Style::Extract {
+        return Ok(extracted(passages, Vec::new(), None));
+    }
+    let mut generator = generator()?;
+    let generator = &mut *generator;
+    if style == Style::Copy {
+        return copied(generator, question, &extract, passages[best.passage].n, passages, max_tokens, on_text, extracted);
+    }
 
     let (prompt, shown) = build_prompt(generator, question, &passages, &sentences, max_tokens);
     let passages: Vec<Source> = passages.into_iter().take(shown).collect();
@@ -262,26 +260,21 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
     })
 }
 
-/// The model's quotation from the best sentences; the best sentence itself if it quotes nothing.
+/// The model's quotation from the best sentence (from passage `n`); the sentence itself if the
+/// quotation says nothing the question does not.
+#[allow(clippy::too_many_arguments)]
 fn copied(
     generator: &mut Generator,
     question: &str,
+    sentence: &str,
+    n: usize,
     passages: Vec<Source>,
-    sentences: &[Sentence],
     max_tokens: usize,
     on_text: &mut dyn FnMut(&str),
     extracted: impl Fn(Vec<Source>, Vec<String>, Option<Generation>) -> Answer,
 ) -> Result<Answer, LlmError> {
-    let mut picked: Vec<&Sentence> = Vec::new();
-    for s in sentences {
-        let text = &passages[s.passage].text[s.start..s.end];
-        if picked.len() < COPY_SENTENCES && !picked.iter().any(|p| &passages[p.passage].text[p.start..p.end] == text) {
-            picked.push(s);
-        }
-    }
-    let owned: Vec<String> = picked.iter().map(|s| passages[s.passage].text[s.start..s.end].trim().to_string()).collect();
-    let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let user = format!("Text:\n{}\n\nQuestion: {question}", texts.join("\n"));
+    let sentence = sentence.trim();
+    let user = format!("Text:\n{sentence}\n\nQuestion: {question}");
     let prompt = generator.format().prompt_with_examples(COPY_SYSTEM, &COPY_EXAMPLES, &user);
     // An answer brings something the question does not already say: it starts on a word
     // the question does not use (and some word of it must be new, or the sentence is shown).
@@ -294,43 +287,33 @@ fn copied(
     // figure for how much / how many / when, a capitalised name for who.
     let kind = answer_kind(question);
     let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]);
-    let any_typed = texts.iter().any(|t| t.char_indices().any(|(i, _)| typed(t, i)));
+    let any_typed = sentence.char_indices().any(|(i, _)| typed(sentence, i));
     let may_start: &dyn Fn(&str, usize) -> bool = if any_typed { &typed } else { &new_word };
-    let (generation, from) = generator.copy_from(&prompt, &texts, may_start, &new_word, max_tokens, on_text)?;
-    let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !STOP_WORDS.contains(&t.as_str()));
+    let (generation, _) = generator.copy_from(&prompt, &[sentence], may_start, &new_word, max_tokens, on_text)?;
+    let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
     if !brings_news {
         return Ok(extracted(passages, Vec::new(), Some(generation)));
-    }
-    let Some(&first) = from.first().filter(|_| !generation.text.is_empty()) else {
-        return Ok(extracted(passages, Vec::new(), Some(generation)));
-    };
-    let mut cited: Vec<usize> = Vec::new();
-    for &k in &from {
-        let n = passages[picked[k].passage].n;
-        if !cited.contains(&n) {
-            cited.push(n);
-        }
     }
     Ok(Answer {
         text: generation.text.clone(),
         found: true,
         method: Method::Copied,
-        cited,
+        cited: vec![n],
         sources: passages,
         unsupported: Vec::new(),
-        extract: Some(texts[first].to_string()),
+        extract: Some(sentence.to_string()),
         generation: Some(generation),
     })
 }
 
 /// Every sentence of the passages, best answer first: the question's weighted words it holds,
 /// its closeness in meaning when the embedder reads the question, and a little for the
-/// passage's own rank and word share.
+/// passage's own rank and word share. `embedder` comes with how much of the question it reads.
 fn rank_sentences(
     question: &str,
     passages: &[Source],
     terms: &Terms,
-    embedder: Option<&Embedder>,
+    embedder: Option<(&Embedder, f32)>,
 ) -> Result<Vec<Sentence>, LlmError> {
     let wants_figure = asks_for_figure(question);
     let mut sentences = Vec::new();
@@ -348,8 +331,7 @@ fn rank_sentences(
             sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
         }
     }
-    if let Some(e) = embedder {
-        let coverage = e.coverage(question);
+    if let Some((e, coverage)) = embedder {
         let mut texts: Vec<&str> = vec![question];
         texts.extend(sentences.iter().map(|s| &passages[s.passage].text[s.start..s.end]));
         let vectors = e.embed(&texts).map_err(|e| LlmError::Run(e.to_string()))?;

@@ -148,8 +148,6 @@ pub struct Generation {
     /// From the call to the first generated token (prompt processing included).
     pub first_token: Duration,
     pub total: Duration,
-    /// Stopped by the token budget rather than a stop token.
-    pub truncated: bool,
 }
 
 pub struct Generator {
@@ -158,7 +156,6 @@ pub struct Generator {
     stops: Vec<u32>,
     format: ChatFormat,
     window: usize,
-    name: String,
     device: Device,
     /// Each token's bytes, built when copying is first asked for.
     token_bytes: Option<span::TokenBytes>,
@@ -204,7 +201,7 @@ fn read_content(file: &Path) -> Result<(gguf_file::Content, BufReader<File>), Ll
 impl Generator {
     /// Loads the GGUF model at `path` (a file, or a folder holding one). A file candle would
     /// run slowly is converted to Q8_0 once, beside it; `on_convert` is told first.
-    pub fn load(path: &Path, on_convert: &mut dyn FnMut(&Path)) -> Result<Generator, LlmError> {
+    pub fn load(path: &Path, on_convert: &dyn Fn(&Path)) -> Result<Generator, LlmError> {
         let source = model_file(path)?;
         let (content, reader) = read_content(&source)?;
         let (file, content, mut reader) = if convert::needs_conversion(&content) {
@@ -265,15 +262,7 @@ impl Generator {
             ),
             other => return Err(LlmError::Unsupported { file, arch: other.to_string() }),
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_string())
-            .unwrap_or_default();
-        Ok(Generator { model, tokenizer, stops, format, window, name, device, token_bytes: None })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
+        Ok(Generator { model, tokenizer, stops, format, window, device, token_bytes: None })
     }
 
     pub fn format(&self) -> ChatFormat {
@@ -399,16 +388,12 @@ impl Generator {
         let mut out: Vec<u32> = Vec::new();
         let mut shown = 0; // bytes of the decoded answer already handed out
         let mut first_token = Duration::ZERO;
-        let mut truncated = true;
         for _ in 0..max_new {
             let l: Vec<f32> = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1()?;
             if out.is_empty() {
                 first_token = started.elapsed();
             }
-            let Some(next) = choose(&l, &out) else {
-                truncated = false;
-                break;
-            };
+            let Some(next) = choose(&l, &out) else { break };
             out.push(next);
             let text = self.tokenizer.decode(&out, true).map_err(|e| LlmError::Run(e.to_string()))?;
             if text.len() > shown && !text.ends_with('\u{FFFD}') && text.is_char_boundary(shown) {
@@ -423,7 +408,7 @@ impl Generator {
         if text.len() > shown && text.is_char_boundary(shown) {
             on_text(&text[shown..]);
         }
-        Ok(Generation { text, prompt_tokens, new_tokens: out.len(), first_token, total: started.elapsed(), truncated })
+        Ok(Generation { text, prompt_tokens, new_tokens: out.len(), first_token, total: started.elapsed() })
     }
 }
 
@@ -464,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("m.gguf");
         std::fs::write(&f, b"not a model at all").unwrap();
-        let err = Generator::load(&f, &mut |_| {}).err().expect("load fails").to_string();
+        let err = Generator::load(&f, &|_| {}).err().expect("load fails").to_string();
         assert!(err.contains("damaged") && err.contains("m.gguf"), "{err}");
     }
 }

@@ -181,10 +181,9 @@ impl<'a> Copy<'a> {
 
     pub fn push(&mut self, tokens: &TokenBytes, id: u32) {
         self.written.extend_from_slice(&tokens.bytes[id as usize]);
-        let len = self.written.len();
         let written = &self.written;
         let sources = &self.sources;
-        self.at.retain(|&(s, start)| sources[s].as_bytes()[start..].starts_with(written) && start + len <= sources[s].len());
+        self.at.retain(|&(s, start)| sources[s].as_bytes()[start..].starts_with(written));
     }
 
     /// The source text copied so far (whole characters only).

@@ -15,6 +15,11 @@ const STOP_WORDS: &str = "a about an and are as at be been being but by can coul
 having he her hers him his how i if in into is it its me my of on or our shall she should so than that the their them \
 then there these they this those to too us was we were what when where which while who whom why will with would you your";
 
+/// Whether an analysed term is an English function word.
+pub fn is_stop_word(term: &str) -> bool {
+    stop_words().contains(term)
+}
+
 fn stop_words() -> &'static HashSet<String> {
     static WORDS: OnceLock<HashSet<String>> = OnceLock::new();
     WORDS.get_or_init(|| STOP_WORDS.split_whitespace().map(normalise_word).collect())
