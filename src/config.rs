@@ -33,6 +33,79 @@ pub struct Config {
     pub models: ModelsConfig,
     /// Defaults for `engram ask`.
     pub ask: AskConfig,
+    /// The background indexer (`engram daemon`).
+    pub daemon: DaemonConfig,
+    /// Screen capture and OCR.
+    pub screen: ScreenConfig,
+    /// What is never captured and what is never kept.
+    pub privacy: PrivacyConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Folders the daemon keeps indexed (`--watch` adds to these).
+    pub watch: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScreenConfig {
+    /// Record the screen when an X display is present.
+    pub capture: bool,
+    /// Seconds between screen grabs (`--interval` overrides).
+    pub interval_secs: f64,
+    /// Tesseract languages, `+`-joined.
+    pub ocr_languages: String,
+    /// OCR words below this confidence (0–100) are dropped as noise.
+    pub min_confidence: f32,
+    /// No capture after this many minutes without keyboard or mouse input (0: never pause).
+    pub idle_minutes: u64,
+    /// WebP quality of stored screenshots (0–100).
+    pub webp_quality: f32,
+    /// Screen memories older than this many days are deleted (0: keep forever).
+    pub retention_days: u64,
+    /// When screenshots take more than this many bytes, the oldest are deleted.
+    pub max_bytes: u64,
+}
+
+impl Default for ScreenConfig {
+    fn default() -> Self {
+        ScreenConfig {
+            capture: true,
+            interval_secs: 5.0,
+            ocr_languages: "eng+chi_sim".into(),
+            min_confidence: 50.0,
+            idle_minutes: 5,
+            webp_quality: 80.0,
+            retention_days: 90,
+            max_bytes: 10 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Apps never captured: matched, ignoring case, against the window's class and instance
+    /// (`xprop WM_CLASS` shows them) and the end of its title.
+    pub exclude_apps: Vec<String>,
+    /// Window titles never captured: regular expressions, ignoring case.
+    pub exclude_titles: Vec<String>,
+    /// Title words that mark a private or incognito browser window.
+    pub private_window_markers: Vec<String>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            exclude_apps: ["keepassxc", "keepass", "1password", "bitwarden", "lastpass", "dashlane", "enpass", "keeper", "proton pass", "seahorse", "kwalletmanager"]
+                .map(String::from)
+                .to_vec(),
+            exclude_titles: Vec::new(),
+            private_window_markers: ["private browsing", "inprivate", "incognito", "(private)", "隐私浏览", "无痕"].map(String::from).to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

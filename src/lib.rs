@@ -8,6 +8,8 @@ pub mod answer;
 pub mod capture;
 pub mod config;
 pub mod crypto;
+pub mod daemon;
+pub mod doctor;
 pub mod embed;
 pub mod eval;
 pub mod extract;
@@ -201,6 +203,8 @@ pub enum Forget {
     /// A file or everything under a folder.
     Path(PathBuf),
     Before(i64),
+    /// Every screen memory of an app.
+    App(String),
 }
 
 #[derive(Debug, Serialize)]
@@ -267,6 +271,10 @@ impl Engram {
         let key = vault::unlock(dir, old)?;
         vault::rewrap(dir, &key, new)?;
         Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn config(&self) -> &Config {
@@ -379,7 +387,8 @@ impl Engram {
                 return Ok(None);
             }
         }
-        let doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
+        let mut doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
+        doc.text = capture::privacy::redact(&doc.text).text;
         let chunks = extract::chunk_text(&doc.text);
         if chunks.is_empty() {
             return Err(Skip::Empty);
@@ -419,6 +428,89 @@ impl Engram {
         }
         batch.clear();
         Ok(())
+    }
+
+    /// Forgets file memories under `roots` whose file no longer exists or is now excluded.
+    pub fn drop_vanished(&mut self, roots: &[PathBuf]) -> Result<usize> {
+        let roots: Vec<PathBuf> = roots.iter().map(|r| files::absolute(r)).collect();
+        let excluded = files::exclusions(&self.config.files).map_err(|e| Error::Usage(e.to_string()))?;
+        let gone: Vec<i64> = self
+            .store
+            .all_items()?
+            .into_iter()
+            .filter(|i| i.kind == Kind::File)
+            .filter(|i| {
+                let p = Path::new(&i.source);
+                roots.iter().any(|r| p.starts_with(r)) && (!p.is_file() || excluded.is_match(p))
+            })
+            .map(|i| i.id)
+            .collect();
+        self.remove_items(&gone)
+    }
+
+    /// Stores a captured screen frame (already through the privacy gate) as one memory, in one
+    /// transaction, and indexes it. Returns the new item's id.
+    pub fn add_frame(&mut self, c: &capture::screen::Captured) -> Result<i64> {
+        let text = if c.text.trim().is_empty() { c.title.clone() } else { c.text.clone() };
+        let chunks = extract::chunk_text(&text);
+        let item = NewItem {
+            kind: Kind::Screen,
+            source: c.app.clone(),
+            title: Some(c.title.clone()).filter(|t| !t.is_empty()),
+            meta: ItemMeta { app: Some(c.app.clone()), pid: c.pid, ..Default::default() },
+            time: c.time,
+            mtime: c.time,
+            size: c.image.len() as i64,
+            text,
+            chunks,
+        };
+        let frame = store::NewFrame {
+            width: c.width,
+            height: c.height,
+            image: c.image.clone(),
+            thumb: c.thumb.clone(),
+            words: serde_json::to_vec(&c.words).expect("words serialise"),
+        };
+        let id = self.store.write(|w| {
+            let (id, _) = w.put(&item)?;
+            w.put_frame(id, &frame)?;
+            Ok(id)
+        })?;
+        self.index.sync(&self.store)?;
+        self.vectors.replace(None);
+        Ok(id)
+    }
+
+    /// Deletes screen memories older than the retention age, then the oldest beyond the size
+    /// limit. Returns how many went.
+    pub fn apply_retention(&mut self, now: i64) -> Result<usize> {
+        let s = &self.config.screen;
+        let before = if s.retention_days == 0 { i64::MIN } else { now - s.retention_days as i64 * 86_400 };
+        let ids = self.store.expired_screens(before, s.max_bytes.min(i64::MAX as u64) as i64)?;
+        self.remove_items(&ids)
+    }
+
+    /// The decrypted frame of a screen memory, if it has one.
+    pub fn frame(&self, id: i64) -> Result<Option<store::StoredFrame>> {
+        Ok(self.store.frame(id)?)
+    }
+
+    fn remove_items(&mut self, ids: &[i64]) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let removed = self.store.write(|w| {
+            let mut n = 0;
+            for id in ids {
+                n += w.remove(*id)? as usize;
+            }
+            Ok(n)
+        })?;
+        self.index.sync(&self.store)?;
+        self.index.compact()?;
+        self.store.checkpoint()?;
+        self.vectors.replace(None);
+        Ok(removed)
     }
 
     /// Writes prepared items (evaluation corpora, tests) in one transaction and indexes their
@@ -548,19 +640,17 @@ impl Engram {
                     .map(|i| i.id)
                     .collect()
             }
-        };
-        let removed = self.store.write(|w| {
-            let mut n = 0;
-            for id in &ids {
-                n += w.remove(*id)? as usize;
+            Forget::App(app) => {
+                let app = app.to_lowercase();
+                self.store
+                    .all_items()?
+                    .into_iter()
+                    .filter(|i| i.kind == Kind::Screen && i.meta.app.as_deref().is_some_and(|a| a.to_lowercase() == app))
+                    .map(|i| i.id)
+                    .collect()
             }
-            Ok(n)
-        })?;
-        self.index.sync(&self.store)?;
-        self.index.compact()?;
-        self.store.checkpoint()?;
-        self.vectors.replace(None);
-        Ok(removed)
+        };
+        self.remove_items(&ids)
     }
 
     /// Unlocks the store and rebuilds the keyword index from it, discarding the old index

@@ -96,7 +96,34 @@ enum Command {
         style: Option<String>,
     },
     /// Print one memory in full
-    Show { id: i64 },
+    Show {
+        id: i64,
+        /// For a screen memory: write its picture here as PNG
+        #[arg(long, value_name = "OUT.png")]
+        image: Option<PathBuf>,
+        /// Box these words in the picture
+        #[arg(long, value_name = "WORDS", requires = "image")]
+        highlight: Option<String>,
+    },
+    /// Keep your folders indexed and record the screen, in the background
+    Daemon {
+        /// Seconds between screen grabs [default: screen.interval_secs in the config, 5]
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<f64>,
+        /// A folder to keep indexed (repeatable; adds to daemon.watch in the config)
+        #[arg(long, value_name = "PATH")]
+        watch: Vec<PathBuf>,
+    },
+    /// Stop screen capture for a while, or until `engram resume`
+    Pause {
+        /// How long: 30s, 15m, 2h, 1d [default: until resumed]
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Restart screen capture after `engram pause`
+    Resume,
+    /// Show the effective exclusions and prove the privacy gate works on fake secrets
+    Doctor,
     /// Counts, sizes and the state of the index
     Status,
     /// Delete memories for good: from the store, the index and the write-ahead log
@@ -110,6 +137,9 @@ enum Command {
         /// Everything older than this time (same forms as search --since)
         #[arg(long, value_name = "TIME")]
         before: Option<String>,
+        /// Every screen memory of this app (its class, as search results show it)
+        #[arg(long, conflicts_with_all = ["id", "path", "before"])]
+        app: Option<String>,
     },
     /// Rebuild the keyword index from the store
     Reindex,
@@ -225,11 +255,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             ask(&engram, &req, json)?;
         }
-        Command::Show { id } => {
+        Command::Show { id, image, highlight } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let (item, text) = engram.show(id)?;
+            let frame = engram.frame(id)?;
+            if let Some(out) = &image {
+                let f = frame.as_ref().ok_or_else(|| Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", item.kind.as_str())))?;
+                write_frame(f, highlight.as_deref(), out)?;
+            }
             if json {
-                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "text": text }));
+                let words: Option<serde_json::Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
+                let frame_json = frame.as_ref().map(|f| json!({ "width": f.width, "height": f.height, "words": words }));
+                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "text": text, "frame": frame_json }));
             } else {
                 println!("{} [{}] {}", item.id, item.kind.as_str(), item.source);
                 if let Some(t) = &item.title {
@@ -241,11 +278,48 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("{text}");
             }
         }
+        Command::Daemon { interval, watch } => {
+            ensure_ocr_thread_limit()?;
+            let mut config = config;
+            let mut folders = config.daemon.watch.clone();
+            folders.extend(watch);
+            config.daemon.watch = folders.clone();
+            let interval = interval.unwrap_or(config.screen.interval_secs);
+            if !(interval > 0.0) {
+                return Err(Error::Usage("--interval must be a positive number of seconds".into()));
+            }
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let log = |m: &str| eprintln!("{} engram daemon: {m}", chrono::Local::now().format("%H:%M:%S"));
+            log(&format!("started (pid {}), store {}", std::process::id(), dir.display()));
+            let state = engram::daemon::run(engram, engram::daemon::Options { interval, watch: folders }, &log)?;
+            log(&format!(
+                "stopped: {} frames stored, {} unchanged skipped, {} excluded; {} files indexed, {} removed",
+                state.frames_stored, state.frames_unchanged, state.frames_excluded, state.files_indexed, state.files_removed
+            ));
+        }
+        Command::Pause { duration } => {
+            let until = duration.map(|d| parse_duration(&d).map(|s| chrono::Utc::now().timestamp() + s)).transpose()?;
+            engram::daemon::pause(&dir, until).map_err(|e| Error::Other(format!("could not write the pause file in {}: {e}", dir.display())))?;
+            match until {
+                Some(t) => println!("screen capture paused until {}", local_time(t)),
+                None => println!("screen capture paused until `engram resume`"),
+            }
+        }
+        Command::Resume => {
+            let was = engram::daemon::resume(&dir).map_err(|e| Error::Other(format!("could not remove the pause file in {}: {e}", dir.display())))?;
+            println!("{}", if was { "screen capture resumed" } else { "screen capture was not paused" });
+        }
+        Command::Doctor => doctor(&config, &dir, json)?,
         Command::Status => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let s = engram.status()?;
+            let daemon = engram::daemon::running(&dir);
+            let paused = engram::daemon::paused(&dir, chrono::Utc::now().timestamp());
             if json {
-                println!("{}", serde_json::to_string(&s).expect("status serialises"));
+                let mut v = serde_json::to_value(&s).expect("status serialises");
+                v["daemon"] = json!(daemon);
+                v["paused_until"] = json!(paused);
+                println!("{v}");
             } else {
                 println!("data directory: {}", s.data_dir);
                 println!("memories:       {} ({} files, {} screens, {} documents)", s.store.items, s.store.files, s.store.screens, s.store.docs);
@@ -256,14 +330,27 @@ fn run(cli: Cli) -> Result<(), Error> {
                 if let (Some(a), Some(b)) = (s.store.oldest, s.store.newest) {
                     println!("span:           {} to {}", local_time(a), local_time(b));
                 }
+                match &daemon {
+                    Some(d) => println!(
+                        "daemon:         running (pid {}), capture {}; {} frames stored, {} unchanged, {} excluded",
+                        d.pid, d.capture, d.frames_stored, d.frames_unchanged, d.frames_excluded
+                    ),
+                    None => println!("daemon:         not running"),
+                }
+                match paused {
+                    Some(0) => println!("capture:        paused until `engram resume`"),
+                    Some(t) => println!("capture:        paused until {}", local_time(t)),
+                    None => {}
+                }
             }
         }
-        Command::Forget { id, path, before } => {
-            let what = match (id, path, before) {
-                (Some(id), _, _) => Forget::Id(id),
-                (_, Some(p), _) => Forget::Path(p),
-                (_, _, Some(t)) => Forget::Before(parse_time(&t, chrono::Local::now()).map_err(|e| Error::Usage(e.to_string()))?),
-                _ => return Err(Error::Usage("say what to forget: --id ID, --path PATH or --before TIME".into())),
+        Command::Forget { id, path, before, app } => {
+            let what = match (id, path, before, app) {
+                (Some(id), _, _, _) => Forget::Id(id),
+                (_, Some(p), _, _) => Forget::Path(p),
+                (_, _, Some(t), _) => Forget::Before(parse_time(&t, chrono::Local::now()).map_err(|e| Error::Usage(e.to_string()))?),
+                (_, _, _, Some(a)) => Forget::App(a),
+                _ => return Err(Error::Usage("say what to forget: --id ID, --path PATH, --before TIME or --app APP".into())),
             };
             let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let n = engram.forget(&what)?;
@@ -477,4 +564,80 @@ fn local_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
+}
+
+/// Debian's Tesseract uses OpenMP, which on 2 cores is 3–5× slower than one thread and reads
+/// its limit only at process start: so the daemon restarts itself with the limit set.
+fn ensure_ocr_thread_limit() -> Result<(), Error> {
+    if std::env::var("OMP_THREAD_LIMIT").as_deref() == Ok("1") {
+        return Ok(());
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("could not find the engram executable: {e}")))?;
+    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1").exec();
+    Err(Error::Other(format!("could not restart with OMP_THREAD_LIMIT=1: {err}")))
+}
+
+/// "90s", "15m", "2h", "1d", or plain seconds.
+fn parse_duration(s: &str) -> Result<i64, Error> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| Error::Usage(format!("cannot read the duration {s:?}: use forms like 30s, 15m, 2h, 1d")))?;
+    let mult = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1,
+        "m" | "min" | "mins" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return Err(Error::Usage(format!("cannot read the duration {s:?}: use forms like 30s, 15m, 2h, 1d"))),
+    };
+    Ok(n * mult)
+}
+
+fn write_frame(f: &engram::store::StoredFrame, highlight: Option<&str>, out: &Path) -> Result<(), Error> {
+    use engram::capture::frames;
+    let mut img = frames::decode_webp(&f.image).ok_or_else(|| Error::Other("the stored picture does not decode".into()))?;
+    if let Some(h) = highlight {
+        let words: Vec<engram::extract::ocr::Word> = serde_json::from_slice(&f.words).unwrap_or_default();
+        let boxes: Vec<_> = words.iter().filter(|w| engram::extract::ocr::matches(&w.text, h)).map(|w| w.rect).collect();
+        frames::outline(&mut img, &boxes, [255, 40, 40]);
+    }
+    let file = std::fs::File::create(out).map_err(|e| Error::Other(format!("could not create {}: {e}", out.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+    frames::write_png(&img, &mut w).map_err(|e| Error::Other(format!("could not write {}: {e}", out.display())))?;
+    Ok(())
+}
+
+fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
+    let checks = engram::doctor::self_test(config)?;
+    let ok = checks.iter().all(|c| c.ok);
+    let p = &config.privacy;
+    if json {
+        let list: Vec<_> = checks.iter().map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail })).collect();
+        println!(
+            "{}",
+            json!({ "ok": ok, "checks": list, "exclude_apps": p.exclude_apps, "private_window_markers": p.private_window_markers,
+                    "exclude_titles": p.exclude_titles, "exclude_paths": config.files.exclude,
+                    "display": std::env::var("DISPLAY").ok(), "paused_until": engram::daemon::paused(dir, chrono::Utc::now().timestamp()) })
+        );
+    } else {
+        println!("never captured:");
+        println!("  apps:            {}", p.exclude_apps.join(", "));
+        println!("  private windows: titles containing {}", p.private_window_markers.join(", "));
+        println!("  window titles:   {}", if p.exclude_titles.is_empty() { "(no patterns)".to_string() } else { p.exclude_titles.join(", ") });
+        println!("  paths:           {}", config.files.exclude.join(", "));
+        println!("never kept: card numbers (Luhn), IBANs, API keys and tokens, JWTs, private keys, values after a password label");
+        println!("screen capture: {}", match std::env::var("DISPLAY") {
+            Ok(d) if !d.is_empty() => format!("X display {d}, OCR languages {}", config.screen.ocr_languages),
+            _ => "off (no X display)".into(),
+        });
+        println!();
+        for c in &checks {
+            println!("{} {} — {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Other("the privacy self-test failed; do not run the daemon until this is fixed".into()))
+    }
 }

@@ -2,6 +2,7 @@
 //! chunks. Not for: walking folders (capture), storing (store) or tokenising (index).
 
 mod chunk;
+pub mod ocr;
 mod decode;
 mod formats;
 

@@ -8,8 +8,11 @@
 //! keyword index (which records the generation it has caught up to) can tell what it missed
 //! after a crash. Not for: tokenising, ranking, or deciding what to index.
 
+mod frames;
 mod migrate;
 mod vectors;
+
+pub use frames::{NewFrame, StoredFrame};
 
 pub use vectors::StoredVector;
 
@@ -81,6 +84,9 @@ pub struct ItemMeta {
     pub app: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The process that owned the captured window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// A memory ready to be written.
@@ -359,7 +365,7 @@ impl Writer<'_> {
 
     /// Stores an item, reusing an equal content, replacing the item's old content if it changed.
     pub fn put(&mut self, item: &NewItem) -> Result<(i64, PutOutcome)> {
-        let source_key = self.sealer.keyed_hash(&format!("source/{}", item.kind.as_str()), item.source.as_bytes());
+        let source_key = self.sealer.keyed_hash(&format!("source/{}", item.kind.as_str()), item_key(item).as_bytes());
         let content_id = self.content_for(item)?;
         let existing: Option<(i64, i64, Option<Vec<u8>>)> = self
             .tx
@@ -461,6 +467,15 @@ impl Writer<'_> {
             self.tx.execute("DELETE FROM contents WHERE id = ?1", [content_id])?;
         }
         Ok(users == 0)
+    }
+}
+
+/// What makes an item one memory: a file is its path; a screen memory is one frame, so its app
+/// alone is not enough.
+fn item_key(item: &NewItem) -> std::borrow::Cow<'_, str> {
+    match item.kind {
+        Kind::Screen => format!("{}\0{}\0{}", item.source, item.time, item.title.as_deref().unwrap_or("")).into(),
+        _ => item.source.as_str().into(),
     }
 }
 

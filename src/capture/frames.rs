@@ -1,0 +1,215 @@
+//! Frame pixels: change detection, redaction boxes, thumbnails and the stored (WebP) form.
+
+use super::x11::{Image, Rect};
+
+/// Side of a change-detection cell, in pixels: small enough that one newly typed word changes
+/// a cell, large enough that the grid of a 1080p screen is ~20k numbers.
+const CELL: u32 = 10;
+/// Mean-luma change (0–255) for a cell to count as changed: above video noise and cursor blink
+/// anti-aliasing, below the change one glyph makes in a 10×10 cell.
+const CELL_DELTA: u8 = 6;
+
+/// Mean luma of each CELL×CELL block.
+#[derive(Clone, PartialEq)]
+pub struct LumaGrid {
+    cols: u32,
+    rows: u32,
+    cells: Vec<u8>,
+}
+
+impl LumaGrid {
+    pub fn of(img: &Image) -> LumaGrid {
+        let cols = img.width.div_ceil(CELL);
+        let rows = img.height.div_ceil(CELL);
+        let mut sums = vec![0u32; (cols * rows) as usize];
+        let mut counts = vec![0u32; (cols * rows) as usize];
+        for y in 0..img.height {
+            let row = (y / CELL) * cols;
+            let line = &img.rgb[(y * img.width * 3) as usize..((y + 1) * img.width * 3) as usize];
+            for (x, px) in line.chunks_exact(3).enumerate() {
+                let luma = (px[0] as u32 * 77 + px[1] as u32 * 150 + px[2] as u32 * 29) >> 8;
+                let i = (row + x as u32 / CELL) as usize;
+                sums[i] += luma;
+                counts[i] += 1;
+            }
+        }
+        let cells = sums.iter().zip(&counts).map(|(s, c)| (s / c.max(&1)) as u8).collect();
+        LumaGrid { cols, rows, cells }
+    }
+
+    /// How many cells differ noticeably; every cell when the sizes differ.
+    pub fn changed_cells(&self, other: &LumaGrid) -> usize {
+        if (self.cols, self.rows) != (other.cols, other.rows) {
+            return self.cells.len();
+        }
+        self.cells.iter().zip(&other.cells).filter(|(a, b)| a.abs_diff(**b) >= CELL_DELTA).count()
+    }
+
+    /// The bounding box, in pixels, of the changed cells.
+    pub fn changed_area(&self, other: &LumaGrid) -> Option<Rect> {
+        if (self.cols, self.rows) != (other.cols, other.rows) {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+        for (i, (a, b)) in self.cells.iter().zip(&other.cells).enumerate() {
+            if a.abs_diff(*b) >= CELL_DELTA {
+                let (cx, cy) = (i as u32 % self.cols, i as u32 / self.cols);
+                (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx + 1), y1.max(cy + 1));
+            }
+        }
+        (x0 != u32::MAX).then(|| Rect { x: (x0 * CELL) as i32, y: (y0 * CELL) as i32, w: (x1 - x0) * CELL, h: (y1 - y0) * CELL })
+    }
+}
+
+/// A copy of part of an image.
+pub fn crop(img: &Image, r: Rect) -> Image {
+    let (x, y) = (r.x.max(0) as u32, r.y.max(0) as u32);
+    let w = r.w.min(img.width.saturating_sub(x));
+    let h = r.h.min(img.height.saturating_sub(y));
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for row in y..y + h {
+        let start = ((row * img.width + x) * 3) as usize;
+        rgb.extend_from_slice(&img.rgb[start..start + (w * 3) as usize]);
+    }
+    Image { width: w, height: h, rgb }
+}
+
+/// Paints boxes solid black, a little larger than the box so no stroke of a glyph survives.
+pub fn black_out(img: &mut Image, boxes: &[Rect]) {
+    for b in boxes {
+        let pad = 2;
+        let x0 = (b.x - pad).max(0) as u32;
+        let y0 = (b.y - pad).max(0) as u32;
+        let x1 = ((b.x + b.w as i32 + pad).max(0) as u32).min(img.width);
+        let y1 = ((b.y + b.h as i32 + pad).max(0) as u32).min(img.height);
+        for y in y0..y1 {
+            let start = ((y * img.width + x0) * 3) as usize;
+            let end = ((y * img.width + x1) * 3) as usize;
+            if start < end {
+                img.rgb[start..end].fill(0);
+            }
+        }
+    }
+}
+
+/// Draws a 2-pixel frame around each box, to show where the matched words are.
+pub fn outline(img: &mut Image, boxes: &[Rect], colour: [u8; 3]) {
+    let mut put = |x: i32, y: i32| {
+        if x >= 0 && y >= 0 && (x as u32) < img.width && (y as u32) < img.height {
+            let i = ((y as u32 * img.width + x as u32) * 3) as usize;
+            img.rgb[i..i + 3].copy_from_slice(&colour);
+        }
+    };
+    for b in boxes {
+        let (x0, y0, x1, y1) = (b.x - 3, b.y - 3, b.x + b.w as i32 + 2, b.y + b.h as i32 + 2);
+        for t in 0..2 {
+            for x in x0..=x1 {
+                put(x, y0 + t);
+                put(x, y1 - t);
+            }
+            for y in y0..=y1 {
+                put(x0 + t, y);
+                put(x1 - t, y);
+            }
+        }
+    }
+}
+
+/// A box-filtered copy no wider than `max_width`.
+pub fn thumbnail(img: &Image, max_width: u32) -> Image {
+    let f = img.width.div_ceil(max_width).max(1);
+    let (w, h) = (img.width / f, img.height / f);
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for ty in 0..h {
+        for tx in 0..w {
+            let mut sum = [0u32; 3];
+            for y in ty * f..(ty + 1) * f {
+                let start = ((y * img.width + tx * f) * 3) as usize;
+                for px in img.rgb[start..start + (f * 3) as usize].chunks_exact(3) {
+                    (0..3).for_each(|c| sum[c] += px[c] as u32);
+                }
+            }
+            rgb.extend(sum.iter().map(|s| (s / (f * f)) as u8));
+        }
+    }
+    Image { width: w, height: h, rgb }
+}
+
+/// Lossy WebP; quality 80 keeps screen text readable and re-OCRable.
+pub fn encode_webp(img: &Image, quality: f32) -> Vec<u8> {
+    webp::Encoder::from_rgb(&img.rgb, img.width, img.height).encode(quality).to_vec()
+}
+
+pub fn decode_webp(bytes: &[u8]) -> Option<Image> {
+    let decoded = webp::Decoder::new(bytes).decode()?;
+    let (width, height) = (decoded.width(), decoded.height());
+    let raw: &[u8] = &decoded;
+    let rgb = if raw.len() == (width * height * 4) as usize {
+        raw.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
+    } else {
+        raw.to_vec()
+    };
+    Some(Image { width, height, rgb })
+}
+
+pub fn write_png(img: &Image, out: &mut impl std::io::Write) -> Result<(), png::EncodingError> {
+    let mut enc = png::Encoder::new(out, img.width, img.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header()?;
+    w.write_image_data(&img.rgb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blank(w: u32, h: u32, v: u8) -> Image {
+        Image { width: w, height: h, rgb: vec![v; (w * h * 3) as usize] }
+    }
+
+    fn draw_text_line(img: &mut Image, x: u32, y: u32, len: u32) {
+        // Glyph-like strokes: alternate dark columns, like a short typed word.
+        for yy in y..y + 8 {
+            for xx in (x..x + len).step_by(2) {
+                let i = ((yy * img.width + xx) * 3) as usize;
+                img.rgb[i..i + 3].fill(0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_newly_typed_word_changes_cells_and_a_static_screen_does_not() {
+        let a = blank(200, 100, 240);
+        let mut b = a.clone();
+        assert_eq!(LumaGrid::of(&a).changed_cells(&LumaGrid::of(&b)), 0);
+        draw_text_line(&mut b, 40, 50, 24);
+        let (ga, gb) = (LumaGrid::of(&a), LumaGrid::of(&b));
+        assert!(ga.changed_cells(&gb) >= 2);
+        let area = ga.changed_area(&gb).unwrap();
+        assert!(area.x <= 40 && area.x + area.w as i32 >= 64 && area.y <= 50, "{area:?}");
+    }
+
+    #[test]
+    fn black_out_covers_the_box() {
+        let mut img = blank(50, 30, 200);
+        black_out(&mut img, &[Rect { x: 10, y: 10, w: 5, h: 5 }]);
+        let px = |x: u32, y: u32| img.rgb[((y * 50 + x) * 3) as usize];
+        assert_eq!(px(10, 10), 0);
+        assert_eq!(px(14, 14), 0);
+        assert_eq!(px(30, 20), 200);
+    }
+
+    #[test]
+    fn webp_round_trip_keeps_size_and_tone() {
+        let mut img = blank(64, 32, 128);
+        draw_text_line(&mut img, 8, 8, 30);
+        let back = decode_webp(&encode_webp(&img, 80.0)).unwrap();
+        assert_eq!((back.width, back.height), (64, 32));
+        assert!(back.rgb[((20 * 64 + 50) * 3) as usize].abs_diff(128) < 10);
+        let t = thumbnail(&img, 16);
+        assert_eq!((t.width, t.height), (16, 8));
+        let c = crop(&img, Rect { x: 60, y: 30, w: 10, h: 10 });
+        assert_eq!((c.width, c.height), (4, 2));
+    }
+}

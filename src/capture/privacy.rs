@@ -1,0 +1,206 @@
+//! The privacy gate: what is never captured (excluded apps, private browser windows, title
+//! patterns) and what is never kept (card numbers, IBANs, keys, tokens, passwords), applied
+//! before anything is stored or indexed.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::config::PrivacyConfig;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid window-title pattern {pattern:?} in the config ([privacy] exclude_titles): {why}")]
+pub struct GateError {
+    pattern: String,
+    why: String,
+}
+
+pub struct Gate {
+    apps: Vec<String>,
+    markers: Vec<String>,
+    titles: Vec<Regex>,
+}
+
+impl Gate {
+    pub fn new(cfg: &PrivacyConfig) -> Result<Gate, GateError> {
+        let titles = cfg
+            .exclude_titles
+            .iter()
+            .map(|p| Regex::new(&format!("(?i){p}")).map_err(|e| GateError { pattern: p.clone(), why: e.to_string() }))
+            .collect::<Result<_, _>>()?;
+        Ok(Gate {
+            apps: cfg.exclude_apps.iter().map(|a| a.to_lowercase()).collect(),
+            markers: cfg.private_window_markers.iter().map(|m| m.to_lowercase()).collect(),
+            titles,
+        })
+    }
+
+    /// Why a window must not be captured, or `None` when it may be. Apps match their class or
+    /// instance name, or a title that ends with the app's name (" - KeePassXC"), ignoring case.
+    pub fn excludes(&self, app: &str, instance: &str, title: &str) -> Option<String> {
+        let (app_l, inst_l, title_l) = (app.to_lowercase(), instance.to_lowercase(), title.to_lowercase());
+        if let Some(a) = self.apps.iter().find(|a| app_l.contains(a.as_str()) || inst_l.contains(a.as_str()) || title_l.ends_with(a.as_str())) {
+            return Some(format!("excluded app {a}"));
+        }
+        if let Some(m) = self.markers.iter().find(|m| title_l.contains(m.as_str())) {
+            return Some(format!("private window ({m})"));
+        }
+        self.titles.iter().find(|r| r.is_match(title)).map(|r| format!("excluded title pattern {}", &r.as_str()[4..]))
+    }
+}
+
+/// Text with its sensitive parts replaced, and where they were in the original.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redacted {
+    pub text: String,
+    /// Byte ranges of the original text that were removed, with what they were.
+    pub spans: Vec<(Range<usize>, &'static str)>,
+}
+
+/// Finds the sensitive parts of `text`, in order, not overlapping.
+pub fn sensitive_spans(text: &str) -> Vec<(Range<usize>, &'static str)> {
+    let mut found: Vec<(Range<usize>, &'static str)> = Vec::new();
+    for (label, re, check) in patterns() {
+        for m in re.captures_iter(text) {
+            let g = m.name("v").unwrap_or_else(|| m.get(0).unwrap());
+            if check.is_none_or(|f| f(g.as_str())) {
+                found.push((g.range(), label));
+            }
+        }
+    }
+    found.sort_by_key(|(r, _)| (r.start, std::cmp::Reverse(r.end)));
+    let mut out: Vec<(Range<usize>, &'static str)> = Vec::new();
+    for (r, label) in found {
+        match out.last_mut() {
+            Some((last, _)) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => out.push((r, label)),
+        }
+    }
+    out
+}
+
+/// Replaces each sensitive part with `[redacted LABEL]`.
+pub fn redact(text: &str) -> Redacted {
+    let spans = sensitive_spans(text);
+    if spans.is_empty() {
+        return Redacted { text: text.to_string(), spans };
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (r, label) in &spans {
+        out.push_str(&text[at..r.start]);
+        out.push_str("[redacted ");
+        out.push_str(label);
+        out.push(']');
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    Redacted { text: out, spans }
+}
+
+type Check = fn(&str) -> bool;
+
+fn patterns() -> &'static [(&'static str, Regex, Option<Check>)] {
+    static P: OnceLock<Vec<(&'static str, Regex, Option<Check>)>> = OnceLock::new();
+    P.get_or_init(|| {
+        let re = |s: &str| Regex::new(s).expect("built-in pattern");
+        vec![
+            ("private key", re(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)"), None),
+            ("card number", re(r"\b(?P<v>\d(?:[ -]?\d){12,18})\b"), Some(luhn as Check)),
+            ("IBAN", re(r"\b(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30})\b"), Some(iban as Check)),
+            ("token", re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), None),
+            ("key", re(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), None),
+            ("key", re(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"), None),
+            ("key", re(r"\b(?:sk|pk|rk)[-_](?:live|test|proj|ant)?[-_]?[A-Za-z0-9_-]{20,}"), None),
+            ("key", re(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), None),
+            ("key", re(r"\bAIza[0-9A-Za-z_-]{35}\b"), None),
+            ("key", re(r"\bglpat-[A-Za-z0-9_-]{20,}"), None),
+            (
+                "password",
+                re(r"(?i)(?:password|passwd|passphrase|passcode|pwd|pin|密码|口令)\s*(?:is)?\s*[:=：]\s*(?P<v>[^\s,;]{3,})"),
+                None,
+            ),
+            ("key", re(r#"(?i)(?:api[_-]?key|secret|access[_-]?token|auth[_-]?token)\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-./+]{16,})"#), None),
+        ]
+    })
+}
+
+/// The Luhn check that every payment card number passes (and most digit runs fail).
+pub fn luhn(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|&d| d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum % 10 == 0
+}
+
+/// ISO 13616 mod-97 check.
+pub fn iban(candidate: &str) -> bool {
+    let s: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&s.len()) {
+        return false;
+    }
+    let rearranged = s[4..].chars().chain(s[..4].chars());
+    let mut rem: u32 = 0;
+    for c in rearranged {
+        let v = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        for d in if v >= 10 { vec![v / 10, v % 10] } else { vec![v] } {
+            rem = (rem * 10 + d) % 97;
+        }
+    }
+    rem == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_ibans_keys_tokens_and_passwords_are_redacted() {
+        let text = "Card 4111 1111 1111 1111 exp 12/29. Order 1234 5678 9012 3456 is not a card.\n\
+                    IBAN GB82 WEST 1234 5698 7654 32 please.\n\
+                    AWS AKIAIOSFODNN7EXAMPLE and ghp_abcdefghijklmnopqrstuvwxyz0123456789.\n\
+                    jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U\n\
+                    Password: hunter2!x\n密码：芝麻开门123\n\
+                    -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----\nafter";
+        let r = redact(text);
+        for secret in ["4111 1111", "GB82 WEST", "AKIAIOSFODNN7", "ghp_abc", "eyJhbGci", "hunter2", "芝麻开门", "b3BlbnNzaC1rZXk"] {
+            assert!(!r.text.contains(secret), "{secret} left in {}", r.text);
+        }
+        for kept in ["Card", "1234 5678 9012 3456 is not a card", "Password:", "after", "please"] {
+            assert!(r.text.contains(kept), "{kept} lost from {}", r.text);
+        }
+        assert!(r.text.contains("[redacted card number]"));
+        let labels: Vec<_> = r.spans.iter().map(|(_, l)| *l).collect();
+        assert!(labels.contains(&"IBAN") && labels.contains(&"password") && labels.contains(&"private key"));
+    }
+
+    #[test]
+    fn plain_text_is_left_alone() {
+        let text = "Meeting on 2024-03-19 at 10:30, room 4, invoice 312.40 EUR, phone 020 7946 0958.";
+        assert_eq!(redact(text).text, text);
+    }
+
+    #[test]
+    fn gate_excludes_password_managers_private_windows_and_patterns() {
+        let cfg = PrivacyConfig { exclude_titles: vec!["^Online banking".into()], ..Default::default() };
+        let gate = Gate::new(&cfg).unwrap();
+        assert!(gate.excludes("KeePassXC", "keepassxc", "Passwords.kdbx - KeePassXC").is_some());
+        assert!(gate.excludes("XTerm", "xterm", "Passwords.kdbx - KeePassXC").is_some());
+        assert!(gate.excludes("firefox", "Navigator", "Cats — Mozilla Firefox Private Browsing").is_some());
+        assert!(gate.excludes("Google-chrome", "google-chrome", "New Tab - Google Chrome (Incognito)").is_some());
+        assert!(gate.excludes("firefox", "Navigator", "online BANKING - My Bank").is_some());
+        assert!(gate.excludes("XTerm", "xterm", "notes.txt - vim").is_none());
+        assert!(Gate::new(&PrivacyConfig { exclude_titles: vec!["(".into()], ..Default::default() }).is_err());
+    }
+}

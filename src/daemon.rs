@@ -1,0 +1,372 @@
+//! `engram daemon`: the background indexer. One process, the only writer while it runs.
+//!
+//! Threads: the folder watcher and the screen recorder send what they saw to the main thread,
+//! which alone writes. Nothing is held only in memory: a frame is one store transaction, the
+//! keyword index and the vectors catch up from the store's generation at every start, and the
+//! watched folders are reconciled against the store at start, so `kill -9` loses at most the
+//! frame being read.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::screen::{Captured, Recorder, Tick};
+use crate::capture::{files, watch};
+use crate::{AddEvent, Engram, Error, Result};
+
+/// The lock and status file in the data directory (pid, counters: no content).
+pub const STATE_FILE: &str = "daemon.json";
+pub const LOCK_FILE: &str = "daemon.lock";
+/// Present while capture is paused; holds the unix time it ends (0: until `engram resume`).
+pub const PAUSE_FILE: &str = "paused";
+
+/// Wait for this long without events before reading changed files.
+const SETTLE: Duration = Duration::from_millis(400);
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+pub struct Options {
+    pub interval: f64,
+    pub watch: Vec<PathBuf>,
+}
+
+/// What the daemon reports about itself in `daemon.json`: counts and states only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub pid: u32,
+    pub started: i64,
+    pub updated: i64,
+    pub running: bool,
+    /// "on", "paused", "idle", "locked", or "off: why".
+    pub capture: String,
+    pub shm: bool,
+    pub frames_stored: u64,
+    pub frames_unchanged: u64,
+    pub frames_excluded: u64,
+    pub redactions: u64,
+    pub files_indexed: u64,
+    pub files_removed: u64,
+    pub retention_removed: u64,
+    pub watched_folders: usize,
+    pub omp_thread_limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+enum Msg {
+    Paths(Vec<PathBuf>),
+    Frame(Box<Captured>),
+    Started { shm: bool },
+    Tick(&'static str),
+    Excluded,
+    CaptureOff(String),
+    WatchError(String),
+}
+
+/// Reads the pause file: `Some(until)` while paused (0 = until resumed).
+pub fn paused(dir: &Path, now: i64) -> Option<i64> {
+    let text = fs::read_to_string(dir.join(PAUSE_FILE)).ok()?;
+    let until: i64 = text.trim().parse().unwrap_or(0);
+    (until == 0 || until > now).then_some(until)
+}
+
+pub fn pause(dir: &Path, until: Option<i64>) -> std::io::Result<()> {
+    fs::write(dir.join(PAUSE_FILE), until.unwrap_or(0).to_string())
+}
+
+pub fn resume(dir: &Path) -> std::io::Result<bool> {
+    match fs::remove_file(dir.join(PAUSE_FILE)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The running daemon's state, if one holds the lock.
+pub fn running(dir: &Path) -> Option<State> {
+    let state: State = serde_json::from_slice(&fs::read(dir.join(STATE_FILE)).ok()?).ok()?;
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    (state.running && unsafe { libc::kill(state.pid as i32, 0) } == 0).then_some(state)
+}
+
+/// Takes the daemon lock (held until the process ends); fails when another daemon holds it.
+fn lock(dir: &Path) -> Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| Error::Other(format!("could not create {}: {e}", dir.join(LOCK_FILE).display())))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let pid = running(dir).map(|s| format!(" (pid {})", s.pid)).unwrap_or_default();
+        return Err(Error::Usage(format!("another engram daemon is already running on {}{pid}", dir.display())));
+    }
+    Ok(f)
+}
+
+pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<State> {
+    let dir = engram.dir().to_path_buf();
+    let _lock = lock(&dir)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| Error::Other(format!("could not handle signals: {e}")))?;
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut state = State {
+        pid: std::process::id(),
+        started: now,
+        running: true,
+        capture: "starting".into(),
+        omp_thread_limit: std::env::var("OMP_THREAD_LIMIT").ok(),
+        ..Default::default()
+    };
+    let roots: Vec<PathBuf> = opts.watch.iter().map(|p| files::absolute(p)).collect();
+    state.watched_folders = roots.len();
+    write_state(&dir, &mut state);
+
+    // Catch up with what changed while stopped.
+    if !roots.is_empty() {
+        log(&format!("reconciling {} watched folder(s)", roots.len()));
+        let report = engram.add_paths(&roots, &mut |_: AddEvent| {})?;
+        let removed = engram.drop_vanished(&roots)?;
+        state.files_indexed += (report.added + report.updated) as u64;
+        state.files_removed += removed as u64;
+        log(&format!("reconciled: {} new, {} changed, {} removed, {} unchanged", report.added, report.updated, removed, report.unchanged));
+    }
+    embed(&mut engram, &mut state, log);
+    let removed = engram.apply_retention(now)?;
+    state.retention_removed += removed as u64;
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let _watcher = if roots.is_empty() {
+        None
+    } else {
+        let (t1, t2) = (tx.clone(), tx.clone());
+        let w = watch::watch(
+            &roots,
+            move |paths| {
+                let _ = t1.send(Msg::Paths(paths));
+            },
+            move |e| {
+                let _ = t2.send(Msg::WatchError(e));
+            },
+        )
+        .map_err(|e| Error::Usage(e.to_string()))?;
+        log(&format!("watching {}", roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")));
+        Some(w)
+    };
+    let recorder = if engram.config().screen.capture {
+        Some(spawn_recorder(&engram, &dir, opts.interval, tx.clone(), stop.clone()))
+    } else {
+        state.capture = "off: [screen] capture = false in the config".into();
+        None
+    };
+    drop(tx);
+
+    let files_cfg = engram.config().files.clone();
+    let excluded = files::exclusions(&files_cfg).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut last_event = Instant::now();
+    let mut last_retention = Instant::now();
+    let mut last_state = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Msg::Paths(paths)) => {
+                pending.extend(paths);
+                last_event = Instant::now();
+            }
+            Ok(Msg::Frame(c)) => {
+                let id = engram.add_frame(&c)?;
+                state.frames_stored += 1;
+                state.redactions += c.redactions as u64;
+                state.capture = "on".into();
+                log(&format!("frame {id}: {} — {} ({} words, {} redacted)", c.app, c.title, c.words.len(), c.redactions));
+                embed(&mut engram, &mut state, log);
+            }
+            Ok(Msg::Started { shm }) => {
+                state.shm = shm;
+                state.capture = "on".into();
+                log(&format!("recording the screen every {}s{}", opts.interval, if shm { "" } else { " (without MIT-SHM)" }));
+            }
+            Ok(Msg::Tick(what)) => {
+                if what == "unchanged" {
+                    state.frames_unchanged += 1;
+                }
+                state.capture = if what == "unchanged" { "on" } else { what }.into();
+            }
+            Ok(Msg::Excluded) => {
+                state.frames_excluded += 1;
+                state.capture = "on".into();
+            }
+            Ok(Msg::CaptureOff(why)) => {
+                log(&format!("screen capture is off: {why}"));
+                state.capture = format!("off: {why}");
+            }
+            Ok(Msg::WatchError(e)) => {
+                log(&format!("folder watcher: {e}"));
+                state.last_error = Some(e);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if roots.is_empty() {
+                    log("nothing to do: no folders to watch and screen capture is off");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if !pending.is_empty() && last_event.elapsed() >= SETTLE {
+            let paths = std::mem::take(&mut pending);
+            apply_changes(&mut engram, &roots, &files_cfg, &excluded, paths, &mut state, log)?;
+        }
+        if last_retention.elapsed() >= RETENTION_EVERY {
+            state.retention_removed += engram.apply_retention(chrono::Utc::now().timestamp())? as u64;
+            last_retention = Instant::now();
+        }
+        if last_state.elapsed() >= Duration::from_secs(1) {
+            write_state(&dir, &mut state);
+            last_state = Instant::now();
+        }
+    }
+    log("stopping");
+    stop.store(true, Ordering::Relaxed);
+    if let Some(r) = recorder {
+        let _ = r.join();
+    }
+    state.running = false;
+    write_state(&dir, &mut state);
+    Ok(state)
+}
+
+/// Reads changed files and forgets vanished ones, in one batch.
+fn apply_changes(
+    engram: &mut Engram,
+    roots: &[PathBuf],
+    cfg: &crate::config::FilesConfig,
+    excluded: &globset::GlobSet,
+    paths: BTreeSet<PathBuf>,
+    state: &mut State,
+    log: &dyn Fn(&str),
+) -> Result<()> {
+    let (present, gone): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.exists());
+    let present: Vec<PathBuf> = present.into_iter().filter(|p| watch::wanted(p, roots, cfg, excluded)).collect();
+    if !present.is_empty() {
+        let report = engram.add_paths(&present, &mut |_: AddEvent| {})?;
+        let changed = report.added + report.updated;
+        state.files_indexed += changed as u64;
+        if changed > 0 {
+            log(&format!("indexed {changed} changed file(s)"));
+        }
+    }
+    if !gone.is_empty() {
+        let mut removed = 0;
+        for p in &gone {
+            removed += engram.forget(&crate::Forget::Path(p.clone()))?;
+        }
+        state.files_removed += removed as u64;
+        if removed > 0 {
+            log(&format!("forgot {removed} deleted or moved file(s)"));
+        }
+    }
+    Ok(())
+}
+
+fn embed(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) {
+    match engram.embed_pending(&mut |_: AddEvent| {}) {
+        Ok(_) => {}
+        Err(Error::Embed(e)) => {
+            let msg = format!("semantic search is off: {e}");
+            if state.last_error.as_deref() != Some(msg.as_str()) {
+                log(&msg);
+                state.last_error = Some(msg);
+            }
+        }
+        Err(e) => {
+            log(&format!("embedding failed: {e}"));
+            state.last_error = Some(e.to_string());
+        }
+    }
+}
+
+fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let screen = engram.config().screen.clone();
+    let privacy = engram.config().privacy.clone();
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let mut recorder = match Recorder::new(&screen, &privacy) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Msg::CaptureOff(e.to_string()));
+                return;
+            }
+        };
+        let period = Duration::from_secs_f64(interval.max(0.2));
+        let _ = tx.send(Msg::Started { shm: recorder.uses_shm() });
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let now = chrono::Utc::now().timestamp();
+            let msg = if paused(&dir, now).is_some() {
+                Msg::Tick("paused")
+            } else {
+                match recorder.tick(now) {
+                    Ok(Tick::Captured(c)) => Msg::Frame(c),
+                    Ok(Tick::Unchanged) => Msg::Tick("unchanged"),
+                    Ok(Tick::Excluded(_)) => Msg::Excluded,
+                    Ok(Tick::Idle) => Msg::Tick("idle"),
+                    Ok(Tick::Locked) => Msg::Tick("locked"),
+                    Err(e) => {
+                        // The display went away (logout) or OCR broke: say so and stop capturing;
+                        // the folder watcher goes on.
+                        let _ = tx.send(Msg::CaptureOff(e.to_string()));
+                        return;
+                    }
+                }
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+            while started.elapsed() < period && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50).min(period));
+            }
+        }
+    })
+}
+
+fn write_state(dir: &Path, state: &mut State) {
+    state.updated = chrono::Utc::now().timestamp();
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let ok = fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(state).expect("state serialises")))
+        .and_then(|_| fs::rename(&tmp, dir.join(STATE_FILE)));
+    if let Err(e) = ok {
+        eprintln!("engram daemon: could not write {}: {e}", dir.join(STATE_FILE).display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_until_a_time_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(paused(dir.path(), 100), None);
+        pause(dir.path(), Some(200)).unwrap();
+        assert_eq!(paused(dir.path(), 100), Some(200));
+        assert_eq!(paused(dir.path(), 300), None, "a pause ends by itself");
+        pause(dir.path(), None).unwrap();
+        assert_eq!(paused(dir.path(), i64::MAX - 1), Some(0));
+        assert!(resume(dir.path()).unwrap());
+        assert_eq!(paused(dir.path(), 100), None);
+        assert!(!resume(dir.path()).unwrap());
+    }
+}

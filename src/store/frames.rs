@@ -1,0 +1,89 @@
+//! Screenshots of screen memories: sealed WebP image and thumbnail, and the OCR word boxes
+//! used to highlight matches. A frame lives and dies with its item (ON DELETE CASCADE).
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Result, Store, Writer};
+use crate::crypto::{CryptoError, Place};
+
+pub struct NewFrame {
+    pub width: u32,
+    pub height: u32,
+    pub image: Vec<u8>,
+    pub thumb: Vec<u8>,
+    /// JSON of the OCR words.
+    pub words: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredFrame {
+    pub width: u32,
+    pub height: u32,
+    pub image: Vec<u8>,
+    pub thumb: Vec<u8>,
+    pub words: Vec<u8>,
+}
+
+fn place(column: &'static str, item_id: i64) -> Place<'static> {
+    Place { table: "frames", column, row: item_id }
+}
+
+impl Writer<'_> {
+    pub fn put_frame(&mut self, item_id: i64, f: &NewFrame) -> Result<()> {
+        let image = self.sealer.seal(place("image", item_id), &f.image)?;
+        let thumb = self.sealer.seal(place("thumb", item_id), &f.thumb)?;
+        let words = self.sealer.seal(place("words", item_id), &f.words)?;
+        let bytes = (image.len() + thumb.len() + words.len()) as i64;
+        self.tx.execute(
+            "INSERT OR REPLACE INTO frames (item_id, width, height, bytes, image, thumb, words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![item_id, f.width, f.height, bytes, image, thumb, words],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The frame of a screen memory, opened; `None` when the item has none.
+    pub fn frame(&self, item_id: i64) -> Result<Option<StoredFrame>> {
+        let raw: Option<(u32, u32, Vec<u8>, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT width, height, image, thumb, words FROM frames WHERE item_id = ?1", [item_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        let Some((width, height, image, thumb, words)) = raw else { return Ok(None) };
+        let open = |column, b: &[u8]| -> std::result::Result<Vec<u8>, CryptoError> { self.sealer.open(place(column, item_id), b) };
+        Ok(Some(StoredFrame {
+            width,
+            height,
+            image: open("image", &image)?,
+            thumb: open("thumb", &thumb)?,
+            words: open("words", &words)?,
+        }))
+    }
+
+    /// Total bytes of stored frames and how many there are.
+    pub fn frame_usage(&self) -> Result<(i64, i64)> {
+        Ok(self.conn.query_row("SELECT coalesce(sum(bytes), 0), count(*) FROM frames", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    /// Screen memories older than `before`, and then the oldest ones beyond `max_bytes` of
+    /// frames: what retention deletes.
+    pub fn expired_screens(&self, before: i64, max_bytes: i64) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT i.id, i.time, coalesce(f.bytes, 0) FROM items i LEFT JOIN frames f ON f.item_id = i.id
+             WHERE i.kind = 'screen' ORDER BY i.time DESC, i.id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut kept_bytes = 0i64;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, time, bytes) = row?;
+            kept_bytes += bytes;
+            if time < before || kept_bytes > max_bytes {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
