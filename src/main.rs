@@ -285,7 +285,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             folders.extend(watch);
             config.daemon.watch = folders.clone();
             let interval = interval.unwrap_or(config.screen.interval_secs);
-            if !(interval > 0.0) {
+            if interval.is_nan() || interval <= 0.0 {
                 return Err(Error::Usage("--interval must be a positive number of seconds".into()));
             }
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;

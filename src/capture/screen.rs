@@ -99,7 +99,7 @@ impl Recorder {
     fn read(&mut self, screen: &Image, window: &ActiveWindow, now: i64) -> Result<Captured, CaptureError> {
         let area = window.rect.unwrap_or(Rect { x: 0, y: 0, w: screen.width, h: screen.height });
         let img = frames::crop(screen, area);
-        let words = self.ocr.words(&img, (0, 0))?;
+        let words = self.ocr.words(&img, (0, 0), window.rect.is_some())?;
         let app = if window.app.is_empty() { "screen" } else { window.app.as_str() };
         Ok(redact_frame(img, words, app, &window.title, window.pid, now, self.cfg.webp_quality))
     }

@@ -40,24 +40,25 @@ impl Ocr {
     }
 
     fn start(&self) -> Result<Tesseract, OcrError> {
-        let mut t = Tesseract::new(None, Some(&self.langs)).map_err(|e| OcrError::Init { langs: self.langs.clone(), why: e.to_string() })?;
-        // Automatic layout: one block (the library default) would merge side-by-side columns.
-        t.set_page_seg_mode(PageSegMode::PsmAuto);
-        Ok(t)
+        Tesseract::new(None, Some(&self.langs)).map_err(|e| OcrError::Init { langs: self.langs.clone(), why: e.to_string() })
     }
 
     /// The words of `img`, with boxes moved by `offset` (where the crop sits on the screen).
-    pub fn words(&mut self, img: &Image, offset: (i32, i32)) -> Result<Vec<Word>, OcrError> {
+    /// `one_window`: the image is one window. Its text is then read as one column of lines
+    /// (PSM 4): automatic layout lost whole lines of sparse terminal text here. A whole screen
+    /// gets automatic layout, so side-by-side windows do not merge into one line.
+    pub fn words(&mut self, img: &Image, offset: (i32, i32), one_window: bool) -> Result<Vec<Word>, OcrError> {
         if img.width < 8 || img.height < 8 {
             return Ok(Vec::new());
         }
-        let engine = match self.engine.take() {
+        let mut engine = match self.engine.take() {
             Some(e) => e,
             None => self.start()?,
         };
+        engine.set_page_seg_mode(if one_window { PageSegMode::PsmSingleColumn } else { PageSegMode::PsmAuto });
         let mut engine = engine
             .set_frame(&img.rgb, img.width as i32, img.height as i32, 3, img.width as i32 * 3)
-            .and_then(|t| Ok(t.set_source_resolution(96)))
+            .map(|t| t.set_source_resolution(96))
             .map_err(|e| OcrError::Recognise(e.to_string()))?
             .recognize()
             .map_err(|e| OcrError::Recognise(e.to_string()))?;

@@ -45,7 +45,8 @@ impl Writer<'_> {
 impl Store {
     /// The frame of a screen memory, opened; `None` when the item has none.
     pub fn frame(&self, item_id: i64) -> Result<Option<StoredFrame>> {
-        let raw: Option<(u32, u32, Vec<u8>, Vec<u8>, Vec<u8>)> = self
+        type Row = (u32, u32, Vec<u8>, Vec<u8>, Vec<u8>);
+        let raw: Option<Row> = self
             .conn
             .query_row("SELECT width, height, image, thumb, words FROM frames WHERE item_id = ?1", [item_id], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

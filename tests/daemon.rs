@@ -1,0 +1,346 @@
+//! `engram daemon` end to end: a real X server (Xvfb) with a window manager (openbox), real
+//! xterm windows, real Tesseract, and folders changed under the running daemon.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::{rewrite, Engram};
+
+/// An X server with a window manager, stopped on drop.
+struct X {
+    display: String,
+    server: Child,
+    wm: Child,
+    windows: Vec<Child>,
+}
+
+impl X {
+    fn start() -> X {
+        let mut server = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is not installed: scripts/test.sh installs it (Debian package xvfb)");
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let display = format!(":{}", line.trim());
+        let wm = Command::new("openbox")
+            .env("DISPLAY", &display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox is not installed: scripts/test.sh installs it");
+        let x = X { display, server, wm, windows: Vec::new() };
+        // The window manager is up once it has claimed the root window's supporting-WM hint.
+        wait_for(Duration::from_secs(20), "openbox to start", || {
+            let out = Command::new("xprop").args(["-root", "_NET_SUPPORTING_WM_CHECK"]).env("DISPLAY", &x.display).output().ok()?;
+            String::from_utf8_lossy(&out.stdout).contains("window id").then_some(())
+        });
+        x
+    }
+
+    /// An xterm with this title and class showing `text`, brought to the front.
+    fn terminal(&mut self, title: &str, class: &str, text: &str) {
+        let file = std::env::temp_dir().join(format!("engram-xterm-{}-{}.txt", std::process::id(), self.windows.len()));
+        std::fs::write(&file, text).unwrap();
+        let child = Command::new("xterm")
+            .env("DISPLAY", &self.display)
+            .args(["-T", title, "-class", class, "-fa", "Noto Sans Mono CJK SC", "-fs", "14", "-geometry", "100x20+40+40"])
+            .args(["-e", "sh", "-c", &format!("cat '{}'; rm -f '{}'; exec sleep 100000", file.display(), file.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xterm is not installed: scripts/test.sh installs it");
+        self.windows.push(child);
+        self.activate(title);
+    }
+
+    fn activate(&self, title: &str) {
+        let status = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args(["search", "--sync", "--name", &format!("^{}$", regex_escape(title)), "windowactivate", "--sync"])
+            .status()
+            .expect("xdotool is not installed: scripts/test.sh installs it");
+        assert!(status.success(), "could not activate the window {title:?}");
+    }
+}
+
+impl Drop for X {
+    fn drop(&mut self) {
+        for w in &mut self.windows {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        let _ = self.wm.kill();
+        let _ = self.wm.wait();
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars().flat_map(|c| if "\\.+*?()|[]{}^$".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
+}
+
+/// A running daemon, stopped with SIGTERM on drop.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(e: &Engram, display: Option<&str>, args: &[&str]) -> Daemon {
+        let log = e.tmp.path().join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let mut c = e.command();
+        c.arg("daemon").args(args).stderr(std::fs::File::create(&log).unwrap()).stdout(Stdio::null());
+        match display {
+            Some(d) => c.env("DISPLAY", d),
+            None => c.env_remove("DISPLAY"),
+        };
+        let d = Daemon { child: c.spawn().unwrap(), log };
+        wait_for(Duration::from_secs(120), "the daemon to start", || d.state(e).filter(|s| s["running"] == true).map(|_| ()));
+        d
+    }
+
+    fn state(&self, e: &Engram) -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(e.data.join("daemon.json")).ok()?).ok()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn stop(mut self) -> String {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "daemon exited with {status}: {}", self.log());
+        self.log()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[track_caller]
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
+    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
+}
+
+fn status(e: &Engram) -> serde_json::Value {
+    e.run(&["status", "--json"]).ok().json()
+}
+
+#[test]
+fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_static_screen_adds_nothing() {
+    let mut x = X::start();
+    let e = Engram::init();
+    x.terminal("Budget notes - vim", "XTerm", "Quarterly budget review: marmalade invoice 4711\n会议纪要：预算审查在周五下午\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    let found = wait_for(Duration::from_secs(60), "the screen text to be searchable", || hits(&e, "marmalade").into_iter().next());
+    assert_eq!(found["kind"], "screen");
+    assert_eq!(found["source"], "XTerm");
+    assert_eq!(found["title"], "Budget notes - vim");
+    let zh = hits(&e, "预算审查");
+    assert_eq!(zh.first().map(|r| r["id"].clone()), Some(found["id"].clone()), "Chinese line not found: {zh:?}");
+
+    // Nothing changes on screen: later ticks are skipped, not stored.
+    let screens = status(&e)["screens"].as_i64().unwrap();
+    let unchanged = |e: &Engram| d.state(e).unwrap()["frames_unchanged"].as_u64().unwrap();
+    let before = unchanged(&e);
+    wait_for(Duration::from_secs(30), "three unchanged frames", || (unchanged(&e) >= before + 3).then_some(()));
+    assert_eq!(status(&e)["screens"].as_i64().unwrap(), screens, "a static screen made new memories");
+    // The OCR thread limit is in the daemon's own environment (it re-executes itself to set it).
+    let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
+    assert!(environ.split(|&b| b == 0).any(|v| v == b"OMP_THREAD_LIMIT=1"), "OMP_THREAD_LIMIT=1 not set in the daemon");
+    assert_eq!(d.state(&e).unwrap()["omp_thread_limit"], "1");
+    let log = d.stop();
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn password_managers_are_never_captured_and_card_numbers_are_blacked_out() {
+    let mut x = X::start();
+    let e = Engram::init();
+    x.terminal("Passwords.kdbx - KeePassXC", "KeePassXC", "vault entry zebraquokka hunter\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    wait_for(Duration::from_secs(30), "excluded frames", || (d.state(&e)?["frames_excluded"].as_u64()? >= 3).then_some(()));
+    x.terminal("Checkout - shop", "XTerm", "Order placed with card 4111 1111 1111 1111 exp 12/29 thankyou\n");
+    let hit = wait_for(Duration::from_secs(60), "the checkout screen", || hits(&e, "thankyou").into_iter().next());
+    assert!(hits(&e, "zebraquokka").is_empty(), "an excluded app's window was stored");
+    assert!(hits(&e, "4111").is_empty(), "the card number was indexed");
+
+    let id = hit["id"].as_i64().unwrap().to_string();
+    let shown = e.run(&["show", "--json", &id]).ok().json();
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("[redacted card number]") && !text.contains("4111"), "{text}");
+    let words = shown["frame"]["words"].as_array().unwrap();
+    let redacted: Vec<&serde_json::Value> = words.iter().filter(|w| w["text"] == "[redacted]").collect();
+    assert!(redacted.len() >= 4, "card digits not redacted in the word boxes: {words:?}");
+    assert!(!words.iter().any(|w| w["text"].as_str().unwrap().contains("1111")));
+
+    let png = e.tmp.path().join("frame.png");
+    e.run(&["show", &id, "--image", png.to_str().unwrap(), "--highlight", "thankyou"]).ok();
+    let (w, pixels) = read_png(&png);
+    for b in &redacted {
+        let r = &b["box"];
+        let (x0, y0, bw, bh) = (r["x"].as_u64().unwrap(), r["y"].as_u64().unwrap(), r["w"].as_u64().unwrap(), r["h"].as_u64().unwrap());
+        for yy in y0..y0 + bh {
+            for xx in x0..x0 + bw {
+                let i = ((yy * w + xx) * 3) as usize;
+                assert!(pixels[i..i + 3].iter().all(|&v| v < 40), "a redacted box is readable at {xx},{yy}");
+            }
+        }
+    }
+    // The unredacted word is still there, and boxed in red by --highlight.
+    let kept = words.iter().find(|w| w["text"] == "thankyou").expect("the word 'thankyou' was read");
+    let (kx, ky) = (kept["box"]["x"].as_u64().unwrap() - 3, kept["box"]["y"].as_u64().unwrap() - 3);
+    let i = ((ky * w + kx) * 3) as usize;
+    assert_eq!(&pixels[i..i + 3], &[255, 40, 40], "the matched word is not boxed");
+    d.stop();
+}
+
+fn read_png(path: &Path) -> (u64, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width as u64, buf)
+}
+
+fn sources(e: &Engram, query: &str) -> Vec<String> {
+    hits(e, query).iter().map(|r| r["source"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn folder_changes_are_followed_while_running_and_caught_up_at_start() {
+    let e = Engram::init();
+    let notes = e.folder("notes");
+    std::fs::write(notes.join("plan.txt"), "garden plan: plant tulips in october").unwrap();
+    let w = notes.to_str().unwrap();
+    let d = Daemon::start(&e, None, &["--watch", w]);
+    assert!(!sources(&e, "tulips").is_empty(), "existing files are indexed at start");
+    wait_for(Duration::from_secs(10), "capture to be off without a display", || {
+        d.state(&e)?["capture"].as_str()?.starts_with("off: no X display").then_some(())
+    });
+
+    let limit = Duration::from_secs(20);
+    std::fs::write(notes.join("new.md"), "# Recipe\nlemon drizzle cake").unwrap();
+    wait_for(limit, "a created file", || (!sources(&e, "drizzle").is_empty()).then_some(()));
+    rewrite(&notes.join("new.md"), "# Recipe\nbanana bread");
+    wait_for(limit, "a modified file", || (sources(&e, "drizzle").is_empty() && !sources(&e, "banana").is_empty()).then_some(()));
+    std::fs::create_dir_all(notes.join("sub")).unwrap();
+    std::fs::rename(notes.join("new.md"), notes.join("sub/renamed.md")).unwrap();
+    wait_for(limit, "a renamed file", || {
+        let s = sources(&e, "banana");
+        (s.len() == 1 && s[0].ends_with("sub/renamed.md")).then_some(())
+    });
+    std::fs::remove_file(notes.join("plan.txt")).unwrap();
+    wait_for(limit, "a deleted file", || sources(&e, "tulips").is_empty().then_some(()));
+    std::fs::write(notes.join(".hidden.swp"), "swapfile gibberishword").unwrap();
+    d.stop();
+    assert!(sources(&e, "gibberishword").is_empty(), "hidden files are not indexed");
+
+    // While stopped: one new, one changed, one deleted.
+    std::fs::write(notes.join("later.txt"), "offline addition about kayaks").unwrap();
+    rewrite(&notes.join("sub/renamed.md"), "# Recipe\ncarrot soup");
+    std::fs::write(notes.join("gone.txt"), "temporary").unwrap();
+    let d = Daemon::start(&e, None, &["--watch", w]);
+    wait_for(limit, "the gone.txt file", || (!sources(&e, "temporary").is_empty()).then_some(()));
+    d.stop();
+    std::fs::remove_file(notes.join("gone.txt")).unwrap();
+    let d = Daemon::start(&e, None, &["--watch", w]);
+    assert!(!sources(&e, "kayaks").is_empty());
+    assert!(!sources(&e, "carrot").is_empty() && sources(&e, "banana").is_empty());
+    assert!(sources(&e, "temporary").is_empty(), "a file deleted while stopped is forgotten at start");
+    d.stop();
+}
+
+#[test]
+fn kill_9_during_capture_and_ingest_loses_nothing_and_duplicates_nothing() {
+    let mut x = X::start();
+    let e = Engram::init();
+    let notes = e.folder("bulk");
+    for i in 0..300 {
+        std::fs::write(notes.join(format!("note{i:03}.txt")), format!("bulk note number {i} mentions walrus{i}")).unwrap();
+    }
+    x.terminal("Ledger - xterm", "XTerm", "crashtest ledger line pelican\n");
+    let w = notes.to_str().unwrap();
+    let mut c = e.command();
+    c.args(["daemon", "--interval", "1", "--watch", w]).env("DISPLAY", &x.display).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // Kill it while it is still reconciling the folder (ingest) or reading frames (capture).
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for i in 300..310 {
+        std::fs::write(notes.join(format!("note{i:03}.txt")), format!("bulk note number {i} mentions walrus{i}")).unwrap();
+    }
+
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1", "--watch", w]);
+    wait_for(Duration::from_secs(60), "the screen after restart", || (!hits(&e, "pelican").is_empty()).then_some(()));
+    let s = status(&e);
+    assert_eq!(s["files"], 310, "each file exactly once: {s}");
+    assert_eq!(s["index_generation"], s["generation"], "the index agrees with the store: {s}");
+    assert_eq!(s["indexed_chunks"], s["chunks"], "{s}");
+    for i in [0, 150, 299, 305] {
+        let found = sources(&e, &format!("walrus{i}"));
+        assert_eq!(found.len(), 1, "walrus{i}: {found:?}");
+    }
+    d.stop();
+}
+
+#[test]
+fn pause_stops_capture_and_resume_restarts_it() {
+    let mut x = X::start();
+    let e = Engram::init();
+    e.run(&["pause", "--for", "10m"]).ok();
+    let st = status(&e);
+    assert!(st["paused_until"].as_i64().unwrap() > 0, "{st}");
+    x.terminal("Paused - xterm", "XTerm", "while paused the word ocelotpaused shows\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    wait_for(Duration::from_secs(20), "the daemon to report the pause", || (d.state(&e)?["capture"] == "paused").then_some(()));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(hits(&e, "ocelotpaused").is_empty(), "captured while paused");
+    e.run(&["resume"]).ok();
+    wait_for(Duration::from_secs(60), "capture after resume", || (!hits(&e, "ocelotpaused").is_empty()).then_some(()));
+    d.stop();
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_doctor_proves_the_gate() {
+    let e = Engram::init();
+    let notes = e.folder("n");
+    let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
+    let second = e.run_with(&["daemon", "--watch", notes.to_str().unwrap()], |c| {
+        c.env_remove("DISPLAY");
+    });
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(second.stderr.contains("already running"), "{}", second.stderr);
+    d.stop();
+    let doc = e.run(&["doctor", "--json"]).ok().json();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert!(doc["exclude_apps"].as_array().unwrap().iter().any(|a| a == "keepassxc"));
+}
