@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::files::{self, Found};
 use crate::config::{Config, ConfigError};
@@ -60,6 +60,9 @@ pub enum Error {
     Tamper(String),
     #[error("{0}")]
     Usage(String),
+    /// The running daemon failed a request; `code` is its exit code.
+    #[error("{message}")]
+    Daemon { message: String, code: i32 },
     /// No passphrase could be had (no file, no variable, no terminal to ask on).
     #[error("{0}")]
     Locked(String),
@@ -72,6 +75,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::Daemon { code, .. } => *code,
             Error::Vault(VaultError::WrongPassphrase(_)) | Error::Locked(_) => 3,
             Error::Tamper(_) => 4,
             _ => 1,
@@ -207,7 +211,7 @@ pub enum Forget {
     App(String),
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Status {
     pub data_dir: String,
     #[serde(flatten)]

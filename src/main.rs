@@ -10,6 +10,7 @@ use engram::query::time::parse_time;
 use engram::query::{Mode, SearchRequest, SearchResult};
 use engram::store::Kind;
 use engram::answer::{Method, Source, Style};
+use engram::daemon::socket::{Reply, Request};
 use engram::{AddEvent, AskRequest, Engram, Error, Forget};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -229,13 +230,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
             (req.since, req.until, req.kind, req.app) = filters.parse()?;
             req.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            if req.mode == Mode::Hybrid {
-                if let Err(why) = engram.embedder() {
-                    eprintln!("engram: keyword search only; semantic search is off: {why}");
+            let found = match daemon_call(&dir, &Request::Search(req.clone()))? {
+                Some(Reply::Search(found)) => found,
+                _ => {
+                    let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+                    if req.mode == Mode::Hybrid {
+                        if let Err(why) = engram.embedder() {
+                            eprintln!("engram: keyword search only; semantic search is off: {why}");
+                        }
+                    }
+                    engram.search(&req)?
                 }
-            }
-            let found = engram.search(&req)?;
+            };
             print_results(&found.results, json);
             if !found.damaged.is_empty() {
                 return Err(Error::Tamper(format!(
@@ -311,8 +317,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Doctor => doctor(&config, &dir, json)?,
         Command::Status => {
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            let s = engram.status()?;
+            let s = match daemon_call(&dir, &Request::Status)? {
+                Some(Reply::Status(s)) => *s,
+                _ => open(&dir, cli.passphrase_file.as_deref(), config)?.status()?,
+            };
             let daemon = engram::daemon::running(&dir);
             let paused = engram::daemon::paused(&dir, chrono::Utc::now().timestamp());
             if json {
@@ -639,5 +647,16 @@ fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Other("the privacy self-test failed; do not run the daemon until this is fixed".into()))
+    }
+}
+
+/// Asks the running daemon, if there is one: `None` means open the store here.
+fn daemon_call(dir: &Path, request: &Request) -> Result<Option<Reply>, Error> {
+    if engram::daemon::running(dir).is_none() {
+        return Ok(None);
+    }
+    match engram::daemon::socket::call(dir, request, std::time::Duration::from_secs(120)) {
+        Some(Reply::Error { message, code }) => Err(Error::Daemon { message, code }),
+        other => Ok(other),
     }
 }

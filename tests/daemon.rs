@@ -103,7 +103,8 @@ impl Daemon {
             None => c.env_remove("DISPLAY"),
         };
         let d = Daemon { child: c.spawn().unwrap(), log };
-        wait_for(Duration::from_secs(120), "the daemon to start", || d.state(e).filter(|s| s["running"] == true).map(|_| ()));
+        let pid = d.child.id();
+        wait_for(Duration::from_secs(120), "the daemon to start", || d.state(e).filter(|s| s["ready"] == true && s["pid"] == pid).map(|_| ()));
         d
     }
 
@@ -339,7 +340,27 @@ fn a_second_daemon_is_refused_and_doctor_proves_the_gate() {
     });
     assert_eq!(second.code, 2, "{}", second.stderr);
     assert!(second.stderr.contains("already running"), "{}", second.stderr);
+
+    // search and status go to the warm daemon over its private socket: no passphrase needed.
+    std::fs::write(notes.join("a.txt"), "the warm daemon answers about capybaras").unwrap();
+    wait_for(Duration::from_secs(20), "the new file", || (!sources(&e, "capybaras").is_empty()).then_some(()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(e.data.join("daemon.sock")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let no_pass = e.run_with(&["search", "--json", "capybaras"], |c| {
+        c.env_remove("ENGRAM_PASSPHRASE");
+    });
+    assert_eq!(no_pass.ok().json()["results"][0]["kind"], "file");
+    let st = e.run_with(&["status", "--json"], |c| {
+        c.env_remove("ENGRAM_PASSPHRASE");
+    });
+    assert_eq!(st.ok().json()["daemon"]["running"], true);
     d.stop();
+    assert!(!e.data.join("daemon.sock").exists(), "the socket is removed at exit");
+    let locked = e.run_with(&["search", "capybaras"], |c| {
+        c.env_remove("ENGRAM_PASSPHRASE");
+    });
+    assert_eq!(locked.code, 3, "without the daemon the store needs the passphrase: {}", locked.stderr);
     let doc = e.run(&["doctor", "--json"]).ok().json();
     assert_eq!(doc["ok"], true, "{doc}");
     assert!(doc["exclude_apps"].as_array().unwrap().iter().any(|a| a == "keepassxc"));

@@ -8,7 +8,7 @@ pub mod time;
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::crypto::CryptoError;
 use crate::embed::{EmbedError, Embedder};
@@ -18,7 +18,7 @@ use crate::store::{Kind, Store, StoreError};
 pub use fuse::Candidate;
 pub use snippet::Snippet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Keyword and semantic, fused; the default.
@@ -39,7 +39,7 @@ impl Mode {
 }
 
 /// What to look for and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub query: String,
     pub limit: usize,
@@ -85,7 +85,7 @@ pub struct Semantic<'a> {
     pub min_similarity: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchResult {
     pub id: i64,
     pub score: f32,
@@ -94,14 +94,13 @@ pub struct SearchResult {
     pub title: Option<String>,
     /// Unix seconds.
     pub time: i64,
-    #[serde(skip)]
     pub snippet: Snippet,
     pub chunk_id: i64,
 }
 
 /// What a search found. Results whose sealed rows failed their integrity check are left out
 /// and named in `damaged`, so one damaged row does not hide the rest.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Matches {
     pub results: Vec<SearchResult>,
     pub damaged: Vec<String>,

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use crate::index::analyze::analyze;
 
 /// A piece of snippet text, marked when it matched the query.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Piece {
     pub text: String,
     pub marked: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snippet {
     pub pieces: Vec<Piece>,
 }

@@ -142,7 +142,7 @@ pub struct StoredChunk {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stats {
     pub items: i64,
     pub files: i64,

@@ -6,6 +6,8 @@
 //! watched folders are reconciled against the store at start, so `kill -9` loses at most the
 //! frame being read.
 
+pub mod socket;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
@@ -44,6 +46,8 @@ pub struct State {
     pub started: i64,
     pub updated: i64,
     pub running: bool,
+    /// Watching, reconciled and answering on the socket.
+    pub ready: bool,
     /// "on", "paused", "idle", "locked", or "off: why".
     pub capture: String,
     pub shm: bool,
@@ -68,6 +72,7 @@ enum Msg {
     Excluded,
     CaptureOff(String),
     WatchError(String),
+    Request(socket::Pending),
 }
 
 /// Reads the pause file: `Some(until)` while paused (0 = until resumed).
@@ -133,19 +138,8 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     state.watched_folders = roots.len();
     write_state(&dir, &mut state);
 
-    // Catch up with what changed while stopped.
-    if !roots.is_empty() {
-        log(&format!("reconciling {} watched folder(s)", roots.len()));
-        let report = engram.add_paths(&roots, &mut |_: AddEvent| {})?;
-        let removed = engram.drop_vanished(&roots)?;
-        state.files_indexed += (report.added + report.updated) as u64;
-        state.files_removed += removed as u64;
-        log(&format!("reconciled: {} new, {} changed, {} removed, {} unchanged", report.added, report.updated, removed, report.unchanged));
-    }
-    embed(&mut engram, &mut state, log);
-    let removed = engram.apply_retention(now)?;
-    state.retention_removed += removed as u64;
-
+    // Watch first, then reconcile: a change made during reconciliation is then seen twice,
+    // never missed.
     let (tx, rx) = mpsc::channel::<Msg>();
     let _watcher = if roots.is_empty() {
         None
@@ -164,13 +158,34 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         log(&format!("watching {}", roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")));
         Some(w)
     };
+    // Catch up with what changed while stopped.
+    if !roots.is_empty() {
+        log(&format!("reconciling {} watched folder(s)", roots.len()));
+        let report = engram.add_paths(&roots, &mut |_: AddEvent| {})?;
+        let removed = engram.drop_vanished(&roots)?;
+        state.files_indexed += (report.added + report.updated) as u64;
+        state.files_removed += removed as u64;
+        log(&format!("reconciled: {} new, {} changed, {} removed, {} unchanged", report.added, report.updated, removed, report.unchanged));
+    }
+    embed(&mut engram, &mut state, log);
+    let removed = engram.apply_retention(now)?;
+    state.retention_removed += removed as u64;
+
     let recorder = if engram.config().screen.capture {
         Some(spawn_recorder(&engram, &dir, opts.interval, tx.clone(), stop.clone()))
     } else {
         state.capture = "off: [screen] capture = false in the config".into();
         None
     };
+    let server = {
+        let t = tx.clone();
+        socket::serve(&dir, move |p| t.send(Msg::Request(p)).is_ok(), stop.clone())
+            .map_err(|e| Error::Other(format!("could not open the daemon socket {}: {e}", socket::path(&dir).display())))?
+    };
     drop(tx);
+    state.ready = true;
+    write_state(&dir, &mut state);
+    log("ready");
 
     let files_cfg = engram.config().files.clone();
     let excluded = files::exclusions(&files_cfg).map_err(|e| Error::Usage(e.to_string()))?;
@@ -211,6 +226,9 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 log(&format!("screen capture is off: {why}"));
                 state.capture = format!("off: {why}");
             }
+            Ok(Msg::Request(p)) => {
+                let _ = p.reply.send(answer(&engram, p.request));
+            }
             Ok(Msg::WatchError(e)) => {
                 log(&format!("folder watcher: {e}"));
                 state.last_error = Some(e);
@@ -242,6 +260,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     if let Some(r) = recorder {
         let _ = r.join();
     }
+    let _ = server.join();
     state.running = false;
     write_state(&dir, &mut state);
     Ok(state)
@@ -278,6 +297,15 @@ fn apply_changes(
         }
     }
     Ok(())
+}
+
+fn answer(engram: &Engram, request: socket::Request) -> socket::Reply {
+    use socket::{Reply, Request};
+    let failed = |e: Error| Reply::Error { message: e.to_string(), code: e.exit_code() };
+    match request {
+        Request::Search(req) => engram.search(&req).map(Reply::Search).unwrap_or_else(failed),
+        Request::Status => engram.status().map(|s| Reply::Status(Box::new(s))).unwrap_or_else(failed),
+    }
 }
 
 fn embed(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) {

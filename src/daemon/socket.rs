@@ -1,0 +1,118 @@
+//! The daemon's local socket: `engram search` and `engram status` ask the warm daemon instead
+//! of unlocking the store and loading the embedder themselves.
+//!
+//! A Unix domain socket in the data directory, mode 0600, and a peer check: only processes of
+//! the user who runs the daemon are answered. One JSON line in, one JSON line out.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::query::{Matches, SearchRequest};
+use crate::Status;
+
+pub const SOCKET_FILE: &str = "daemon.sock";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Search(SearchRequest),
+    Status,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "lowercase")]
+pub enum Reply {
+    Search(Matches),
+    Status(Box<Status>),
+    /// The request failed in the daemon; `code` is the exit code the CLI would use.
+    Error { message: String, code: i32 },
+}
+
+/// A request waiting for the main thread, with where to send the answer.
+pub struct Pending {
+    pub request: Request,
+    pub reply: Sender<Reply>,
+}
+
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(SOCKET_FILE)
+}
+
+/// Listens until `stop`; each request is passed to `forward` and answered with its reply.
+pub fn serve(dir: &Path, forward: impl Fn(Pending) -> bool + Send + 'static, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let path = path(dir);
+    // A socket left by a killed daemon: the lock proved no daemon owns it.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if same_user(&stream) {
+                        let _ = answer(stream, &forward);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
+            let (tx, rx) = mpsc::channel();
+            if forward(Pending { request, reply: tx }) {
+                rx.recv().unwrap_or(Reply::Error { message: "the daemon is stopping".into(), code: 1 })
+            } else {
+                Reply::Error { message: "the daemon is stopping".into(), code: 1 }
+            }
+        }
+        Err(e) => Reply::Error { message: format!("bad request: {e}"), code: 2 },
+    };
+    let mut out = serde_json::to_vec(&reply).expect("replies serialise");
+    out.push(b'\n');
+    (&stream).write_all(&out)
+}
+
+/// Whether the peer runs as the same user as this process (SO_PEERCRED).
+fn same_user(stream: &UnixStream) -> bool {
+    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred as *mut _ as *mut libc::c_void, &mut len)
+    };
+    // SAFETY: getuid cannot fail.
+    rc == 0 && cred.uid == unsafe { libc::getuid() }
+}
+
+/// Sends a request to the running daemon. `None` when no daemon answers (then the caller opens
+/// the store itself); a daemon that answers with an error gives `Some(Reply::Error)`.
+pub fn call(dir: &Path, request: &Request, timeout: Duration) -> Option<Reply> {
+    let stream = UnixStream::connect(path(dir)).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    let mut line = serde_json::to_vec(request).ok()?;
+    line.push(b'\n');
+    (&stream).write_all(&line).ok()?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).ok()?;
+    serde_json::from_str(&reply).ok()
+}
