@@ -50,7 +50,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
     let line = format!("Pay with card {card} today {canary}");
     let (img, words) = fake_frame(&line);
     let captured = redact_frame(img, words.clone(), "Firefox", "Checkout", None, chrono::Utc::now().timestamp(), 80.0);
-    let frame_id = engram.add_frame(&captured)?;
+    let frame_id = engram.add_frame(&captured, None)?;
 
     let mut checks = Vec::new();
     let mut stored_text = String::new();

@@ -220,6 +220,9 @@ pub struct Status {
     pub index_generation: i64,
     pub database_bytes: u64,
     pub index_bytes: u64,
+    /// Sealed screenshots: bytes and how many.
+    pub frame_bytes: i64,
+    pub frames: i64,
     /// Chunks still waiting for a sentence embedding.
     pub chunks_without_vector: i64,
     pub embedder: String,
@@ -454,7 +457,9 @@ impl Engram {
 
     /// Stores a captured screen frame (already through the privacy gate) as one memory, in one
     /// transaction, and indexes it. Returns the new item's id.
-    pub fn add_frame(&mut self, c: &capture::screen::Captured) -> Result<i64> {
+    /// `replaces`: an earlier frame this one continues (see `Captured::continues`), deleted in the
+    /// same transaction.
+    pub fn add_frame(&mut self, c: &capture::screen::Captured, replaces: Option<i64>) -> Result<i64> {
         let text = if c.text.trim().is_empty() { c.title.clone() } else { c.text.clone() };
         let chunks = extract::chunk_text(&text);
         let item = NewItem {
@@ -476,6 +481,9 @@ impl Engram {
             words: serde_json::to_vec(&c.words).expect("words serialise"),
         };
         let id = self.store.write(|w| {
+            if let Some(old) = replaces {
+                w.remove(old)?;
+            }
             let (id, _) = w.put(&item)?;
             w.put_frame(id, &frame)?;
             Ok(id)
@@ -687,6 +695,8 @@ impl Engram {
                 .map(|m| m.len())
                 .sum(),
             index_bytes: dir_size(&self.dir.join(INDEX_DIR)),
+            frame_bytes: self.store.frame_usage()?.0,
+            frames: self.store.frame_usage()?.1,
             chunks_without_vector: self.store.count_without_vector(&embedder)?,
             embedder,
         })

@@ -171,6 +171,15 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     let before = unchanged(&e);
     wait_for(Duration::from_secs(30), "three unchanged frames", || (unchanged(&e) >= before + 3).then_some(()));
     assert_eq!(status(&e)["screens"].as_i64().unwrap(), screens, "a static screen made new memories");
+
+    // Typing adds a line: the window is read again (only the changed band) and the new frame
+    // takes the old one's place, since it only adds text.
+    let typed = Command::new("xdotool").env("DISPLAY", &x.display).args(["type", "--delay", "20", "typed wombat notes"]).status().unwrap();
+    assert!(typed.success());
+    let hit = wait_for(Duration::from_secs(60), "the typed words", || hits(&e, "wombat").into_iter().next());
+    assert_eq!(status(&e)["screens"].as_i64().unwrap(), screens, "typing into the same window replaces its frame");
+    assert_eq!(hits(&e, "marmalade")[0]["id"], hit["id"], "the earlier text is in the new frame too");
+    wait_for(Duration::from_secs(5), "the daemon to count the replaced frame", || (d.state(&e)?["frames_coalesced"].as_u64()? >= 1).then_some(()));
     // The OCR thread limit is in the daemon's own environment (it re-executes itself to set it).
     let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
     assert!(environ.split(|&b| b == 0).any(|v| v == b"OMP_THREAD_LIMIT=1"), "OMP_THREAD_LIMIT=1 not set in the daemon");

@@ -37,27 +37,26 @@ impl LumaGrid {
         LumaGrid { cols, rows, cells }
     }
 
-    /// How many cells differ noticeably; every cell when the sizes differ.
-    pub fn changed_cells(&self, other: &LumaGrid) -> usize {
+    /// How the cells inside `within` (pixels) changed: how many differ noticeably, and the
+    /// bounding box of those, in pixels. Every cell counts as changed when the sizes differ.
+    pub fn changes(&self, other: &LumaGrid, within: Rect) -> (usize, Option<Rect>) {
+        let inside = |cx: u32, cy: u32| {
+            let (px, py) = ((cx * CELL) as i32, (cy * CELL) as i32);
+            px + CELL as i32 > within.x && px < within.x + within.w as i32 && py + CELL as i32 > within.y && py < within.y + within.h as i32
+        };
         if (self.cols, self.rows) != (other.cols, other.rows) {
-            return self.cells.len();
+            return (self.cells.len(), Some(within));
         }
-        self.cells.iter().zip(&other.cells).filter(|(a, b)| a.abs_diff(**b) >= CELL_DELTA).count()
-    }
-
-    /// The bounding box, in pixels, of the changed cells.
-    pub fn changed_area(&self, other: &LumaGrid) -> Option<Rect> {
-        if (self.cols, self.rows) != (other.cols, other.rows) {
-            return None;
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+        let (mut n, mut x0, mut y0, mut x1, mut y1) = (0, u32::MAX, u32::MAX, 0, 0);
         for (i, (a, b)) in self.cells.iter().zip(&other.cells).enumerate() {
-            if a.abs_diff(*b) >= CELL_DELTA {
-                let (cx, cy) = (i as u32 % self.cols, i as u32 / self.cols);
+            let (cx, cy) = (i as u32 % self.cols, i as u32 / self.cols);
+            if a.abs_diff(*b) >= CELL_DELTA && inside(cx, cy) {
+                n += 1;
                 (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx + 1), y1.max(cy + 1));
             }
         }
-        (x0 != u32::MAX).then(|| Rect { x: (x0 * CELL) as i32, y: (y0 * CELL) as i32, w: (x1 - x0) * CELL, h: (y1 - y0) * CELL })
+        let area = (n > 0).then(|| Rect { x: (x0 * CELL) as i32, y: (y0 * CELL) as i32, w: (x1 - x0) * CELL, h: (y1 - y0) * CELL });
+        (n, area)
     }
 }
 
@@ -182,12 +181,16 @@ mod tests {
     fn a_newly_typed_word_changes_cells_and_a_static_screen_does_not() {
         let a = blank(200, 100, 240);
         let mut b = a.clone();
-        assert_eq!(LumaGrid::of(&a).changed_cells(&LumaGrid::of(&b)), 0);
+        let all = Rect { x: 0, y: 0, w: 200, h: 100 };
+        assert_eq!(LumaGrid::of(&a).changes(&LumaGrid::of(&b), all), (0, None));
         draw_text_line(&mut b, 40, 50, 24);
         let (ga, gb) = (LumaGrid::of(&a), LumaGrid::of(&b));
-        assert!(ga.changed_cells(&gb) >= 2);
-        let area = ga.changed_area(&gb).unwrap();
+        let (n, area) = ga.changes(&gb, all);
+        assert!(n >= 2);
+        let area = area.unwrap();
         assert!(area.x <= 40 && area.x + area.w as i32 >= 64 && area.y <= 50, "{area:?}");
+        // A change outside the window being watched is no change to it.
+        assert_eq!(ga.changes(&gb, Rect { x: 100, y: 0, w: 100, h: 40 }), (0, None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::frames::{self, LumaGrid};
 use super::privacy::{self, Gate};
-use super::x11::{ActiveWindow, Display, Image, Rect, X11Error};
+use super::x11::{Display, Image, Rect, X11Error};
 use crate::config::{PrivacyConfig, ScreenConfig};
 use crate::extract::ocr::{self, Ocr, OcrError, Word};
 
@@ -16,6 +16,13 @@ use crate::extract::ocr::{self, Ocr, OcrError, Word};
 const MIN_CHANGED_CELLS: usize = 2;
 /// Width of the stored thumbnail.
 pub const THUMB_WIDTH: u32 = 320;
+/// When the changed band is taller than this share of the window, the whole window is read.
+const BAND_MAX_SHARE: f32 = 0.5;
+/// A frame that only adds to the last one (typing) replaces it for up to this long, so a burst
+/// of typing keeps one picture every few minutes instead of one per tick, and loses no text.
+const COALESCE_SECS: i64 = 300;
+/// Share of the last frame's words that must still be on screen for the new frame to continue it.
+const CONTINUE_SHARE: f32 = 0.9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -36,6 +43,12 @@ pub struct Captured {
     pub text: String,
     pub words: Vec<Word>,
     pub redactions: usize,
+    /// Milliseconds spent in OCR.
+    pub ocr_ms: u64,
+    /// Pixels read by OCR (the changed band, or the whole window).
+    pub ocr_pixels: u64,
+    /// It only adds to the previous frame of the same window: store it in that one's place.
+    pub continues: bool,
     pub width: u32,
     pub height: u32,
     pub image: Vec<u8>,
@@ -51,12 +64,23 @@ pub enum Tick {
     Locked,
 }
 
+/// The last frame read, kept to compare the next one with.
+struct Last {
+    grid: LumaGrid,
+    title: String,
+    area: Rect,
+    /// Unredacted OCR words, in window coordinates; only ever held in memory.
+    words: Vec<Word>,
+    /// When the run of frames this one continues began.
+    since: i64,
+}
+
 pub struct Recorder {
     display: Display,
     ocr: Ocr,
     gate: Gate,
     cfg: ScreenConfig,
-    last: Option<(LumaGrid, String)>,
+    last: Option<Last>,
 }
 
 impl Recorder {
@@ -86,23 +110,94 @@ impl Recorder {
         }
         let screen = self.display.grab()?;
         let grid = LumaGrid::of(&screen);
-        if let Some((last, title)) = &self.last {
-            if *title == window.title && last.changed_cells(&grid) < MIN_CHANGED_CELLS {
+        let area = window.rect.unwrap_or(Rect { x: 0, y: 0, w: screen.width, h: screen.height });
+        // Only the watched window matters: a clock ticking elsewhere is no change.
+        let same_window = self.last.as_ref().filter(|l| l.title == window.title && l.area == area);
+        let changed = same_window.map(|l| l.grid.changes(&grid, area));
+        if let Some((n, _)) = changed {
+            if n < MIN_CHANGED_CELLS {
                 return Ok(Tick::Unchanged);
             }
         }
-        let captured = self.read(&screen, &window, now)?;
-        self.last = Some((grid, window.title.clone()));
-        Ok(Tick::Captured(Box::new(captured)))
-    }
-
-    fn read(&mut self, screen: &Image, window: &ActiveWindow, now: i64) -> Result<Captured, CaptureError> {
-        let area = window.rect.unwrap_or(Rect { x: 0, y: 0, w: screen.width, h: screen.height });
-        let img = frames::crop(screen, area);
-        let words = self.ocr.words(&img, (0, 0), window.rect.is_some())?;
+        let img = frames::crop(&screen, area);
+        let started = std::time::Instant::now();
+        let one_window = window.rect.is_some();
+        let band = same_window.zip(changed.and_then(|c| c.1)).and_then(|(l, c)| {
+            let local = Rect { x: c.x - area.x, y: c.y - area.y, w: c.w, h: c.h };
+            band(local, &l.words, img.width, img.height)
+        });
+        let (words, ocr_pixels) = match (band, same_window) {
+            (Some(b), Some(l)) => {
+                let fresh = self.ocr.words(&frames::crop(&img, b), (b.x, b.y), true)?;
+                (merge(&l.words, fresh, b), b.w as u64 * b.h as u64)
+            }
+            _ => (self.ocr.words(&img, (0, 0), one_window)?, img.width as u64 * img.height as u64),
+        };
+        let ocr_ms = started.elapsed().as_millis() as u64;
+        let continues = same_window.is_some_and(|l| now - l.since < COALESCE_SECS && continues(&l.words, &words));
+        let since = if continues { self.last.as_ref().map_or(now, |l| l.since) } else { now };
         let app = if window.app.is_empty() { "screen" } else { window.app.as_str() };
-        Ok(redact_frame(img, words, app, &window.title, window.pid, now, self.cfg.webp_quality))
+        let mut c = redact_frame(img, words.clone(), app, &window.title, window.pid, now, self.cfg.webp_quality);
+        (c.ocr_ms, c.ocr_pixels, c.continues) = (ocr_ms, ocr_pixels, continues);
+        self.last = Some(Last { grid, title: window.title.clone(), area, words, since });
+        Ok(Tick::Captured(Box::new(c)))
     }
+}
+
+/// The horizontal band of the window to read again: the changed rows, grown to whole lines of
+/// the words already read there, across the full width. `None` when most of the window changed.
+fn band(changed: Rect, old: &[Word], width: u32, height: u32) -> Option<Rect> {
+    let (mut y0, mut y1) = ((changed.y - 4).max(0), (changed.y + changed.h as i32 + 4).min(height as i32));
+    loop {
+        let mut grown = false;
+        for w in old {
+            let (wy0, wy1) = (w.rect.y, w.rect.y + w.rect.h as i32);
+            if wy1 > y0 && wy0 < y1 && (wy0 < y0 || wy1 > y1) {
+                (y0, y1) = (y0.min(wy0 - 2).max(0), y1.max(wy1 + 2).min(height as i32));
+                grown = true;
+            }
+        }
+        if !grown {
+            break;
+        }
+    }
+    let h = (y1 - y0).max(0) as u32;
+    (h as f32 <= BAND_MAX_SHARE * height as f32 && h >= 8).then_some(Rect { x: 0, y: y0, w: width, h })
+}
+
+/// The old words outside the band, with the fresh words of the band in their place.
+fn merge(old: &[Word], fresh: Vec<Word>, band: Rect) -> Vec<Word> {
+    let outside = |w: &&Word| w.rect.y + w.rect.h as i32 <= band.y || w.rect.y >= band.y + band.h as i32;
+    let above = old.iter().filter(outside).filter(|w| w.rect.y < band.y).cloned();
+    let below = old.iter().filter(outside).filter(|w| w.rect.y >= band.y).cloned();
+    // Fresh words come from another OCR run: keep their line numbers apart from the old ones.
+    let fresh = fresh.into_iter().map(|mut w| {
+        w.line.0 += 1_000_000;
+        w
+    });
+    above.chain(fresh).chain(below).collect()
+}
+
+/// Whether `new` keeps (nearly) every word of `old`: text was added, none taken away.
+fn continues(old: &[Word], new: &[Word]) -> bool {
+    if old.is_empty() {
+        return true;
+    }
+    let mut have: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for w in new {
+        *have.entry(w.text.as_str()).or_default() += 1;
+    }
+    let kept = old
+        .iter()
+        .filter(|w| match have.get_mut(w.text.as_str()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .count();
+    kept as f32 >= CONTINUE_SHARE * old.len() as f32
 }
 
 /// The privacy gate for a frame: redacts sensitive text, blacks out the boxes of the words it
@@ -127,9 +222,46 @@ pub fn redact_frame(mut img: Image, mut words: Vec<Word>, app: &str, title: &str
         text: redacted.text,
         words,
         redactions: boxes.len(),
+        ocr_ms: 0,
+        ocr_pixels: 0,
+        continues: false,
         width: img.width,
         height: img.height,
         image: frames::encode_webp(&img, quality),
         thumb: frames::encode_webp(&thumb, quality),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(text: &str, y: i32, line: u32) -> Word {
+        Word { text: text.into(), rect: Rect { x: 10, y, w: 40, h: 12 }, conf: 90.0, line: (1, 1, line) }
+    }
+
+    #[test]
+    fn the_band_covers_whole_lines_across_the_window() {
+        let old = [word("a", 10, 1), word("b", 30, 2), word("c", 50, 3)];
+        // A change touching the middle line only.
+        let b = band(Rect { x: 100, y: 34, w: 20, h: 4 }, &old, 400, 300).unwrap();
+        assert_eq!((b.x, b.w), (0, 400));
+        assert!(b.y <= 30 && b.y + b.h as i32 >= 42, "{b:?}");
+        assert!(b.y > 22 && b.y + b.h as i32 <= 50, "the band must not cut into the neighbours: {b:?}");
+        // Most of the window changed: read it all.
+        assert_eq!(band(Rect { x: 0, y: 0, w: 400, h: 200 }, &old, 400, 300), None);
+    }
+
+    #[test]
+    fn merging_keeps_the_words_outside_the_band_in_reading_order() {
+        let old = [word("top", 10, 1), word("typed", 30, 2), word("bottom", 50, 3)];
+        let fresh = vec![word("typed", 30, 1), word("more", 30, 1)];
+        let merged = merge(&old, fresh, Rect { x: 0, y: 26, w: 400, h: 20 });
+        let texts: Vec<&str> = merged.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["top", "typed", "more", "bottom"]);
+        let (text, _) = ocr::layout(&merged);
+        assert_eq!(text, "top\n\ntyped more\n\nbottom");
+        assert!(continues(&old, &merged));
+        assert!(!continues(&merged, &old[..1]), "text taken away is a new frame");
     }
 }

@@ -52,9 +52,13 @@ pub struct State {
     pub capture: String,
     pub shm: bool,
     pub frames_stored: u64,
+    /// Frames that only added text to the previous one and replaced it.
+    pub frames_coalesced: u64,
     pub frames_unchanged: u64,
     pub frames_excluded: u64,
     pub redactions: u64,
+    /// Milliseconds of OCR over all stored frames.
+    pub ocr_ms_total: u64,
     pub files_indexed: u64,
     pub files_removed: u64,
     pub retention_removed: u64,
@@ -190,6 +194,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     let files_cfg = engram.config().files.clone();
     let excluded = files::exclusions(&files_cfg).map_err(|e| Error::Usage(e.to_string()))?;
     let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut last_frame: Option<i64> = None;
     let mut last_event = Instant::now();
     let mut last_retention = Instant::now();
     let mut last_state = Instant::now();
@@ -200,11 +205,28 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 last_event = Instant::now();
             }
             Ok(Msg::Frame(c)) => {
-                let id = engram.add_frame(&c)?;
-                state.frames_stored += 1;
+                let replaces = if c.continues { last_frame } else { None };
+                let id = engram.add_frame(&c, replaces)?;
+                last_frame = Some(id);
+                if replaces.is_some() {
+                    state.frames_coalesced += 1;
+                } else {
+                    state.frames_stored += 1;
+                }
                 state.redactions += c.redactions as u64;
                 state.capture = "on".into();
-                log(&format!("frame {id}: {} — {} ({} words, {} redacted)", c.app, c.title, c.words.len(), c.redactions));
+                state.ocr_ms_total += c.ocr_ms;
+                log(&format!(
+                    "frame {id}{}: {} — {} ({} words, {} redacted, OCR {} ms over {} kpx, {} KiB)",
+                    replaces.map(|r| format!(" (replaces {r}: same text and more)")).unwrap_or_default(),
+                    c.app,
+                    c.title,
+                    c.words.len(),
+                    c.redactions,
+                    c.ocr_ms,
+                    c.ocr_pixels / 1000,
+                    (c.image.len() + c.thumb.len()) / 1024
+                ));
                 embed(&mut engram, &mut state, log);
             }
             Ok(Msg::Started { shm }) => {
