@@ -174,6 +174,8 @@ pub struct AddReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Files once indexed under an added folder that are gone from it (or now excluded).
+    pub removed: usize,
     pub excluded: usize,
     pub chunks: usize,
     /// Chunks given a sentence embedding.
@@ -329,6 +331,8 @@ impl Engram {
         }
         self.write_batch(&mut batch, &mut report)?;
         self.index.sync(&self.store)?;
+        let folders: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+        report.removed = self.drop_vanished(&folders)?;
         match self.embed_pending(progress) {
             Ok(n) => report.embedded = n,
             Err(Error::Embed(e)) => report.semantic_off = Some(e.to_string()),
@@ -439,6 +443,9 @@ impl Engram {
 
     /// Forgets file memories under `roots` whose file no longer exists or is now excluded.
     pub fn drop_vanished(&mut self, roots: &[PathBuf]) -> Result<usize> {
+        if roots.is_empty() {
+            return Ok(0);
+        }
         let roots: Vec<PathBuf> = roots.iter().map(|r| files::absolute(r)).collect();
         let excluded = files::exclusions(&self.config.files).map_err(|e| Error::Usage(e.to_string()))?;
         let gone: Vec<i64> = self

@@ -210,10 +210,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("{}", serde_json::to_string(&report).expect("report serialises"));
             } else {
                 println!(
-                    "added {}, updated {}, unchanged {}, excluded {}, skipped {} ({} chunks indexed)",
+                    "added {}, updated {}, unchanged {}, removed {}, excluded {}, skipped {} ({} chunks indexed)",
                     report.added,
                     report.updated,
                     report.unchanged,
+                    report.removed,
                     report.excluded,
                     report.skipped_files.len(),
                     report.chunks

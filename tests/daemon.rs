@@ -228,6 +228,12 @@ fn password_managers_are_never_captured_and_card_numbers_are_blacked_out() {
     let i = ((ky * w + kx) * 3) as usize;
     assert_eq!(&pixels[i..i + 3], &[255, 40, 40], "the matched word is not boxed");
     d.stop();
+
+    // Forgetting an app's screen memories takes their pictures with them.
+    let forgot = e.run(&["forget", "--json", "--app", "xterm"]).ok().json();
+    assert!(forgot["forgotten"].as_u64().unwrap() >= 1, "{forgot}");
+    assert_eq!(status(&e)["frames"], 0);
+    assert_eq!(e.run(&["show", &id, "--image", png.to_str().unwrap()]).code, 2);
 }
 
 fn read_png(path: &Path) -> (u64, Vec<u8>) {

@@ -128,3 +128,24 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+#[test]
+fn adding_a_folder_again_forgets_files_deleted_from_it() {
+    let e = Engram::init();
+    let dir = e.folder("notes");
+    write(&dir, "keep.txt", b"the heron stays");
+    write(&dir, "gone.txt", b"the egret leaves");
+    e.run(&["add", dir.to_str().unwrap()]).ok();
+    assert_eq!(e.top_source("egret"), dir.join("gone.txt").to_str().unwrap());
+    std::fs::remove_file(dir.join("gone.txt")).unwrap();
+    let report = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(report["removed"], 1, "{report}");
+    assert_eq!(report["unchanged"], 1, "{report}");
+    assert_eq!(e.top_source("egret"), "");
+    assert_eq!(e.top_source("heron"), dir.join("keep.txt").to_str().unwrap());
+    // Adding one file never forgets its neighbours.
+    write(&dir, "other.txt", b"a kingfisher");
+    let report = e.run(&["add", "--json", dir.join("other.txt").to_str().unwrap()]).ok().json();
+    assert_eq!(report["removed"], 0);
+    assert_eq!(e.top_source("heron"), dir.join("keep.txt").to_str().unwrap());
+}

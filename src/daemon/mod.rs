@@ -166,10 +166,12 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     if !roots.is_empty() {
         log(&format!("reconciling {} watched folder(s)", roots.len()));
         let report = engram.add_paths(&roots, &mut |_: AddEvent| {})?;
-        let removed = engram.drop_vanished(&roots)?;
         state.files_indexed += (report.added + report.updated) as u64;
-        state.files_removed += removed as u64;
-        log(&format!("reconciled: {} new, {} changed, {} removed, {} unchanged", report.added, report.updated, removed, report.unchanged));
+        state.files_removed += report.removed as u64;
+        log(&format!(
+            "reconciled: {} new, {} changed, {} removed, {} unchanged",
+            report.added, report.updated, report.removed, report.unchanged
+        ));
     }
     embed(&mut engram, &mut state, log);
     let removed = engram.apply_retention(now)?;
@@ -304,6 +306,7 @@ fn apply_changes(
         let report = engram.add_paths(&present, &mut |_: AddEvent| {})?;
         let changed = report.added + report.updated;
         state.files_indexed += changed as u64;
+        state.files_removed += report.removed as u64;
         if changed > 0 {
             log(&format!("indexed {changed} changed file(s)"));
         }

@@ -88,3 +88,61 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{DataKey, Sealer};
+    use crate::store::{ItemMeta, Kind, NewItem, Span};
+
+    fn screen(time: i64, text: &str) -> NewItem {
+        NewItem {
+            kind: Kind::Screen,
+            source: "XTerm".into(),
+            title: Some("notes".into()),
+            meta: ItemMeta::default(),
+            time,
+            mtime: time,
+            size: 0,
+            text: text.into(),
+            chunks: vec![Span { start: 0, end: text.len() }],
+        }
+    }
+
+    fn frame(bytes: usize) -> NewFrame {
+        NewFrame { width: 4, height: 4, image: vec![7; bytes], thumb: vec![1; 8], words: b"[]".to_vec() }
+    }
+
+    #[test]
+    fn frames_are_sealed_each_frame_is_its_own_memory_and_retention_picks_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let mut store = Store::open(&dir.path().join("engram.db"), sealer).unwrap();
+        let ids: Vec<i64> = [(100, "first"), (200, "second"), (300, "third")]
+            .iter()
+            .map(|(t, text)| {
+                store
+                    .write(|w| {
+                        let (id, _) = w.put(&screen(*t, text))?;
+                        w.put_frame(id, &frame(1000))?;
+                        Ok(id)
+                    })
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids.len(), 3, "same app and title, different times: three memories");
+        assert_eq!(store.frame(ids[1]).unwrap().unwrap().image, vec![7; 1000]);
+        let (bytes, n) = store.frame_usage().unwrap();
+        assert_eq!(n, 3);
+        // Age: everything before 150. Size: only what fits in two frames' bytes, newest first.
+        assert_eq!(store.expired_screens(150, i64::MAX).unwrap(), vec![ids[0]]);
+        assert_eq!(store.expired_screens(0, bytes * 2 / 3).unwrap(), vec![ids[0]]);
+        assert_eq!(store.expired_screens(0, bytes / 3).unwrap(), vec![ids[1], ids[0]]);
+        // Deleting the memory deletes its picture.
+        store.write(|w| w.remove(ids[2])).unwrap();
+        assert!(store.frame(ids[2]).unwrap().is_none());
+        assert_eq!(store.frame_usage().unwrap().1, 2);
+    }
+}
