@@ -15,7 +15,9 @@ pub mod eval;
 pub mod extract;
 pub mod index;
 pub mod llm;
+pub mod mcp;
 pub mod query;
+pub mod serve;
 pub mod store;
 
 use std::cell::{OnceCell, RefCell};

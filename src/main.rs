@@ -125,6 +125,14 @@ enum Command {
     Resume,
     /// Show the effective exclusions and prove the privacy gate works on fake secrets
     Doctor,
+    /// The local web page and API on 127.0.0.1 (prints its address with a fresh token)
+    Serve {
+        /// Port to listen on (0: any free port)
+        #[arg(long, default_value_t = 3030)]
+        port: u16,
+    },
+    /// An MCP server on stdin/stdout, so local agents can search and ask your memories
+    Mcp,
     /// Counts, sizes and the state of the index
     Status,
     /// Delete memories for good: from the store, the index and the write-ahead log
@@ -317,6 +325,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{}", if was { "screen capture resumed" } else { "screen capture was not paused" });
         }
         Command::Doctor => doctor(&config, &dir, json)?,
+        Command::Serve { port } => {
+            let passphrase_file = cli.passphrase_file.clone();
+            engram::serve::run(move || open(&dir, passphrase_file.as_deref(), config), port, |url| {
+                // The first line is the address, for people and for scripts.
+                println!("{url}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                eprintln!("engram: serving on 127.0.0.1 only; open the address above. Ctrl-C stops.");
+            })?;
+        }
+        Command::Mcp => {
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            engram::mcp::run(engram, std::io::stdin().lock(), std::io::stdout().lock())?;
+        }
         Command::Status => {
             let s = match daemon_call(&dir, &Request::Status)? {
                 Some(Reply::Status(s)) => *s,
@@ -523,25 +544,11 @@ fn ask(engram: &Engram, req: &AskRequest, json: bool) -> Result<(), Error> {
             streamed = true;
         }
     })?;
-    let cited: Vec<&Source> = answer.sources.iter().filter(|s| answer.cited.contains(&s.n)).collect();
     if json {
-        let citations: Vec<_> = cited
-            .iter()
-            .map(|s| json!({ "n": s.n, "id": s.id, "source": s.source, "title": s.title, "kind": s.kind, "time": rfc3339(s.time) }))
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "answer": answer.text,
-                "found": answer.found,
-                "method": answer.method,
-                "quote": answer.extract,
-                "citations": citations,
-                "unsupported": answer.unsupported,
-            })
-        );
+        println!("{}", answer.to_json());
         return Ok(());
     }
+    let cited: Vec<&Source> = answer.sources.iter().filter(|s| answer.cited.contains(&s.n)).collect();
     // A streamed draft the checks replaced is said to be replaced, not left standing as fact.
     let draft = answer.generation.as_ref().map(|g| g.text.trim().to_string()).unwrap_or_default();
     let stands = answer.method == Method::Copied || (answer.method == Method::Generated && draft == answer.text);

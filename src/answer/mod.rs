@@ -120,6 +120,25 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The answer as `engram ask --json` and the API give it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+        let citations: Vec<_> = self
+            .sources
+            .iter()
+            .filter(|s| self.cited.contains(&s.n))
+            .map(|s| serde_json::json!({ "n": s.n, "id": s.id, "source": s.source, "title": s.title, "kind": s.kind, "time": time(s.time) }))
+            .collect();
+        serde_json::json!({
+            "answer": self.text,
+            "found": self.found,
+            "method": self.method,
+            "quote": self.extract,
+            "citations": citations,
+            "unsupported": self.unsupported,
+        })
+    }
+
     fn not_found(sources: Vec<Source>) -> Answer {
         Answer {
             text: "Not found in your memories.".into(),

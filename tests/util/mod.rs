@@ -1,6 +1,8 @@
 //! Runs the real `engram` binary against a throwaway data directory.
 #![allow(dead_code)]
 
+pub mod x11;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,299 @@
+//! `engram serve`: the local web page and its API, on 127.0.0.1 only.
+//!
+//! Every request must carry the random token printed at start: as `?token=` on the first visit
+//! (answered with a cookie and a redirect that takes the token out of the address bar), then as
+//! the cookie, or as `Authorization: Bearer` for programs. A request naming another Host, or sent
+//! from another Origin, is refused before the token is even looked at: a web page elsewhere
+//! cannot reach this server through the user's browser (DNS rebinding, cross-site requests).
+//! Nothing decrypted is cached: every response says `Cache-Control: no-store`.
+
+mod worker;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt as _;
+
+use crate::query::time::parse_time;
+use crate::query::Mode;
+use crate::store::Kind;
+use crate::{AskRequest, Engram, Error};
+use worker::{ApiError, AskEvent, Job};
+
+const COOKIE: &str = "engram_token";
+
+struct Shared {
+    token: String,
+    /// Host headers this server answers to.
+    hosts: Vec<String>,
+    /// Origins its own page sends.
+    origins: Vec<String>,
+    jobs: mpsc::Sender<Job>,
+    dir: std::path::PathBuf,
+    ask: crate::config::AskConfig,
+}
+
+/// Serves until the process is stopped. `open` unlocks the store (on the thread that will own
+/// it); `on_ready` gets the address to open, with the token.
+pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: u16, on_ready: impl FnOnce(&str)) -> Result<(), Error> {
+    let mut token_bytes = [0u8; 24];
+    crate::crypto::random_bytes(&mut token_bytes)?;
+    let token: String = token_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("could not start the server runtime: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on 127.0.0.1:{port}: {e} (pick another with --port)")))?;
+        let port = listener.local_addr().map_err(|e| Error::Other(e.to_string()))?.port();
+        let (tx, rx) = mpsc::channel(64);
+        let (opened_tx, opened) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match open() {
+            Ok(engram) => {
+                let _ = opened_tx.send(Ok((engram.dir().to_path_buf(), engram.config().ask.clone())));
+                worker::run(engram, rx);
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+            }
+        });
+        let (dir, ask) = opened.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))??;
+        let shared = Arc::new(Shared {
+            token: token.clone(),
+            hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+            origins: vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")],
+            jobs: tx,
+            dir,
+            ask,
+        });
+        on_ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+        axum::serve(listener, router(shared)).await.map_err(|e| Error::Other(format!("the server stopped: {e}")))
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../../assets/web/index.html")) }))
+        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("../../assets/web/app.js")) }))
+        .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!("../../assets/web/style.css")) }))
+        .route("/openapi.json", get(|| async { page("application/json", include_str!("../../assets/web/openapi.json")) }))
+        .route("/api/search", get(search))
+        .route("/api/ask", post(ask))
+        .route("/api/frames/{id}", get(frame))
+        .route("/api/memories/{id}", get(memory))
+        .route("/api/timeline", get(timeline))
+        .route("/api/status", get(status))
+        .route("/api/pause", post(pause))
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .with_state(shared)
+}
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Host and Origin first (403), then the token (401); then the response gets its headers.
+async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !s.hosts.iter().any(|h| h == host) {
+        return refuse(StatusCode::FORBIDDEN, "this server answers only to 127.0.0.1 and localhost");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !s.origins.iter().any(|o| o.as_bytes() == origin.as_bytes()) {
+            return refuse(StatusCode::FORBIDDEN, "requests from other sites are refused");
+        }
+    }
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_string))
+        .collect::<Vec<_>>();
+    let query_token = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    let good = |t: &str| same(t.as_bytes(), s.token.as_bytes());
+    let mut response = if bearer.is_some_and(good) || cookie.iter().any(|c| good(c)) {
+        next.run(req).await
+    } else if query_token.is_some_and(good) {
+        if req.method() == Method::GET && !req.uri().path().starts_with("/api/") {
+            // Take the token out of the address bar and the history; the cookie carries it now.
+            let rest: Vec<&str> = req.uri().query().unwrap_or("").split('&').filter(|kv| !kv.starts_with("token=") && !kv.is_empty()).collect();
+            let to = if rest.is_empty() { req.uri().path().to_string() } else { format!("{}?{}", req.uri().path(), rest.join("&")) };
+            Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(header::LOCATION, to)
+                .header(header::SET_COOKIE, format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", s.token))
+                .body(Body::empty())
+                .expect("a redirect builds")
+        } else {
+            next.run(req).await
+        }
+    } else {
+        refuse(StatusCode::UNAUTHORIZED, "missing or wrong token: open the address `engram serve` printed")
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, Json(json!({ "error": why }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        refuse(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &self.error)
+    }
+}
+
+async fn call<T>(s: &Shared, make: impl FnOnce(worker::Reply<T>) -> Job) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || ApiError { status: 503, error: "the store is closed".into() };
+    s.jobs.send(make(tx)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}
+
+fn bad(msg: String) -> ApiError {
+    ApiError { status: 400, error: msg }
+}
+
+fn time_param(v: Option<&String>) -> Result<Option<i64>, ApiError> {
+    v.filter(|t| !t.is_empty()).map(|t| parse_time(t, chrono::Local::now()).map_err(|e| bad(e.to_string()))).transpose()
+}
+
+fn usize_param(v: Option<&String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s.parse::<usize>().map(|n| n.min(max)).map_err(|_| bad(format!("expected a number, got {s:?}"))),
+    }
+}
+
+async fn search(State(s): State<Arc<Shared>>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let q = p.get("q").cloned().unwrap_or_default();
+    let limit = usize_param(p.get("limit"), 20, 200)?;
+    let offset = usize_param(p.get("offset"), 0, 10_000)?;
+    let mode = match p.get("mode").map(String::as_str) {
+        None | Some("") => Mode::Hybrid,
+        Some(m) => Mode::parse(m).ok_or_else(|| bad(format!("mode must be hybrid, keyword or semantic, not {m:?}")))?,
+    };
+    let mut req = worker::search_request(&q, limit, mode);
+    req.since = time_param(p.get("start_time"))?;
+    req.until = time_param(p.get("end_time"))?;
+    req.app = p.get("app_name").filter(|a| !a.is_empty()).cloned();
+    if let Some(k) = p.get("kind").filter(|k| !k.is_empty()) {
+        req.kind = Some(Kind::parse(k).ok_or_else(|| bad(format!("kind must be file, screen or doc, not {k:?}")))?);
+    }
+    let content_type = p.get("content_type").cloned().unwrap_or_else(|| "all".into());
+    let window = p.get("window_name").filter(|w| !w.is_empty()).cloned();
+    Ok(Json(call(&s, |reply| Job::Search { req, offset, content_type, window, reply }).await?))
+}
+
+#[derive(Deserialize)]
+struct AskBody {
+    question: String,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    kind: Option<String>,
+    app_name: Option<String>,
+    style: Option<crate::answer::Style>,
+}
+
+/// Server-sent events: `text` pieces as the answer is written, then `answer` (the JSON of
+/// `engram ask --json`), or `error`.
+async fn ask(State(s): State<Arc<Shared>>, Json(b): Json<AskBody>) -> Result<Response, ApiError> {
+    if b.question.trim().is_empty() {
+        return Err(bad("the question is empty".into()));
+    }
+    let mut req = AskRequest::new(b.question, &s.ask);
+    req.since = time_param(b.start_time.as_ref())?;
+    req.until = time_param(b.end_time.as_ref())?;
+    req.kind = b.kind.as_deref().filter(|k| !k.is_empty()).map(|k| Kind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))).transpose()?;
+    req.app = b.app_name.filter(|a| !a.is_empty());
+    if let Some(style) = b.style {
+        req.style = style;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    s.jobs.send(Job::Ask { req, events: tx }).await.map_err(|_| ApiError { status: 503, error: "the store is closed".into() })?;
+    // The worker drops its sender after the answer, which ends the stream.
+    let stream = UnboundedReceiverStream::new(rx).map(|ev| {
+        Ok::<_, Infallible>(match ev {
+            AskEvent::Text(t) => Event::default().event("text").data(t),
+            AskEvent::Done(v) => Event::default().event("answer").data(v.to_string()),
+            AskEvent::Failed(e) => Event::default().event("error").data(json!({ "error": e.error }).to_string()),
+        })
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn frame(State(s): State<Arc<Shared>>, Path(id): Path<i64>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Response, ApiError> {
+    let thumb = p.get("thumb").is_some_and(|v| v == "1" || v == "true");
+    match call(&s, |reply| Job::Frame { id, thumb, reply }).await? {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "image/webp")], bytes).into_response()),
+        None => Err(ApiError { status: 404, error: format!("memory {id} has no picture") }),
+    }
+}
+
+async fn memory(State(s): State<Arc<Shared>>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(call(&s, |reply| Job::Memory { id, reply }).await?))
+}
+
+async fn timeline(State(s): State<Arc<Shared>>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let since = time_param(p.get("start_time"))?.unwrap_or(0);
+    let until = time_param(p.get("end_time"))?.unwrap_or(i64::MAX);
+    let limit = usize_param(p.get("limit"), 500, 5000)?;
+    Ok(Json(call(&s, |reply| Job::Timeline { since, until, limit, reply }).await?))
+}
+
+async fn status(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(call(&s, |reply| Job::Status { reply }).await?))
+}
+
+#[derive(Deserialize)]
+struct PauseBody {
+    /// Minutes to pause; absent pauses until resumed.
+    minutes: Option<u64>,
+    /// Resume instead.
+    #[serde(default)]
+    resume: bool,
+}
+
+async fn pause(State(s): State<Arc<Shared>>, Json(b): Json<PauseBody>) -> Result<Json<Value>, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let failed = |e: std::io::Error| ApiError { status: 500, error: format!("could not change the pause file: {e}") };
+    if b.resume {
+        crate::daemon::resume(&s.dir).map_err(failed)?;
+    } else {
+        crate::daemon::pause(&s.dir, b.minutes.map(|m| now + m as i64 * 60)).map_err(failed)?;
+    }
+    Ok(Json(json!({ "paused_until": crate::daemon::paused(&s.dir, now) })))
+}

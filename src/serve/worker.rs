@@ -1,0 +1,176 @@
+//! The one thread that holds the unlocked store for the web server. `Engram` keeps models and
+//! caches in single-threaded cells, so requests come to it as jobs and leave as replies.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::query::{Mode, SearchRequest};
+use crate::store::Kind;
+use crate::{AskRequest, Engram, Error};
+
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// A failed request: the HTTP status it maps to and what to tell the user.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: u16,
+    pub error: String,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e.exit_code() {
+            2 => 400,
+            4 => 409,
+            _ => 500,
+        };
+        let status = if matches!(&e, Error::Usage(m) if m.starts_with("no memory with id")) { 404 } else { status };
+        ApiError { status, error: e.to_string() }
+    }
+}
+
+/// What the page and the API ask of the store.
+pub enum Job {
+    Search { req: SearchRequest, offset: usize, content_type: String, window: Option<String>, reply: Reply<Value> },
+    Memory { id: i64, reply: Reply<Value> },
+    Frame { id: i64, thumb: bool, reply: Reply<Option<Vec<u8>>> },
+    Timeline { since: i64, until: i64, limit: usize, reply: Reply<Value> },
+    Ask { req: AskRequest, events: mpsc::UnboundedSender<AskEvent> },
+    Status { reply: Reply<Value> },
+}
+
+pub enum AskEvent {
+    Text(String),
+    Done(Value),
+    Failed(ApiError),
+}
+
+/// Runs jobs until every sender is gone.
+pub fn run(engram: Engram, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.blocking_recv() {
+        match job {
+            Job::Search { req, offset, content_type, window, reply } => {
+                let _ = reply.send(search(&engram, req, offset, &content_type, window.as_deref()));
+            }
+            Job::Memory { id, reply } => {
+                let _ = reply.send(memory(&engram, id));
+            }
+            Job::Frame { id, thumb, reply } => {
+                let r = engram.frame(id).map(|f| f.map(|f| if thumb { f.thumb } else { f.image }));
+                let _ = reply.send(r.map_err(ApiError::from));
+            }
+            Job::Timeline { since, until, limit, reply } => {
+                let _ = reply.send(timeline(&engram, since, until, limit));
+            }
+            Job::Ask { req, events } => {
+                let tx = events.clone();
+                let answer = engram.ask(&req, &|_| {}, &mut |piece| {
+                    let _ = tx.send(AskEvent::Text(piece.to_string()));
+                });
+                let _ = events.send(match answer {
+                    Ok(a) => AskEvent::Done(a.to_json()),
+                    Err(e) => AskEvent::Failed(e.into()),
+                });
+            }
+            Job::Status { reply } => {
+                let _ = reply.send(status(&engram));
+            }
+        }
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
+/// Search results in the shape screenpipe's clients read (`data[].type/content`,
+/// `pagination`), with engram's own fields added to each content.
+fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: &str, window: Option<&str>) -> Result<Value, ApiError> {
+    let limit = req.limit;
+    req.kind = match content_type {
+        "ocr" | "screen" => Some(Kind::Screen),
+        "file" | "files" => Some(Kind::File),
+        "all" | "" => req.kind,
+        other => return Err(ApiError { status: 400, error: format!("content_type must be all, ocr or file, not {other:?}") }),
+    };
+    // Ask for a page more than needed so `total` says whether there is more.
+    req.limit = offset + limit + limit.max(10);
+    let found = engram.search(&req)?;
+    let window = window.map(str::to_lowercase);
+    let hits: Vec<_> = found
+        .results
+        .into_iter()
+        .filter(|r| window.as_ref().is_none_or(|w| r.title.as_deref().is_some_and(|t| t.to_lowercase().contains(w))))
+        .collect();
+    let total = hits.len();
+    let data: Vec<Value> = hits
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| {
+            let text = r.snippet.render("**", "**");
+            if r.kind == Kind::Screen {
+                json!({ "type": "OCR", "content": {
+                    "frame_id": r.id, "id": r.id, "text": text, "timestamp": rfc3339(r.time),
+                    "app_name": r.source, "window_name": r.title.clone().unwrap_or_default(),
+                    "file_path": "", "offset_index": 0, "tags": [], "score": r.score, "kind": "screen",
+                    "snippet": r.snippet.pieces,
+                }})
+            } else {
+                json!({ "type": "File", "content": {
+                    "id": r.id, "text": text, "timestamp": rfc3339(r.time), "file_path": r.source,
+                    "title": r.title.clone().unwrap_or_default(), "score": r.score, "kind": r.kind,
+                    "snippet": r.snippet.pieces,
+                }})
+            }
+        })
+        .collect();
+    if !found.damaged.is_empty() {
+        return Err(ApiError { status: 409, error: format!("tampering detected in {}", found.damaged.join(", ")) });
+    }
+    Ok(json!({ "data": data, "pagination": { "limit": limit, "offset": offset, "total": total } }))
+}
+
+fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {
+    let (item, text) = engram.show(id)?;
+    let frame = engram.frame(id)?;
+    let words: Option<Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
+    Ok(json!({
+        "id": item.id, "kind": item.kind, "source": item.source, "title": item.title,
+        "app_name": item.meta.app, "time": rfc3339(item.time), "timestamp": item.time, "size": item.size,
+        "text": text,
+        "frame": frame.map(|f| json!({ "width": f.width, "height": f.height, "words": words, "url": format!("/api/frames/{id}") })),
+    }))
+}
+
+fn timeline(engram: &Engram, since: i64, until: i64, limit: usize) -> Result<Value, ApiError> {
+    let items = engram.store().items_between(Kind::Screen, since, until, limit).map_err(|e| ApiError::from(Error::from(e)))?;
+    let frames: Vec<Value> = items
+        .iter()
+        .map(|i| json!({ "id": i.id, "time": rfc3339(i.time), "timestamp": i.time, "app_name": i.source, "window_name": i.title }))
+        .collect();
+    Ok(json!({ "frames": frames }))
+}
+
+fn status(engram: &Engram) -> Result<Value, ApiError> {
+    let s = engram.status()?;
+    let now = chrono::Utc::now().timestamp();
+    let p = &engram.config().privacy;
+    Ok(json!({
+        "status": s,
+        "daemon": crate::daemon::running(engram.dir()),
+        "paused_until": crate::daemon::paused(engram.dir(), now),
+        "exclusions": { "apps": p.exclude_apps, "private_window_markers": p.private_window_markers,
+                        "titles": p.exclude_titles, "paths": engram.config().files.exclude },
+    }))
+}
+
+
+/// A search request from API parameters.
+pub fn search_request(q: &str, limit: usize, mode: Mode) -> SearchRequest {
+    let mut req = SearchRequest::new(q, limit);
+    req.mode = mode;
+    req
+}

@@ -1,0 +1,299 @@
+//! `engram serve` (the local page and API) and `engram mcp`, driven over real sockets and pipes.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use util::x11::{wait_for, Daemon, X};
+use util::{sample_dir, Engram};
+
+/// A running `engram serve`, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Server {
+    fn start(e: &Engram) -> Server {
+        let mut child = e.command().args(["serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim();
+        let rest = url.strip_prefix("http://127.0.0.1:").unwrap_or_else(|| panic!("first line is not the address: {url:?}"));
+        let (port, token) = rest.split_once("/?token=").unwrap();
+        Server { child, port: port.parse().unwrap(), token: token.to_string() }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// One HTTP/1.1 request; the Host header is the right one unless `headers` names another.
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Response {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req += &format!("Host: {}\r\n", self.host());
+        }
+        for (k, v) in headers {
+            req += &format!("{k}: {v}\r\n");
+        }
+        if let Some(b) = body {
+            req += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len());
+        }
+        req += "\r\n";
+        req += body.unwrap_or("");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        Response::parse(&raw)
+    }
+
+    fn get(&self, path: &str) -> Response {
+        let auth = format!("Bearer {}", self.token);
+        self.request("GET", path, &[("Authorization", &auth)], None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Response {
+        let auth = format!("Bearer {}", self.token);
+        self.request("POST", path, &[("Authorization", &auth)], Some(&body.to_string()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn parse(raw: &[u8]) -> Response {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: HashMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        if headers.get("transfer-encoding").is_some_and(|t| t == "chunked") {
+            body = unchunk(&body);
+        }
+        Response { status, headers, body }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn unchunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+fn sample_store() -> Engram {
+    let e = Engram::init();
+    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
+    e
+}
+
+#[test]
+fn the_api_needs_the_token_the_right_host_and_no_foreign_origin() {
+    let e = sample_store();
+    let s = Server::start(&e);
+    assert_eq!(s.request("GET", "/api/search?q=tenancy", &[], None).status, 401);
+    assert_eq!(s.request("GET", "/api/search?q=tenancy", &[("Authorization", "Bearer wrong")], None).status, 401);
+    assert_eq!(s.request("GET", "/", &[], None).status, 401);
+    let auth = format!("Bearer {}", s.token);
+    let evil_host = format!("evil.example:{}", s.port);
+    let r = s.request("GET", "/api/search?q=tenancy", &[("Authorization", &auth), ("Host", &evil_host)], None);
+    assert_eq!(r.status, 403, "DNS rebinding: another Host is refused");
+    let r = s.request("GET", "/api/search?q=tenancy", &[("Authorization", &auth), ("Origin", "http://evil.example")], None);
+    assert_eq!(r.status, 403, "a foreign Origin is refused");
+    assert!(r.headers.get("access-control-allow-origin").is_none(), "no CORS");
+    let own = format!("http://{}", s.host());
+    assert_eq!(s.request("GET", "/api/search?q=tenancy", &[("Authorization", &auth), ("Origin", &own)], None).status, 200);
+
+    // The first visit trades the token in the address for a cookie and drops it from the address.
+    let first = s.request("GET", &format!("/?token={}", s.token), &[], None);
+    assert_eq!(first.status, 303);
+    assert_eq!(first.headers["location"], "/");
+    let cookie = first.headers["set-cookie"].split(';').next().unwrap().to_string();
+    assert!(first.headers["set-cookie"].contains("HttpOnly") && first.headers["set-cookie"].contains("SameSite=Strict"));
+    let page = s.request("GET", "/", &[("Cookie", &cookie)], None);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<title>engram</title>"));
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert!(page.headers["content-security-policy"].contains("default-src 'self'"));
+    let spec = s.request("GET", "/openapi.json", &[("Cookie", &cookie)], None).json();
+    assert_eq!(spec["openapi"], "3.0.3");
+    assert!(spec["paths"]["/api/search"]["get"].is_object());
+}
+
+#[test]
+fn search_answers_in_the_documented_shape_and_ask_streams_its_answer() {
+    let e = sample_store();
+    let s = Server::start(&e);
+    let r = s.get("/api/search?q=tenancy&limit=3");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let v = r.json();
+    let first = &v["data"][0];
+    assert_eq!(first["type"], "File");
+    assert!(first["content"]["file_path"].as_str().unwrap().ends_with("flat-tenancy.md"), "{v}");
+    assert!(first["content"]["text"].as_str().unwrap().to_lowercase().contains("**tenancy**"));
+    assert_eq!(v["pagination"]["limit"], 3);
+    assert_eq!(v["pagination"]["offset"], 0);
+    assert!(v["pagination"]["total"].as_u64().unwrap() >= 1);
+    let zh = s.get(&format!("/api/search?q={}", "%E5%8F%91%E7%A5%A8")).json();
+    assert!(zh["data"][0]["content"]["file_path"].as_str().unwrap().ends_with("报销说明.md"), "{zh}");
+    assert_eq!(s.get("/api/search?q=tenancy&content_type=ocr").json()["data"], json!([]));
+    assert_eq!(s.get("/api/search?q=tenancy&content_type=video").status, 400);
+    let id = first["content"]["id"].as_i64().unwrap();
+    let m = s.get(&format!("/api/memories/{id}")).json();
+    assert!(m["text"].as_str().unwrap().contains("tenancy"));
+    assert_eq!(m["frame"], Value::Null);
+    assert_eq!(s.get(&format!("/api/frames/{id}")).status, 404);
+    assert_eq!(s.get("/api/memories/999999").status, 404);
+
+    let r = s.post("/api/ask", &json!({ "question": "How much is the monthly rent?", "style": "extract" }));
+    assert_eq!(r.status, 200);
+    assert!(r.headers["content-type"].starts_with("text/event-stream"));
+    let body = r.text();
+    let answer = body.split("event: answer\ndata: ").nth(1).expect("an answer event").lines().next().unwrap();
+    let a: Value = serde_json::from_str(answer).unwrap();
+    assert_eq!(a["found"], true);
+    assert!(a["answer"].as_str().unwrap().contains("1,450"), "{a}");
+    assert!(a["citations"][0]["source"].as_str().unwrap().ends_with("flat-tenancy.md"));
+    assert_eq!(s.post("/api/ask", &json!({ "question": " " })).status, 400);
+
+    let paused = s.post("/api/pause", &json!({ "minutes": 5 })).json();
+    assert!(paused["paused_until"].as_i64().unwrap() > chrono_now());
+    assert_eq!(e.run(&["status", "--json"]).ok().json()["paused_until"], paused["paused_until"]);
+    assert_eq!(s.post("/api/pause", &json!({ "resume": true })).json()["paused_until"], Value::Null);
+    let st = s.get("/api/status").json();
+    assert!(st["status"]["files"].as_i64().unwrap() > 5);
+    assert!(st["exclusions"]["apps"].as_array().unwrap().iter().any(|a| a == "keepassxc"));
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[test]
+fn a_frame_comes_back_as_a_picture_and_shows_in_the_timeline() {
+    let mut x = X::start();
+    let e = Engram::init();
+    x.terminal("Trip - notes", "XTerm", "flight to lisbon on friday, seat 14C\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    wait_for(Duration::from_secs(60), "the screen memory", || (e.run(&["status", "--json"]).ok().json()["frames"].as_i64()? >= 1).then_some(()));
+    d.stop();
+    let s = Server::start(&e);
+    let v = s.get("/api/search?q=lisbon&content_type=ocr").json();
+    let hit = &v["data"][0];
+    assert_eq!(hit["type"], "OCR", "{v}");
+    assert_eq!(hit["content"]["app_name"], "XTerm");
+    assert_eq!(hit["content"]["window_name"], "Trip - notes");
+    let id = hit["content"]["frame_id"].as_i64().unwrap();
+    let img = s.get(&format!("/api/frames/{id}"));
+    assert_eq!(img.status, 200);
+    assert_eq!(img.headers["content-type"], "image/webp");
+    assert_eq!(img.headers["cache-control"], "no-store");
+    assert_eq!(&img.body[..4], b"RIFF");
+    assert_eq!(&img.body[8..12], b"WEBP");
+    let thumb = s.get(&format!("/api/frames/{id}?thumb=1"));
+    assert!(thumb.body.len() < img.body.len());
+    let m = s.get(&format!("/api/memories/{id}")).json();
+    assert!(m["frame"]["words"].as_array().unwrap().iter().any(|w| w["text"] == "lisbon"));
+    let tl = s.get("/api/timeline").json();
+    assert_eq!(tl["frames"][0]["id"], id);
+    assert_eq!(s.get("/api/search?q=lisbon&window_name=other").json()["data"], json!([]));
+}
+
+/// Sends one JSON-RPC message per line and reads the replies.
+struct Mcp {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Mcp {
+    fn send(&mut self, msg: Value) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn call(&mut self, msg: Value) -> Value {
+        self.send(msg);
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {line:?}"))
+    }
+}
+
+#[test]
+fn mcp_lists_its_tools_and_searches_reads_and_answers() {
+    let e = sample_store();
+    let mut child = e.command().arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut m = Mcp { child, out };
+    let init = m.call(json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } } }));
+    assert_eq!(init["id"], 1);
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["serverInfo"]["name"], "engram");
+    assert!(init["result"]["capabilities"]["tools"].is_object());
+    m.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+    let tools = m.call(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }));
+    let names: Vec<&str> = tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["search_memory", "ask_memory", "get_memory"]);
+    let found = m.call(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": { "name": "search_memory", "arguments": { "query": "tenancy", "limit": 3 } } }));
+    assert_eq!(found["result"]["isError"], false);
+    let first = &found["result"]["structuredContent"]["results"][0];
+    assert!(first["source"].as_str().unwrap().ends_with("flat-tenancy.md"), "{found}");
+    assert!(found["result"]["content"][0]["text"].as_str().unwrap().contains("flat-tenancy.md"));
+    let got = m.call(json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": { "name": "get_memory", "arguments": { "id": first["id"] } } }));
+    assert!(got["result"]["structuredContent"]["text"].as_str().unwrap().contains("1,450"));
+    let asked = m.call(json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": { "name": "ask_memory", "arguments": { "question": "Who won the 1998 world cup?" } } }));
+    assert_eq!(asked["result"]["structuredContent"]["found"], false, "{asked}");
+    let bad = m.call(json!({ "jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": { "name": "get_memory", "arguments": {} } }));
+    assert_eq!(bad["result"]["isError"], true);
+    let unknown = m.call(json!({ "jsonrpc": "2.0", "id": 7, "method": "resources/list" }));
+    assert_eq!(unknown["error"]["code"], -32601);
+    let garbage = m.call(json!("not a request"));
+    assert_eq!(garbage["error"]["code"], -32600);
+    drop(m.child.stdin.take());
+    assert!(m.child.wait().unwrap().success(), "mcp exits when its input ends");
+}
