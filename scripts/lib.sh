@@ -39,9 +39,15 @@ ensure_tools() {
         tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
 }
 
-# The capture tests run real windows on a virtual X server with a window manager.
+# The capture tests run real windows on a virtual X server with a window manager; the page test
+# runs Debian's Chromium, driven by playwright-core (pinned in tests/web/package-lock.json).
 ensure_test_display() {
-    apt_install xvfb openbox xterm x11-utils xdotool fonts-dejavu-core fonts-noto-cjk
+    apt_install xvfb openbox xterm x11-utils xdotool fonts-dejavu-core fonts-noto-cjk chromium
+    command -v npm >/dev/null || apt_install npm
+    if [ ! -d tests/web/node_modules/playwright-core ]; then
+        say "installing playwright-core for the page test"
+        (cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 }
 
 # Everything a fresh machine needs before building: tools, then the pinned models.

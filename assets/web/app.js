@@ -173,7 +173,7 @@ async function loadTimeline() {
   hours.replaceChildren();
   $("scrubber").max = String(Math.max(frames.length - 1, 0));
   $("scrubber").value = String(Math.max(frames.length - 1, 0));
-  $("tl-label").textContent = frames.length ? `${frames.length} frames` : "no screen memories on this day";
+  $("tl-label").textContent = frames.length ? `${frames.length} frame${frames.length === 1 ? "" : "s"}` : "no screen memories on this day";
   const byHour = new Map();
   frames.forEach((f, i) => {
     const h = new Date(f.time).getHours();

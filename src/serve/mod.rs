@@ -92,6 +92,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../../assets/web/index.html")) }))
         .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("../../assets/web/app.js")) }))
         .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!("../../assets/web/style.css")) }))
+        .route("/favicon.svg", get(|| async { page("image/svg+xml", include_str!("../../assets/web/favicon.svg")) }))
+        .route("/favicon.ico", get(|| async { page("image/svg+xml", include_str!("../../assets/web/favicon.svg")) }))
         .route("/openapi.json", get(|| async { page("application/json", include_str!("../../assets/web/openapi.json")) }))
         .route("/api/search", get(search))
         .route("/api/ask", post(ask))
