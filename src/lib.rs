@@ -138,6 +138,8 @@ pub struct Engram {
     vectors: RefCell<Option<Rc<VectorIndex>>>,
     /// The language model, loaded when a question first needs it.
     generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
+    /// The store generation the index reader and the vectors were last brought up to.
+    seen: std::cell::Cell<i64>,
 }
 
 /// A question for [`Engram::ask`].
@@ -268,6 +270,7 @@ impl Engram {
             embedder: OnceCell::new(),
             generator: OnceCell::new(),
             vectors: RefCell::new(None),
+            seen: std::cell::Cell::new(-1),
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
         match engram.index.sync(&engram.store) {
@@ -546,6 +549,7 @@ impl Engram {
     /// Searches. Hybrid mode without an embedder falls back to keywords (see
     /// [`Engram::embedder`] for why it is missing); semantic mode without one is an error.
     pub fn search(&self, req: &SearchRequest) -> Result<Matches> {
+        self.refresh()?;
         let embedder = match req.mode {
             Mode::Keyword => None,
             Mode::Hybrid => self.embedder().ok(),
@@ -565,6 +569,21 @@ impl Engram {
             _ => None,
         };
         Ok(query::search(&self.store, &self.index, semantic.as_ref(), req)?)
+    }
+
+    /// Catches up with writes made by another process (the daemon) while this one stays open,
+    /// as `engram serve` and `engram mcp` do: one clear counter read when nothing changed.
+    fn refresh(&self) -> Result<()> {
+        let g = self.store.generation()?;
+        if g != self.seen.get() {
+            self.index.reload()?;
+            self.vectors.replace(None);
+            // The writer commits the index just after the store; until it has, look again next time.
+            if self.index.generation()? >= g {
+                self.seen.set(g);
+            }
+        }
+        Ok(())
     }
 
     fn vector_index(&self, model: &str) -> Result<Rc<VectorIndex>> {

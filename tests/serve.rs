@@ -297,3 +297,18 @@ fn mcp_lists_its_tools_and_searches_reads_and_answers() {
     drop(m.child.stdin.take());
     assert!(m.child.wait().unwrap().success(), "mcp exits when its input ends");
 }
+
+#[test]
+fn a_server_started_beside_the_daemon_sees_what_the_daemon_indexes_later() {
+    let e = Engram::init();
+    let notes = e.folder("notes");
+    let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
+    let s = Server::start(&e);
+    assert_eq!(s.get("/api/search?q=okapi").json()["data"], json!([]));
+    std::fs::write(notes.join("zoo.txt"), "the okapi enclosure opens in spring").unwrap();
+    wait_for(Duration::from_secs(30), "the server to see the daemon's new file", || {
+        let v = s.get("/api/search?q=okapi&mode=keyword").json();
+        v["data"][0]["content"]["file_path"].as_str().is_some_and(|p| p.ends_with("zoo.txt")).then_some(())
+    });
+    d.stop();
+}

@@ -214,6 +214,12 @@ impl KeywordIndex {
             .collect()
     }
 
+    /// Sees what another process (the daemon) committed since this reader was opened.
+    pub fn reload(&self) -> Result<()> {
+        self.reader.reload()?;
+        Ok(())
+    }
+
     pub fn num_chunks(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
