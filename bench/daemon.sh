@@ -5,6 +5,7 @@
 # window, with OpenMP's default threads and with one.
 #
 # Usage: bench/daemon.sh [SECONDS per scenario, default 600] [INTERVAL, default 5]
+#        SCENARIOS="typing" bench/daemon.sh 120     (one scenario only)
 # Needs: xvfb openbox xterm xdotool (scripts/test.sh installs them) and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,8 +85,9 @@ scenario() {
 
 echo "| screen | measured | CPU avg (one core) | CPU peak (5 s) | peak RSS | frames stored | OCR per frame | storage per hour | sealed screenshot per frame |"
 echo "|---|---|---|---|---|---|---|---|---|"
-scenario static 0
-scenario typing 1
+for s in ${SCENARIOS:-static typing}; do
+    scenario "$s" "$([ "$s" = typing ] && echo 1 || echo 0)"
+done
 
 # Baseline: the tesseract command on the same window, OpenMP default vs one thread.
 xwd_png="$work/window.png"

@@ -583,14 +583,21 @@ fn local_time(t: i64) -> String {
 }
 
 /// Debian's Tesseract uses OpenMP, which on 2 cores is 3–5× slower than one thread and reads
-/// its limit only at process start: so the daemon restarts itself with the limit set.
+/// its limit only at process start: so the daemon restarts itself with the limit set. glibc's
+/// malloc likewise reads its arena count only at start; two arenas keep the capture, OCR and
+/// main threads from each holding their own high-water mark of freed frames.
 fn ensure_ocr_thread_limit() -> Result<(), Error> {
     if std::env::var("OMP_THREAD_LIMIT").as_deref() == Ok("1") {
         return Ok(());
     }
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::Other(format!("could not find the engram executable: {e}")))?;
-    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1").exec();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1");
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        cmd.env("MALLOC_ARENA_MAX", "2");
+    }
+    let err = cmd.exec();
     Err(Error::Other(format!("could not restart with OMP_THREAD_LIMIT=1: {err}")))
 }
 

@@ -60,6 +60,41 @@ impl LumaGrid {
     }
 }
 
+/// A hash of each pixel row; 0 for a row of one colour (background matches anything).
+pub fn row_hashes(img: &Image) -> Vec<u64> {
+    img.rgb
+        .chunks_exact((img.width * 3).max(1) as usize)
+        .map(|row| {
+            if row.chunks_exact(3).all(|p| p == &row[..3]) {
+                return 0;
+            }
+            // FNV-1a: fast, and collisions only cost a missed scroll.
+            row.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3)) | 1
+        })
+        .collect()
+}
+
+/// How many pixels the content moved up between two frames of a window, when it scrolled:
+/// most rows with content reappear that many rows higher. `None` when it did not scroll.
+pub fn scroll_shift(old: &[u64], new: &[u64]) -> Option<usize> {
+    if old.len() != new.len() || old.len() < 16 {
+        return None;
+    }
+    let h = new.len();
+    let content = new.iter().filter(|&&r| r != 0).count();
+    let matches = |dy: usize| (0..h - dy).filter(|&y| new[y] != 0 && new[y] == old[y + dy]).count();
+    let still = matches(0);
+    let (dy, best) = (1..h / 2).map(|dy| (dy, matches(dy))).max_by_key(|&(_, m)| m)?;
+    (best * 2 > content && best > still * 2).then_some(dy)
+}
+
+/// The rows of `new` that are not `old` moved up by `dy`, as a full-width box.
+pub fn rows_differing(old: &[u64], new: &[u64], dy: usize) -> Option<Rect> {
+    let differs: Vec<usize> = (0..new.len()).filter(|&y| old.get(y + dy).is_none_or(|&o| o != new[y])).collect();
+    let (first, last) = (*differs.first()?, *differs.last()?);
+    Some(Rect { x: 0, y: first as i32, w: 1, h: (last - first + 1) as u32 })
+}
+
 /// A copy of part of an image.
 pub fn crop(img: &Image, r: Rect) -> Image {
     let (x, y) = (r.x.max(0) as u32, r.y.max(0) as u32);
@@ -191,6 +226,23 @@ mod tests {
         assert!(area.x <= 40 && area.x + area.w as i32 >= 64 && area.y <= 50, "{area:?}");
         // A change outside the window being watched is no change to it.
         assert_eq!(ga.changes(&gb, Rect { x: 100, y: 0, w: 100, h: 40 }), (0, None));
+    }
+
+    #[test]
+    fn scrolling_is_seen_as_a_shift_and_only_the_new_rows_differ() {
+        let mut old = blank(60, 100, 255);
+        for (i, y) in (5..95).step_by(12).enumerate() {
+            draw_text_line(&mut old, 4 + i as u32 * 3, y, 30);
+        }
+        // Scroll up by 12 pixels; a new line appears at the bottom.
+        let mut new = blank(60, 100, 255);
+        new.rgb[..(60 * 88 * 3) as usize].copy_from_slice(&old.rgb[(60 * 12 * 3) as usize..]);
+        draw_text_line(&mut new, 20, 89, 30);
+        let (ro, rn) = (row_hashes(&old), row_hashes(&new));
+        assert_eq!(scroll_shift(&ro, &rn), Some(12));
+        let band = rows_differing(&ro, &rn, 12).unwrap();
+        assert!(band.y >= 80, "only the bottom rows are new: {band:?}");
+        assert_eq!(scroll_shift(&ro, &ro), None, "no scroll");
     }
 
     #[test]

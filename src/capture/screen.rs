@@ -67,6 +67,8 @@ pub enum Tick {
 /// The last frame read, kept to compare the next one with.
 struct Last {
     grid: LumaGrid,
+    /// A hash of each pixel row of the window, to see it scroll.
+    rows: Vec<u64>,
     title: String,
     area: Rect,
     /// Unredacted OCR words, in window coordinates; only ever held in memory.
@@ -122,16 +124,34 @@ impl Recorder {
         let img = frames::crop(&screen, area);
         let started = std::time::Instant::now();
         let one_window = window.rect.is_some();
-        let band = same_window.zip(changed.and_then(|c| c.1)).and_then(|(l, c)| {
-            let local = Rect { x: c.x - area.x, y: c.y - area.y, w: c.w, h: c.h };
-            band(local, &l.words, img.width, img.height)
-        });
-        let (words, ocr_pixels) = match (band, same_window) {
-            (Some(b), Some(l)) => {
+        let rows = frames::row_hashes(&img);
+        // What is already read: the last frame's words, moved up if the window scrolled.
+        let (known, changed_rows) = match same_window {
+            Some(l) => match frames::scroll_shift(&l.rows, &rows) {
+                Some(dy) => {
+                    let moved: Vec<Word> = l
+                        .words
+                        .iter()
+                        .filter(|w| w.rect.y >= dy as i32)
+                        .cloned()
+                        .map(|mut w| {
+                            w.rect.y -= dy as i32;
+                            w
+                        })
+                        .collect();
+                    (moved, frames::rows_differing(&l.rows, &rows, dy))
+                }
+                None => (l.words.clone(), changed.and_then(|c| c.1).map(|c| Rect { x: c.x - area.x, y: c.y - area.y, w: c.w, h: c.h })),
+            },
+            None => (Vec::new(), None),
+        };
+        let band = changed_rows.filter(|_| same_window.is_some()).and_then(|c| band(c, &known, img.width, img.height));
+        let (words, ocr_pixels) = match band {
+            Some(b) => {
                 let fresh = self.ocr.words(&frames::crop(&img, b), (b.x, b.y), true)?;
-                (merge(&l.words, fresh, b), b.w as u64 * b.h as u64)
+                (merge(&known, fresh, b), b.w as u64 * b.h as u64)
             }
-            _ => (self.ocr.words(&img, (0, 0), one_window)?, img.width as u64 * img.height as u64),
+            None => (self.ocr.words(&img, (0, 0), one_window)?, img.width as u64 * img.height as u64),
         };
         let ocr_ms = started.elapsed().as_millis() as u64;
         let continues = same_window.is_some_and(|l| now - l.since < COALESCE_SECS && continues(&l.words, &words));
@@ -139,7 +159,7 @@ impl Recorder {
         let app = if window.app.is_empty() { "screen" } else { window.app.as_str() };
         let mut c = redact_frame(img, words.clone(), app, &window.title, window.pid, now, self.cfg.webp_quality);
         (c.ocr_ms, c.ocr_pixels, c.continues) = (ocr_ms, ocr_pixels, continues);
-        self.last = Some(Last { grid, title: window.title.clone(), area, words, since });
+        self.last = Some(Last { grid, rows, title: window.title.clone(), area, words, since });
         Ok(Tick::Captured(Box::new(c)))
     }
 }
@@ -178,18 +198,22 @@ fn merge(old: &[Word], fresh: Vec<Word>, band: Rect) -> Vec<Word> {
     above.chain(fresh).chain(below).collect()
 }
 
-/// Whether `new` keeps (nearly) every word of `old`: text was added, none taken away.
+/// Whether `new` keeps (nearly) all the text of `old`: text was added, little taken away.
+/// Compared by characters, since two OCR runs may split the same Chinese line into different
+/// words.
 fn continues(old: &[Word], new: &[Word]) -> bool {
+    let chars = |ws: &[Word]| ws.iter().flat_map(|w| w.text.chars()).filter(|c| !c.is_whitespace()).collect::<Vec<char>>();
+    let old = chars(old);
     if old.is_empty() {
         return true;
     }
-    let mut have: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for w in new {
-        *have.entry(w.text.as_str()).or_default() += 1;
+    let mut have: std::collections::HashMap<char, usize> = std::collections::HashMap::new();
+    for c in chars(new) {
+        *have.entry(c).or_default() += 1;
     }
     let kept = old
         .iter()
-        .filter(|w| match have.get_mut(w.text.as_str()) {
+        .filter(|c| match have.get_mut(c) {
             Some(n) if *n > 0 => {
                 *n -= 1;
                 true

@@ -272,6 +272,8 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         }
         if last_retention.elapsed() >= RETENTION_EVERY {
             state.retention_removed += engram.apply_retention(chrono::Utc::now().timestamp())? as u64;
+            // Fold the write-ahead log back into the database so it does not sit at its high mark.
+            engram.store().checkpoint()?;
             last_retention = Instant::now();
         }
         if last_state.elapsed() >= Duration::from_secs(1) {
@@ -285,6 +287,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         let _ = r.join();
     }
     let _ = server.join();
+    engram.store().checkpoint()?;
     state.running = false;
     write_state(&dir, &mut state);
     Ok(state)

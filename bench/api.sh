@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Search-API latency under load, with the daemon indexing at the same time, and page load to first
+# result. Baseline in the same run: one client with no daemon running.
+# Store: assets/sample plus the Cranfield abstracts as 1400 note files; queries: Cranfield's.
+# Usage: bench/api.sh [SECONDS, default 30] [CLIENTS, default 20]
+# Needs: a release build, python3, node with tests/web/node_modules (scripts/test.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-30}
+clients=${2:-20}
+cargo build --release --locked >&2
+engram=$PWD/target/release/engram
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
+mkdir -p "$work/notes" "$work/incoming"
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+docs = [json.loads(l) for l in open("../shared/eval/cranfield/corpus.jsonl", encoding="utf-8")]
+for d in docs[:1400]:
+    open(f"{work}/notes/{d['_id']}.txt", "w").write((d.get("title", "") + "\n\n" + d["text"]).strip())
+with open(f"{work}/queries.txt", "w") as q:
+    for l in open("../shared/eval/cranfield/queries.jsonl", encoding="utf-8"):
+        q.write(json.loads(l)["text"].replace("\n", " ") + "\n")
+PY
+$engram init >/dev/null
+$engram add assets/sample "$work/notes" >/dev/null
+
+serve() {
+    $engram serve --port 0 > "$work/url" 2>/dev/null &
+    pids+=($!)
+    for _ in $(seq 300); do [ -s "$work/url" ] && break; sleep 0.1; done
+    url=$(head -1 "$work/url")
+    port=${url#http://127.0.0.1:}; port=${port%%/*}
+    token=${url##*token=}
+}
+serve
+echo "| load | requests | p50 | p99 | max | requests/s | errors |"
+echo "|---|---|---|---|---|---|---|"
+row() { python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(f"| {sys.argv[1]} | {d[\"requests\"]} | {d[\"p50_ms\"]} ms | {d[\"p99_ms\"]} ms | {d[\"max_ms\"]} ms | {d[\"per_second\"]} | {d[\"errors\"]} |")' "$1" "$2"; }
+row "1 client, daemon idle (baseline)" "$(python3 bench/load.py "$port" "$token" "$secs" 1 "$work/queries.txt")"
+
+# The daemon indexes a new note every half second while the clients search.
+$engram daemon --watch "$work/incoming" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 600); do grep -q '"ready": true' "$ENGRAM_DATA_DIR/daemon.json" 2>/dev/null && break; sleep 0.1; done
+( i=0; while true; do sed -n "$((i % 225 + 1))p" "$work/queries.txt" > "$work/incoming/new-$i.txt"; i=$((i + 1)); sleep 0.5; done ) &
+pids+=($!)
+row "$clients clients, daemon indexing" "$(python3 bench/load.py "$port" "$token" "$secs" "$clients" "$work/queries.txt")"
+indexed=$(python3 -c "import json; print(json.load(open('$ENGRAM_DATA_DIR/daemon.json'))['files_indexed'])")
+echo
+echo "files the daemon indexed during the loaded run: $indexed"
+if [ -d tests/web/node_modules/playwright-core ]; then
+    echo "page load to first result (headless Chromium, 5 loads): $(cd tests/web && node first-result.mjs "$url" "boundary layer")"
+fi
