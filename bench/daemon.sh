@@ -76,14 +76,16 @@ scenario() {
     local frames ocr shots
     shots=$($engram status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["frame_bytes"])')
     frames=$(python3 -c "import json; print(json.load(open('$ENGRAM_DATA_DIR/daemon.json'))['frames_stored'])")
-    ocr=$(python3 -c "import json; d=json.load(open('$ENGRAM_DATA_DIR/daemon.json')); print(round(d['ocr_ms_total']/max(d['frames_stored'],1)))")
+    # OCR time over every frame read, the ones that replaced their predecessor included.
+    ocr=$(python3 -c "import json; d=json.load(open('$ENGRAM_DATA_DIR/daemon.json')); print(round(d['ocr_ms_total']/max(d['frames_stored']+d['frames_coalesced'],1)))")
+    coalesced=$(python3 -c "import json; print(json.load(open('$ENGRAM_DATA_DIR/daemon.json'))['frames_coalesced'])")
     awk -v name="$name" -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v k="$ticks" -v peak="$peak" \
-        -v hwm="$hwm" -v s0="$size0" -v s1="$size1" -v frames="$frames" -v ocr="$ocr" -v shots="$shots" \
-        'BEGIN { d = t1 - t0; printf "| %s | %.0f s | %.2f %% | %.1f %% | %.0f MB | %d | %d ms | %.1f MB | %.0f KiB |\n",
-                 name, d, 100 * (c1 - c0) / k / d, peak, hwm / 1024, frames, ocr, (s1 - s0) / d * 3600 / 1e6, shots / (frames > 0 ? frames : 1) / 1024 }'
+        -v hwm="$hwm" -v s0="$size0" -v s1="$size1" -v frames="$frames" -v ocr="$ocr" -v shots="$shots" -v co="$coalesced" \
+        'BEGIN { d = t1 - t0; printf "| %s | %.0f s | %.2f %% | %.1f %% | %.0f MB | %d (+%d replaced) | %d ms | %.1f MB | %.0f KiB |\n",
+                 name, d, 100 * (c1 - c0) / k / d, peak, hwm / 1024, frames, co, ocr, (s1 - s0) / d * 3600 / 1e6, shots / (frames > 0 ? frames : 1) / 1024 }'
 }
 
-echo "| screen | measured | CPU avg (one core) | CPU peak (5 s) | peak RSS | frames stored | OCR per frame | storage per hour | sealed screenshot per frame |"
+echo "| screen | measured | CPU avg (one core) | CPU peak (5 s) | peak RSS | frames kept (+ replaced by a later one) | OCR per frame read | storage per hour | sealed screenshot per frame kept |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for s in ${SCENARIOS:-static typing}; do
     scenario "$s" "$([ "$s" = typing ] && echo 1 || echo 0)"
