@@ -75,7 +75,11 @@ scenario() {
     kill -TERM $pid; wait $pid || true
     local frames ocr shots
     shots=$($engram status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["frame_bytes"])')
-    $engram status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"  {sys.argv[1]}: store after {d["database_bytes"]/1e6:.1f} MB database (screenshots {d["frame_bytes"]/1e6:.1f} MB, {d["frames"]} frames), {d["index_bytes"]/1e6:.1f} MB index", file=sys.stderr)' "$name" 2>> "$work/breakdown"
+    $engram status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("  %s: store after %.1f MB database (screenshots %.1f MB in %d frames), %.1f MB index"
+      % (sys.argv[1], d["database_bytes"] / 1e6, d["frame_bytes"] / 1e6, d["frames"], d["index_bytes"] / 1e6))' "$name" >> "$work/breakdown"
     frames=$(python3 -c "import json; print(json.load(open('$ENGRAM_DATA_DIR/daemon.json'))['frames_stored'])")
     # OCR time over every frame read, the ones that replaced their predecessor included.
     ocr=$(python3 -c "import json; d=json.load(open('$ENGRAM_DATA_DIR/daemon.json')); print(round(d['ocr_ms_total']/max(d['frames_stored']+d['frames_coalesced'],1)))")

@@ -149,3 +149,17 @@ fn adding_a_folder_again_forgets_files_deleted_from_it() {
     assert_eq!(report["removed"], 0);
     assert_eq!(e.top_source("heron"), dir.join("keep.txt").to_str().unwrap());
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_not_with_a_panic() {
+    let e = Engram::init();
+    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
+    // `engram search … | true`: the reader is gone before engram writes.
+    let mut c = e.command();
+    c.args(["search", "--mode", "keyword", "the"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
