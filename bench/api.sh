@@ -3,24 +3,26 @@
 # result. Baseline in the same run: one client with no daemon running.
 # Store: assets/sample plus the Cranfield abstracts as 1400 note files; queries: Cranfield's.
 # Usage: bench/api.sh [SECONDS, default 30] [CLIENTS, default 20]
+#        API_DOCS=50 ENGRAM_BIN=target/debug/engram bench/api.sh 5 2   (a quick check of the script)
 # Needs: a release build, python3, node with tests/web/node_modules (scripts/test.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 clients=${2:-20}
-cargo build --release --locked >&2
-engram=$PWD/target/release/engram
+docs=${API_DOCS:-1400}
+if [ -z "${ENGRAM_BIN:-}" ]; then cargo build --release --locked >&2; fi
+engram=${ENGRAM_BIN:-$PWD/target/release/engram}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
 mkdir -p "$work/notes" "$work/incoming"
-python3 - "$work" <<'PY'
+python3 - "$work" "$docs" <<'PY'
 import json, sys
-work = sys.argv[1]
+work, n = sys.argv[1], int(sys.argv[2])
 docs = [json.loads(l) for l in open("../shared/eval/cranfield/corpus.jsonl", encoding="utf-8")]
-for d in docs[:1400]:
+for d in docs[:n]:
     open(f"{work}/notes/{d['_id']}.txt", "w").write((d.get("title", "") + "\n\n" + d["text"]).strip())
 with open(f"{work}/queries.txt", "w") as q:
     for l in open("../shared/eval/cranfield/queries.jsonl", encoding="utf-8"):
@@ -40,8 +42,13 @@ serve() {
 serve
 echo "| load | requests | p50 | p99 | max | requests/s | errors |"
 echo "|---|---|---|---|---|---|---|"
-row() { python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(f"| {sys.argv[1]} | {d[\"requests\"]} | {d[\"p50_ms\"]} ms | {d[\"p99_ms\"]} ms | {d[\"max_ms\"]} ms | {d[\"per_second\"]} | {d[\"errors\"]} |")' "$1" "$2"; }
-row "1 client, daemon idle (baseline)" "$(python3 bench/load.py "$port" "$token" "$secs" 1 "$work/queries.txt")"
+row() {
+    python3 -c '
+import json, sys
+d = json.loads(sys.argv[2])
+print("| %s | %s | %s ms | %s ms | %s ms | %s | %s |" % (sys.argv[1], d["requests"], d["p50_ms"], d["p99_ms"], d["max_ms"], d["per_second"], d["errors"]))' "$1" "$2"
+}
+row "1 client, no daemon (baseline)" "$(python3 bench/load.py "$port" "$token" "$secs" 1 "$work/queries.txt")"
 
 # The daemon indexes a new note every half second while the clients search.
 $engram daemon --watch "$work/incoming" 2>/dev/null &
