@@ -143,7 +143,7 @@ pub struct Engram {
 }
 
 /// A question for [`Engram::ask`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskRequest {
     pub question: String,
     pub since: Option<i64>,
@@ -593,6 +593,12 @@ impl Engram {
         let v = Rc::new(VectorIndex::load(&self.store, model)?);
         self.vectors.replace(Some(v.clone()));
         Ok(v)
+    }
+
+    /// Frees the language model (a long-running process that answers a question now and then
+    /// should not hold it); the next question loads it again.
+    pub fn unload_generator(&mut self) {
+        self.generator.take();
     }
 
     /// The language model, loaded on first use; `on_convert` hears of a one-time conversion.

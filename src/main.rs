@@ -9,7 +9,7 @@ use engram::config::{self, Config};
 use engram::query::time::parse_time;
 use engram::query::{Mode, SearchRequest, SearchResult};
 use engram::store::Kind;
-use engram::answer::{Method, Source, Style};
+use engram::answer::{Answer, Method, Source, Style};
 use engram::daemon::socket::{Reply, Request};
 use engram::{AddEvent, AskRequest, Engram, Error, Forget};
 use serde_json::json;
@@ -271,8 +271,30 @@ fn run(cli: Cli) -> Result<(), Error> {
             if let Some(s) = style.as_deref().and_then(Style::parse) {
                 req.style = s;
             }
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            ask(&engram, &req, json)?;
+            let passphrase_file = cli.passphrase_file.clone();
+            ask(
+                |on_text| {
+                    // A running daemon answers with its models already loaded.
+                    if engram::daemon::running(&dir).is_some() {
+                        let timeout = std::time::Duration::from_secs(600);
+                        let mut forward = |r: &Reply| {
+                            if let Reply::Text { text } = r {
+                                on_text(text)
+                            }
+                        };
+                        match engram::daemon::socket::call(&dir, &Request::Ask(req.clone()), timeout, &mut forward) {
+                            Some(Reply::Answer(a)) => return Ok(*a),
+                            Some(Reply::Error { message, code }) => return Err(Error::Daemon { message, code }),
+                            _ => {}
+                        }
+                    }
+                    let engram = open(&dir, passphrase_file.as_deref(), config)?;
+                    let on_convert =
+                        |p: &Path| eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display());
+                    engram.ask(&req, &on_convert, on_text)
+                },
+                json,
+            )?;
         }
         Command::Show { id, image, highlight } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
@@ -536,12 +558,12 @@ fn print_results(results: &[SearchResult], json: bool) {
 }
 
 /// Streams the answer on a terminal, then the quotation it rests on and its sources.
-fn ask(engram: &Engram, req: &AskRequest, json: bool) -> Result<(), Error> {
+/// Prints an answer; `produce` writes it, handing each piece to the callback as it comes.
+fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json: bool) -> Result<(), Error> {
     let tty = !json && std::io::stdout().is_terminal();
     let colour = tty && std::env::var_os("NO_COLOR").is_none();
     let mut streamed = false;
-    let on_convert = |p: &Path| eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display());
-    let answer = engram.ask(req, &on_convert, &mut |text| {
+    let answer = produce(&mut |text| {
         if tty {
             print!("{text}");
             let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -674,7 +696,7 @@ fn daemon_call(dir: &Path, request: &Request) -> Result<Option<Reply>, Error> {
     if engram::daemon::running(dir).is_none() {
         return Ok(None);
     }
-    match engram::daemon::socket::call(dir, request, std::time::Duration::from_secs(120)) {
+    match engram::daemon::socket::call(dir, request, std::time::Duration::from_secs(120), &mut |_| {}) {
         Some(Reply::Error { message, code }) => Err(Error::Daemon { message, code }),
         other => Ok(other),
     }

@@ -236,6 +236,13 @@ fn a_second_daemon_is_refused_and_doctor_proves_the_gate() {
         c.env_remove("ENGRAM_PASSPHRASE");
     });
     assert_eq!(st.ok().json()["daemon"]["running"], true);
+    // ask too: the daemon answers, with the language model, and cites the file.
+    let asked = e.run_with(&["ask", "--json", "what animals does the warm daemon answer about?"], |c| {
+        c.env_remove("ENGRAM_PASSPHRASE");
+    });
+    let a = asked.ok().json();
+    assert_eq!(a["found"], true, "{a}");
+    assert!(a["citations"][0]["source"].as_str().unwrap().ends_with("a.txt"), "{a}");
     d.stop();
     assert!(!e.data.join("daemon.sock").exists(), "the socket is removed at exit");
     let locked = e.run_with(&["search", "capybaras"], |c| {

@@ -76,7 +76,7 @@ impl Style {
 }
 
 /// One retrieved passage, numbered as the prompt shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Source {
     pub n: usize,
     /// The memory (item) id, as `engram show` takes it.
@@ -90,7 +90,7 @@ pub struct Source {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Words the model quoted from a source.
@@ -102,7 +102,7 @@ pub enum Method {
     NotFound,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Answer {
     pub text: String,
     pub found: bool,

@@ -251,7 +251,15 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 state.capture = format!("off: {why}");
             }
             Ok(Msg::Request(p)) => {
-                let _ = p.reply.send(answer(&engram, p.request));
+                let asked = matches!(p.request, socket::Request::Ask(_));
+                let last = answer(&engram, p.request, &mut |text| {
+                    let _ = p.reply.send(socket::Reply::Text { text: text.to_string() });
+                });
+                let _ = p.reply.send(last);
+                if asked {
+                    // The daemon's memory budget has no room for the language model between questions.
+                    engram.unload_generator();
+                }
             }
             Ok(Msg::WatchError(e)) => {
                 log(&format!("folder watcher: {e}"));
@@ -327,12 +335,13 @@ fn apply_changes(
     Ok(())
 }
 
-fn answer(engram: &Engram, request: socket::Request) -> socket::Reply {
+fn answer(engram: &Engram, request: socket::Request, on_text: &mut dyn FnMut(&str)) -> socket::Reply {
     use socket::{Reply, Request};
     let failed = |e: Error| Reply::Error { message: e.to_string(), code: e.exit_code() };
     match request {
         Request::Search(req) => engram.search(&req).map(Reply::Search).unwrap_or_else(failed),
         Request::Status => engram.status().map(|s| Reply::Status(Box::new(s))).unwrap_or_else(failed),
+        Request::Ask(req) => engram.ask(&req, &|_| {}, on_text).map(|a| Reply::Answer(Box::new(a))).unwrap_or_else(failed),
     }
 }
 

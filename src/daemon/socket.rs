@@ -26,6 +26,7 @@ pub const SOCKET_FILE: &str = "daemon.sock";
 pub enum Request {
     Search(SearchRequest),
     Status,
+    Ask(crate::AskRequest),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,6 +34,9 @@ pub enum Request {
 pub enum Reply {
     Search(Matches),
     Status(Box<Status>),
+    /// A piece of an answer as it is written; the `Answer` follows.
+    Text { text: String },
+    Answer(Box<crate::answer::Answer>),
     /// The request failed in the daemon; `code` is the exit code the CLI would use.
     Error { message: String, code: i32 },
 }
@@ -80,16 +84,27 @@ fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Re
         Ok(request) => {
             let (tx, rx) = mpsc::channel();
             if forward(Pending { request, reply: tx }) {
-                rx.recv().unwrap_or(Reply::Error { message: "the daemon is stopping".into(), code: 1 })
-            } else {
-                Reply::Error { message: "the daemon is stopping".into(), code: 1 }
+                // Every reply until the main thread drops its sender (ask sends several).
+                let mut any = false;
+                for reply in rx {
+                    write_line(&stream, &reply)?;
+                    any = true;
+                }
+                if any {
+                    return Ok(());
+                }
             }
+            Reply::Error { message: "the daemon is stopping".into(), code: 1 }
         }
         Err(e) => Reply::Error { message: format!("bad request: {e}"), code: 2 },
     };
-    let mut out = serde_json::to_vec(&reply).expect("replies serialise");
+    write_line(&stream, &reply)
+}
+
+fn write_line(mut stream: &UnixStream, reply: &Reply) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(reply).expect("replies serialise");
     out.push(b'\n');
-    (&stream).write_all(&out)
+    stream.write_all(&out)
 }
 
 /// Whether the peer runs as the same user as this process (SO_PEERCRED).
@@ -104,15 +119,21 @@ fn same_user(stream: &UnixStream) -> bool {
     rc == 0 && cred.uid == unsafe { libc::getuid() }
 }
 
-/// Sends a request to the running daemon. `None` when no daemon answers (then the caller opens
+/// Sends a request to the running daemon and returns its last reply, handing every earlier one
+/// (the pieces of an answer) to `on_reply`. `None` when no daemon answers (then the caller opens
 /// the store itself); a daemon that answers with an error gives `Some(Reply::Error)`.
-pub fn call(dir: &Path, request: &Request, timeout: Duration) -> Option<Reply> {
+pub fn call(dir: &Path, request: &Request, timeout: Duration, on_reply: &mut dyn FnMut(&Reply)) -> Option<Reply> {
     let stream = UnixStream::connect(path(dir)).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     let mut line = serde_json::to_vec(request).ok()?;
     line.push(b'\n');
     (&stream).write_all(&line).ok()?;
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply).ok()?;
-    serde_json::from_str(&reply).ok()
+    let mut last = None;
+    for line in BufReader::new(&stream).lines() {
+        let reply: Reply = serde_json::from_str(&line.ok()?).ok()?;
+        if let Some(prev) = last.replace(reply) {
+            on_reply(&prev);
+        }
+    }
+    last
 }

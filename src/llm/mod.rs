@@ -140,7 +140,7 @@ impl ChatFormat {
 }
 
 /// What one generation did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Generation {
     pub text: String,
     pub prompt_tokens: usize,
