@@ -42,13 +42,10 @@ fn handle(engram: &Engram, msg: &Value) -> Option<Value> {
     if !msg.is_object() || msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Some(error(msg.get("id").cloned().unwrap_or(Value::Null), -32600, "invalid request: expected a JSON-RPC 2.0 object"));
     }
-    let id = msg.get("id").cloned();
+    // No id: a notification (notifications/initialized, notifications/cancelled, …), no reply.
+    let id = msg.get("id").cloned()?;
     let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
     let params = msg.get("params").cloned().unwrap_or(json!({}));
-    let id = match id {
-        Some(id) => id,
-        None => return None, // notifications/initialized, notifications/cancelled, …
-    };
     let result = match method {
         "initialize" => {
             let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or(VERSIONS[0]);

@@ -108,8 +108,7 @@ impl Response {
 
 fn unchunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
@@ -139,7 +138,7 @@ fn the_api_needs_the_token_the_right_host_and_no_foreign_origin() {
     assert_eq!(r.status, 403, "DNS rebinding: another Host is refused");
     let r = s.request("GET", "/api/search?q=tenancy", &[("Authorization", &auth), ("Origin", "http://evil.example")], None);
     assert_eq!(r.status, 403, "a foreign Origin is refused");
-    assert!(r.headers.get("access-control-allow-origin").is_none(), "no CORS");
+    assert!(!r.headers.contains_key("access-control-allow-origin"), "no CORS");
     let own = format!("http://{}", s.host());
     assert_eq!(s.request("GET", "/api/search?q=tenancy", &[("Authorization", &auth), ("Origin", &own)], None).status, 200);
 
