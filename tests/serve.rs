@@ -223,6 +223,11 @@ fn a_frame_comes_back_as_a_picture_and_shows_in_the_timeline() {
     assert_eq!(hit["content"]["app_name"], "XTerm");
     assert_eq!(hit["content"]["window_name"], "Trip - notes");
     let id = hit["content"]["frame_id"].as_i64().unwrap();
+    // The words that matched, with their boxes, for the thumbnail.
+    let boxes = hit["content"]["matched_boxes"].as_array().unwrap();
+    assert_eq!(boxes.len(), 1, "{hit}");
+    assert!(boxes[0]["w"].as_u64().unwrap() > 10);
+    assert!(hit["content"]["frame_size"]["width"].as_u64().unwrap() > boxes[0]["x"].as_u64().unwrap());
     let img = s.get(&format!("/api/frames/{id}"));
     assert_eq!(img.status, 200);
     assert_eq!(img.headers["content-type"], "image/webp");

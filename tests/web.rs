@@ -48,6 +48,7 @@ fn the_page_searches_opens_a_memory_scrubs_the_timeline_asks_and_pauses_with_no_
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["address_has_token"], false, "the token stays out of the address bar");
     assert!(report["results_text"].as_str().unwrap().contains("Rent notes - editor"), "the screen memory is among the results: {report}");
+    assert!(report["thumb_boxes"].as_u64().unwrap() >= 1, "the matched word is boxed on the result's thumbnail: {report}");
     assert!(report["timeline_frames"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["citations"].as_str().unwrap().contains("flat-tenancy.md"), "{report}");
     assert!(report["answer"].as_str().unwrap().contains("1,450"), "{report}");

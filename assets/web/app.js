@@ -91,12 +91,28 @@ function resultNode(r, i) {
   const title = isScreen ? c.window_name || c.app_name : c.title || c.file_path;
   const source = isScreen ? `${c.app_name} · screen` : c.file_path;
   const li = el("li", { "data-id": c.id, onclick: () => { select(i); openMemory(c.id); } },
-    ...(isScreen ? [el("img", { src: `/api/frames/${c.id}?thumb=1`, alt: "" })] : []),
+    ...(isScreen ? [thumbNode(c)] : []),
     el("div", {},
       el("div", { class: "hit-title" }, title),
       el("div", { class: "hit-source" }, `${source} — ${when(c.timestamp)}`),
       snippetNode(c.snippet, c.text)));
   return li;
+}
+
+// A result's thumbnail with the matched words boxed (boxes come in frame pixels).
+function thumbNode(c) {
+  const wrap = el("div", { class: "thumb" });
+  const img = el("img", { src: `/api/frames/${c.id}?thumb=1`, alt: "" });
+  wrap.append(img);
+  img.addEventListener("load", () => {
+    if (!c.frame_size) return;
+    // object-fit: cover anchored top left: one scale for both axes.
+    const s = Math.max(img.clientWidth / c.frame_size.width, img.clientHeight / c.frame_size.height);
+    for (const b of c.matched_boxes || []) {
+      wrap.append(el("div", { class: "box", style: { left: `${b.x * s - 2}px`, top: `${b.y * s - 2}px`, width: `${b.w * s + 4}px`, height: `${b.h * s + 4}px` } }));
+    }
+  });
+  return wrap;
 }
 
 function select(i) {

@@ -105,6 +105,7 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
         .filter(|r| window.as_ref().is_none_or(|w| r.title.as_deref().is_some_and(|t| t.to_lowercase().contains(w))))
         .collect();
     let total = hits.len();
+    let query = req.query.clone();
     let data: Vec<Value> = hits
         .into_iter()
         .skip(offset)
@@ -112,7 +113,9 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
         .map(|r| {
             let text = r.snippet.render("**", "**");
             if r.kind == Kind::Screen {
+                let (size, boxes) = matched_boxes(engram, r.id, &query);
                 json!({ "type": "OCR", "content": {
+                    "frame_size": size, "matched_boxes": boxes,
                     "frame_id": r.id, "id": r.id, "text": text, "timestamp": rfc3339(r.time),
                     "app_name": r.source, "window_name": r.title.clone().unwrap_or_default(),
                     "file_path": "", "offset_index": 0, "tags": [], "score": r.score, "kind": "screen",
@@ -131,6 +134,15 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
         return Err(ApiError { status: 409, error: format!("tampering detected in {}", found.damaged.join(", ")) });
     }
     Ok(json!({ "data": data, "pagination": { "limit": limit, "offset": offset, "total": total } }))
+}
+
+/// The frame size and the boxes of the OCR words that match the query, so a result's
+/// thumbnail can show where the words are.
+fn matched_boxes(engram: &Engram, id: i64, query: &str) -> (Value, Value) {
+    let Ok(Some(frame)) = engram.frame(id) else { return (Value::Null, json!([])) };
+    let words: Vec<crate::extract::ocr::Word> = serde_json::from_slice(&frame.words).unwrap_or_default();
+    let boxes: Vec<_> = words.iter().filter(|w| crate::extract::ocr::matches(&w.text, query)).map(|w| w.rect).collect();
+    (json!({ "width": frame.width, "height": frame.height }), json!(boxes))
 }
 
 fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {

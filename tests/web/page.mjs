@@ -25,6 +25,8 @@ try {
   await page.waitForSelector("#results li", { timeout: 60000 });
   out.first_result_ms = Date.now() - start;
   out.results_text = await page.textContent("#results");
+  await page.waitForSelector("#results .thumb .box", { timeout: 10000 }).catch(() => {});
+  out.thumb_boxes = await page.locator("#results .thumb .box").count();
   out.steps.push("search");
 
   // Keyboard: leave the search box, move down and back up, open with Enter, close with Escape.
