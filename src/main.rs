@@ -361,8 +361,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             })?;
         }
         Command::Mcp => {
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            engram::mcp::run(engram, std::io::stdin().lock(), std::io::stdout().lock())?;
+            let passphrase_file = cli.passphrase_file.clone();
+            engram::mcp::run(move || open(&dir, passphrase_file.as_deref(), config))?;
         }
         Command::Status => {
             let s = match daemon_call(&dir, &Request::Status)? {

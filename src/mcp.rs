@@ -1,71 +1,86 @@
 //! `engram mcp`: a Model Context Protocol server over stdio, so local agents can use engram as
 //! their memory: tools `search_memory`, `ask_memory` and `get_memory`.
 //!
-//! Messages are JSON-RPC 2.0, one per line (the MCP stdio transport). Only stdout carries
-//! protocol; anything for people goes to stderr.
+//! The protocol (JSON-RPC 2.0 over the stdio transport, version negotiation, errors) is the
+//! official Rust SDK's, rmcp; this module is the three tools. Only stdout carries protocol;
+//! anything for people goes to stderr.
 
-use std::io::{BufRead, Write};
-
+use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, InitializeResult, ListToolsResult, PaginatedRequestParams};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::query::time::parse_time;
 use crate::query::SearchRequest;
 use crate::store::Kind;
 use crate::{AskRequest, Engram, Error};
 
-/// Protocol revisions this server speaks, newest first.
-const VERSIONS: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
+/// A tool call for the thread that owns the store (`Engram` is not `Send`).
+type Job = (String, Value, oneshot::Sender<Value>);
 
-pub fn run(engram: Engram, input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
-    for line in input.lines() {
-        let line = line.map_err(|e| Error::Other(format!("could not read stdin: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = match serde_json::from_str::<Value>(&line) {
-            Ok(msg) => handle(&engram, &msg),
-            Err(e) => Some(error(Value::Null, -32700, &format!("parse error: {e}"))),
+struct Handler {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> InitializeResult {
+        serde_json::from_value(json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": { "tools": { "listChanged": false } },
+            "serverInfo": { "name": "engram", "title": "engram: your private memory", "version": env!("CARGO_PKG_VERSION") },
+            "instructions": "engram holds what the user saw on screen and wrote in files on this computer. \
+                Use search_memory to find things, get_memory to read one in full, ask_memory for a cited answer.",
+        }))
+        .expect("a valid server description")
+    }
+
+    async fn list_tools(&self, _: Option<PaginatedRequestParams>, _: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
+        Ok(serde_json::from_value(json!({ "tools": tools() })).expect("valid tool descriptions"))
+    }
+
+    async fn call_tool(&self, request: CallToolRequestParams, _: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+        let (tx, rx) = oneshot::channel();
+        let args = request.arguments.map(Value::Object).unwrap_or(json!({}));
+        let gone = || ErrorData::internal_error("the store is closed", None);
+        self.jobs.send((request.name.to_string(), args, tx)).await.map_err(|_| gone())?;
+        let result: CallToolResult = serde_json::from_value(rx.await.map_err(|_| gone())?).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(result.into())
+    }
+}
+
+/// Serves MCP on stdin/stdout (the official Rust SDK, rmcp, does the protocol) until the
+/// client closes stdin. `open` unlocks the store on the thread that will own it.
+pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static) -> Result<(), Error> {
+    let (tx, mut rx) = mpsc::channel::<Job>(16);
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let engram = match open() {
+            Ok(e) => {
+                let _ = opened_tx.send(Ok(()));
+                e
+            }
+            Err(e) => {
+                let _ = opened_tx.send(Err(e));
+                return;
+            }
         };
-        if let Some(reply) = reply {
-            writeln!(output, "{reply}").and_then(|_| output.flush()).map_err(|e| Error::Other(format!("could not write stdout: {e}")))?;
+        while let Some((name, args, reply)) = rx.blocking_recv() {
+            let _ = reply.send(call(&engram, &name, &args));
         }
-    }
-    Ok(())
-}
-
-fn error(id: Value, code: i64, message: &str) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
-}
-
-/// The reply to one message; `None` for notifications.
-fn handle(engram: &Engram, msg: &Value) -> Option<Value> {
-    if !msg.is_object() || msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Some(error(msg.get("id").cloned().unwrap_or(Value::Null), -32600, "invalid request: expected a JSON-RPC 2.0 object"));
-    }
-    // No id: a notification (notifications/initialized, notifications/cancelled, …), no reply.
-    let id = msg.get("id").cloned()?;
-    let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
-    let params = msg.get("params").cloned().unwrap_or(json!({}));
-    let result = match method {
-        "initialize" => {
-            let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or(VERSIONS[0]);
-            let version = VERSIONS.iter().find(|v| **v == asked).copied().unwrap_or(VERSIONS[0]);
-            Ok(json!({
-                "protocolVersion": version,
-                "capabilities": { "tools": { "listChanged": false } },
-                "serverInfo": { "name": "engram", "title": "engram: your private memory", "version": env!("CARGO_PKG_VERSION") },
-                "instructions": "engram holds what the user saw on screen and wrote in files on this computer. \
-                    Use search_memory to find things, get_memory to read one in full, ask_memory for a cited answer.",
-            }))
-        }
-        "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": tools() })),
-        "tools/call" => Ok(call(engram, &params)),
-        _ => Err((-32601, format!("method not found: {method}"))),
-    };
-    Some(match result {
-        Ok(r) => json!({ "jsonrpc": "2.0", "id": id, "result": r }),
-        Err((code, m)) => error(id, code, &m),
+    });
+    opened.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))??;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
+    runtime.block_on(async move {
+        let service = Handler { jobs: tx }
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| Error::Other(format!("MCP start failed: {e}")))?;
+        service.waiting().await.map_err(|e| Error::Other(format!("MCP stopped: {e}")))?;
+        Ok(())
     })
 }
 
@@ -109,13 +124,11 @@ fn tools() -> Value {
 }
 
 /// A tool result; failures are results with `isError`, so the agent sees why.
-fn call(engram: &Engram, params: &Value) -> Value {
-    let name = params.get("name").and_then(Value::as_str).unwrap_or("");
-    let args = params.get("arguments").cloned().unwrap_or(json!({}));
+fn call(engram: &Engram, name: &str, args: &Value) -> Value {
     let out = match name {
-        "search_memory" => search(engram, &args),
-        "ask_memory" => ask(engram, &args),
-        "get_memory" => get(engram, &args),
+        "search_memory" => search(engram, args),
+        "ask_memory" => ask(engram, args),
+        "get_memory" => get(engram, args),
         other => Err(format!("unknown tool {other:?}")),
     };
     match out {
