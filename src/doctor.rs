@@ -65,7 +65,8 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
         detail: if kept.is_empty() { "card, password, AWS key and IBAN replaced by [redacted …]".into() } else { format!("{} secret(s) kept", kept.len()) },
     });
 
-    let frame = engram.frame(frame_id)?.ok_or_else(|| crate::Error::Other("the test frame was not stored".into()))?;
+    let not_stored = || crate::Error::Other("the test frame was not stored".into());
+    let frame = engram.frame_words(frame_id)?.ok_or_else(not_stored)?;
     let stored_words: Vec<Word> = serde_json::from_slice(&frame.words).unwrap_or_default();
     let leaked = stored_words.iter().any(|w| card.split(' ').any(|part| w.text == part));
     checks.push(Check {
@@ -74,7 +75,8 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
         detail: format!("{} of {} words redacted", stored_words.iter().filter(|w| w.text == "[redacted]").count(), stored_words.len()),
     });
 
-    let picture = frames::decode_webp(&frame.image).ok_or_else(|| crate::Error::Other("the stored frame does not decode".into()))?;
+    let stored = engram.frame_picture(frame_id, false)?.ok_or_else(not_stored)?;
+    let picture = frames::decode_webp(&stored).ok_or_else(|| crate::Error::Other("the stored frame does not decode".into()))?;
     let secret_boxes: Vec<Rect> = words.iter().filter(|w| card.split(' ').any(|p| p == w.text)).map(|w| w.rect).collect();
     let dark = secret_boxes.iter().all(|r| region_max(&picture, *r) < 40);
     let kept_boxes = words.iter().filter(|w| w.text == canary).all(|w| region_max(&picture, w.rect) > 100);

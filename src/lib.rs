@@ -142,6 +142,27 @@ pub struct Engram {
     seen: std::cell::Cell<i64>,
 }
 
+/// Opens a store on a thread of its own (an [`Engram`] is not `Send`) and runs `work` with it
+/// there; for servers whose handlers send that thread jobs. Returns what `ready` reads from the
+/// open store, once it is open, or the error that kept it closed.
+pub fn spawn_with_store<T: Send + 'static>(
+    open: impl FnOnce() -> Result<Engram> + Send + 'static,
+    ready: impl FnOnce(&Engram) -> T + Send + 'static,
+    work: impl FnOnce(Engram) + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || match open() {
+        Ok(engram) => {
+            let _ = tx.send(Ok(ready(&engram)));
+            work(engram);
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
+        }
+    });
+    rx.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))?
+}
+
 /// A question for [`Engram::ask`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskRequest {
@@ -485,7 +506,7 @@ impl Engram {
             text,
             chunks,
         };
-        let frame = store::NewFrame {
+        let frame = store::Frame {
             width: c.width,
             height: c.height,
             image: c.image.clone(),
@@ -514,9 +535,14 @@ impl Engram {
         self.remove_items(&ids)
     }
 
-    /// The decrypted frame of a screen memory, if it has one.
-    pub fn frame(&self, id: i64) -> Result<Option<store::StoredFrame>> {
-        Ok(self.store.frame(id)?)
+    /// A screen memory's frame size and OCR words (JSON), if it has a frame.
+    pub fn frame_words(&self, id: i64) -> Result<Option<store::FrameWords>> {
+        Ok(self.store.frame_words(id)?)
+    }
+
+    /// A screen memory's decrypted picture (WebP) or thumbnail, if it has a frame.
+    pub fn frame_picture(&self, id: i64, thumb: bool) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.frame_picture(id, thumb)?)
     }
 
     fn remove_items(&mut self, ids: &[i64]) -> Result<usize> {
@@ -718,6 +744,7 @@ impl Engram {
 
     pub fn status(&self) -> Result<Status> {
         let embedder = embed::model_name(&self.config.models.embedder_dir());
+        let (frame_bytes, frames) = self.store.frame_usage()?;
         Ok(Status {
             data_dir: self.dir.display().to_string(),
             store: self.store.stats()?,
@@ -729,8 +756,8 @@ impl Engram {
                 .map(|m| m.len())
                 .sum(),
             index_bytes: dir_size(&self.dir.join(INDEX_DIR)),
-            frame_bytes: self.store.frame_usage()?.0,
-            frames: self.store.frame_usage()?.1,
+            frame_bytes,
+            frames,
             chunks_without_vector: self.store.count_without_vector(&embedder)?,
             embedder,
         })

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use engram::config::{self, Config};
-use engram::query::time::parse_time;
+use engram::query::time::{parse_time, rfc3339};
 use engram::query::{Mode, SearchRequest, SearchResult};
 use engram::store::Kind;
 use engram::answer::{Answer, Method, Source, Style};
@@ -299,10 +299,12 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { id, image, highlight } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let (item, text) = engram.show(id)?;
-            let frame = engram.frame(id)?;
+            let frame = engram.frame_words(id)?;
             if let Some(out) = &image {
-                let f = frame.as_ref().ok_or_else(|| Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", item.kind.as_str())))?;
-                write_frame(f, highlight.as_deref(), out)?;
+                let no_picture = || Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", item.kind.as_str()));
+                let f = frame.as_ref().ok_or_else(no_picture)?;
+                let picture = engram.frame_picture(id, false)?.ok_or_else(no_picture)?;
+                write_frame(&picture, &f.words, highlight.as_deref(), out)?;
             }
             if json {
                 let words: Option<serde_json::Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
@@ -598,9 +600,6 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
     Ok(())
 }
 
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
-}
 
 fn local_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
@@ -642,13 +641,12 @@ fn parse_duration(s: &str) -> Result<i64, Error> {
     Ok(n * mult)
 }
 
-fn write_frame(f: &engram::store::StoredFrame, highlight: Option<&str>, out: &Path) -> Result<(), Error> {
+/// Writes a stored picture as PNG, with the words matching `highlight` boxed.
+fn write_frame(picture: &[u8], words: &[u8], highlight: Option<&str>, out: &Path) -> Result<(), Error> {
     use engram::capture::frames;
-    let mut img = frames::decode_webp(&f.image).ok_or_else(|| Error::Other("the stored picture does not decode".into()))?;
+    let mut img = frames::decode_webp(picture).ok_or_else(|| Error::Other("the stored picture does not decode".into()))?;
     if let Some(h) = highlight {
-        let words: Vec<engram::extract::ocr::Word> = serde_json::from_slice(&f.words).unwrap_or_default();
-        let boxes: Vec<_> = words.iter().filter(|w| engram::extract::ocr::matches(&w.text, h)).map(|w| w.rect).collect();
-        frames::outline(&mut img, &boxes, [255, 40, 40]);
+        frames::outline(&mut img, &engram::extract::ocr::boxes_matching(words, h), [255, 40, 40]);
     }
     let file = std::fs::File::create(out).map_err(|e| Error::Other(format!("could not create {}: {e}", out.display())))?;
     let mut w = std::io::BufWriter::new(file);

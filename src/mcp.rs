@@ -11,7 +11,7 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::query::time::parse_time;
+use crate::query::time::{parse_time, rfc3339};
 use crate::query::SearchRequest;
 use crate::store::Kind;
 use crate::{AskRequest, Engram, Error};
@@ -53,23 +53,11 @@ impl ServerHandler for Handler {
 /// client closes stdin. `open` unlocks the store on the thread that will own it.
 pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static) -> Result<(), Error> {
     let (tx, mut rx) = mpsc::channel::<Job>(16);
-    let (opened_tx, opened) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let engram = match open() {
-            Ok(e) => {
-                let _ = opened_tx.send(Ok(()));
-                e
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e));
-                return;
-            }
-        };
+    crate::spawn_with_store(open, |_| (), move |engram| {
         while let Some((name, args, reply)) = rx.blocking_recv() {
             let _ = reply.send(call(&engram, &name, &args));
         }
-    });
-    opened.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))??;
+    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,9 +138,6 @@ fn filters(args: &Value) -> Result<Filters, String> {
     Ok((time("since")?, time("until")?, kind, str_arg(args, "app").map(String::from)))
 }
 
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
-}
 
 fn search(engram: &Engram, args: &Value) -> Result<Value, String> {
     let query = str_arg(args, "query").ok_or("query is required")?;

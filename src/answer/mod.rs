@@ -122,7 +122,7 @@ pub struct Answer {
 impl Answer {
     /// The answer as `engram ask --json` and the API give it.
     pub fn to_json(&self) -> serde_json::Value {
-        let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+        let time = crate::query::time::rfc3339;
         let citations: Vec<_> = self
             .sources
             .iter()

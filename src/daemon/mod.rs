@@ -44,7 +44,6 @@ pub struct Options {
 pub struct State {
     pub pid: u32,
     pub started: i64,
-    pub updated: i64,
     pub running: bool,
     /// Watching, reconciled and answering on the socket.
     pub ready: bool,
@@ -140,7 +139,8 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     };
     let roots: Vec<PathBuf> = opts.watch.iter().map(|p| files::absolute(p)).collect();
     state.watched_folders = roots.len();
-    write_state(&dir, &mut state);
+    let mut state_file = StateFile { dir: dir.clone(), last: Vec::new() };
+    state_file.save(&state);
 
     // Watch first, then reconcile: a change made during reconciliation is then seen twice,
     // never missed.
@@ -190,7 +190,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     };
     drop(tx);
     state.ready = true;
-    write_state(&dir, &mut state);
+    state_file.save(&state);
     log("ready");
 
     let files_cfg = engram.config().files.clone();
@@ -285,7 +285,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             last_retention = Instant::now();
         }
         if last_state.elapsed() >= Duration::from_secs(1) {
-            write_state(&dir, &mut state);
+            state_file.save(&state);
             last_state = Instant::now();
         }
     }
@@ -297,7 +297,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     let _ = server.join();
     engram.store().checkpoint()?;
     state.running = false;
-    write_state(&dir, &mut state);
+    state_file.save(&state);
     Ok(state)
 }
 
@@ -323,10 +323,8 @@ fn apply_changes(
         }
     }
     if !gone.is_empty() {
-        let mut removed = 0;
-        for p in &gone {
-            removed += engram.forget(&crate::Forget::Path(p.clone()))?;
-        }
+        // One pass and one index compaction for the whole batch (a deleted folder is many events).
+        let removed = engram.drop_vanished(&gone)?;
         state.files_removed += removed as u64;
         if removed > 0 {
             log(&format!("forgot {removed} deleted or moved file(s)"));
@@ -406,14 +404,24 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
     })
 }
 
-fn write_state(dir: &Path, state: &mut State) {
-    state.updated = chrono::Utc::now().timestamp();
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let ok = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(state).expect("state serialises")))
-        .and_then(|_| fs::rename(&tmp, dir.join(STATE_FILE)));
-    if let Err(e) = ok {
-        eprintln!("engram daemon: could not write {}: {e}", dir.join(STATE_FILE).display());
+/// `daemon.json`, rewritten (atomically) only when the state changed.
+struct StateFile {
+    dir: PathBuf,
+    last: Vec<u8>,
+}
+
+impl StateFile {
+    fn save(&mut self, state: &State) {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+        if bytes == self.last {
+            return;
+        }
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes)).and_then(|_| fs::rename(&tmp, self.dir.join(STATE_FILE)));
+        match ok {
+            Ok(()) => self.last = bytes,
+            Err(e) => eprintln!("engram daemon: could not write {}: {e}", self.dir.join(STATE_FILE).display()),
+        }
     }
 }
 

@@ -116,6 +116,12 @@ pub fn layout(words: &[Word]) -> (String, Vec<std::ops::Range<usize>>) {
     (text, ranges)
 }
 
+/// The boxes of the words (stored as JSON) that match `query`, to draw around them.
+pub fn boxes_matching(words_json: &[u8], query: &str) -> Vec<Rect> {
+    let words: Vec<Word> = serde_json::from_slice(words_json).unwrap_or_default();
+    words.iter().filter(|w| matches(&w.text, query)).map(|w| w.rect).collect()
+}
+
 /// Whether an OCR word is one of the words of `query` (ignoring case and punctuation; for CJK,
 /// whether they share text, as OCR splits Chinese differently from the query).
 pub fn matches(word: &str, query: &str) -> bool {

@@ -7,6 +7,11 @@ use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 #[error("could not read the time {0:?}: use a date like 2026-03-01, 2026-03-01T14:00, an age like 3d or \"2 weeks ago\", today or yesterday")]
 pub struct TimeError(String);
 
+/// Unix seconds as RFC 3339 in UTC, the form every JSON output uses.
+pub fn rfc3339(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
 /// Unix seconds for `text`, relative ages counted back from `now`.
 pub fn parse_time(text: &str, now: DateTime<Local>) -> Result<i64, TimeError> {
     let t = text.trim().to_lowercase();

@@ -63,17 +63,7 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
             .map_err(|e| Error::Usage(format!("cannot listen on 127.0.0.1:{port}: {e} (pick another with --port)")))?;
         let port = listener.local_addr().map_err(|e| Error::Other(e.to_string()))?.port();
         let (tx, rx) = mpsc::channel(64);
-        let (opened_tx, opened) = std::sync::mpsc::channel();
-        std::thread::spawn(move || match open() {
-            Ok(engram) => {
-                let _ = opened_tx.send(Ok((engram.dir().to_path_buf(), engram.config().ask.clone())));
-                worker::run(engram, rx);
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e));
-            }
-        });
-        let (dir, ask) = opened.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))??;
+        let (dir, ask) = crate::spawn_with_store(open, |e| (e.dir().to_path_buf(), e.config().ask.clone()), move |e| worker::run(e, rx))?;
         let shared = Arc::new(Shared {
             token: token.clone(),
             hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::query::time::rfc3339;
 use crate::query::{Mode, SearchRequest};
 use crate::store::Kind;
 use crate::{AskRequest, Engram, Error};
@@ -58,8 +59,7 @@ pub fn run(engram: Engram, mut jobs: mpsc::Receiver<Job>) {
                 let _ = reply.send(memory(&engram, id));
             }
             Job::Frame { id, thumb, reply } => {
-                let r = engram.frame(id).map(|f| f.map(|f| if thumb { f.thumb } else { f.image }));
-                let _ = reply.send(r.map_err(ApiError::from));
+                let _ = reply.send(engram.frame_picture(id, thumb).map_err(ApiError::from));
             }
             Job::Timeline { since, until, limit, reply } => {
                 let _ = reply.send(timeline(&engram, since, until, limit));
@@ -81,9 +81,6 @@ pub fn run(engram: Engram, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
-}
 
 /// Search results in the shape screenpipe's clients read (`data[].type/content`,
 /// `pagination`), with engram's own fields added to each content.
@@ -139,15 +136,14 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
 /// The frame size and the boxes of the OCR words that match the query, so a result's
 /// thumbnail can show where the words are.
 fn matched_boxes(engram: &Engram, id: i64, query: &str) -> (Value, Value) {
-    let Ok(Some(frame)) = engram.frame(id) else { return (Value::Null, json!([])) };
-    let words: Vec<crate::extract::ocr::Word> = serde_json::from_slice(&frame.words).unwrap_or_default();
-    let boxes: Vec<_> = words.iter().filter(|w| crate::extract::ocr::matches(&w.text, query)).map(|w| w.rect).collect();
+    let Ok(Some(frame)) = engram.frame_words(id) else { return (Value::Null, json!([])) };
+    let boxes = crate::extract::ocr::boxes_matching(&frame.words, query);
     (json!({ "width": frame.width, "height": frame.height }), json!(boxes))
 }
 
 fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {
     let (item, text) = engram.show(id)?;
-    let frame = engram.frame(id)?;
+    let frame = engram.frame_words(id)?;
     let words: Option<Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
     Ok(json!({
         "id": item.id, "kind": item.kind, "source": item.source, "title": item.title,

@@ -4,9 +4,10 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{Result, Store, Writer};
-use crate::crypto::{CryptoError, Place};
+use crate::crypto::Place;
 
-pub struct NewFrame {
+/// A screenshot as stored: picture, thumbnail and OCR words.
+pub struct Frame {
     pub width: u32,
     pub height: u32,
     pub image: Vec<u8>,
@@ -15,12 +16,12 @@ pub struct NewFrame {
     pub words: Vec<u8>,
 }
 
+/// A frame's size and OCR words, without its pictures.
 #[derive(Debug, Clone)]
-pub struct StoredFrame {
+pub struct FrameWords {
     pub width: u32,
     pub height: u32,
-    pub image: Vec<u8>,
-    pub thumb: Vec<u8>,
+    /// JSON of the OCR words.
     pub words: Vec<u8>,
 }
 
@@ -29,7 +30,7 @@ fn place(column: &'static str, item_id: i64) -> Place<'static> {
 }
 
 impl Writer<'_> {
-    pub fn put_frame(&mut self, item_id: i64, f: &NewFrame) -> Result<()> {
+    pub fn put_frame(&mut self, item_id: i64, f: &Frame) -> Result<()> {
         let image = self.sealer.seal(place("image", item_id), &f.image)?;
         let thumb = self.sealer.seal(place("thumb", item_id), &f.thumb)?;
         let words = self.sealer.seal(place("words", item_id), &f.words)?;
@@ -43,24 +44,22 @@ impl Writer<'_> {
 }
 
 impl Store {
-    /// The frame of a screen memory, opened; `None` when the item has none.
-    pub fn frame(&self, item_id: i64) -> Result<Option<StoredFrame>> {
-        type Row = (u32, u32, Vec<u8>, Vec<u8>, Vec<u8>);
-        let raw: Option<Row> = self
+    /// A screen memory's frame size and words, opened; `None` when the item has none.
+    pub fn frame_words(&self, item_id: i64) -> Result<Option<FrameWords>> {
+        let raw: Option<(u32, u32, Vec<u8>)> = self
             .conn
-            .query_row("SELECT width, height, image, thumb, words FROM frames WHERE item_id = ?1", [item_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
+            .query_row("SELECT width, height, words FROM frames WHERE item_id = ?1", [item_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((width, height, image, thumb, words)) = raw else { return Ok(None) };
-        let open = |column, b: &[u8]| -> std::result::Result<Vec<u8>, CryptoError> { self.sealer.open(place(column, item_id), b) };
-        Ok(Some(StoredFrame {
-            width,
-            height,
-            image: open("image", &image)?,
-            thumb: open("thumb", &thumb)?,
-            words: open("words", &words)?,
-        }))
+        let Some((width, height, words)) = raw else { return Ok(None) };
+        Ok(Some(FrameWords { width, height, words: self.sealer.open(place("words", item_id), &words)? }))
+    }
+
+    /// A screen memory's picture (WebP), or its thumbnail, opened; only that blob is read.
+    pub fn frame_picture(&self, item_id: i64, thumb: bool) -> Result<Option<Vec<u8>>> {
+        let column = if thumb { "thumb" } else { "image" };
+        let sql = format!("SELECT {column} FROM frames WHERE item_id = ?1");
+        let raw: Option<Vec<u8>> = self.conn.query_row(&sql, [item_id], |r| r.get(0)).optional()?;
+        Ok(raw.map(|b| self.sealer.open(place(column, item_id), &b)).transpose()?)
     }
 
     /// Total bytes of stored frames and how many there are.
@@ -111,8 +110,8 @@ mod tests {
         }
     }
 
-    fn frame(bytes: usize) -> NewFrame {
-        NewFrame { width: 4, height: 4, image: vec![7; bytes], thumb: vec![1; 8], words: b"[]".to_vec() }
+    fn frame(bytes: usize) -> Frame {
+        Frame { width: 4, height: 4, image: vec![7; bytes], thumb: vec![1; 8], words: b"[]".to_vec() }
     }
 
     #[test]
@@ -133,7 +132,9 @@ mod tests {
             })
             .collect();
         assert_eq!(ids.len(), 3, "same app and title, different times: three memories");
-        assert_eq!(store.frame(ids[1]).unwrap().unwrap().image, vec![7; 1000]);
+        assert_eq!(store.frame_picture(ids[1], false).unwrap().unwrap(), vec![7; 1000]);
+        assert_eq!(store.frame_picture(ids[1], true).unwrap().unwrap(), vec![1; 8]);
+        assert_eq!(store.frame_words(ids[1]).unwrap().unwrap().words, b"[]".to_vec());
         let (bytes, n) = store.frame_usage().unwrap();
         assert_eq!(n, 3);
         // Age: everything before 150. Size: only what fits in two frames' bytes, newest first.
@@ -142,7 +143,8 @@ mod tests {
         assert_eq!(store.expired_screens(0, bytes / 3).unwrap(), vec![ids[1], ids[0]]);
         // Deleting the memory deletes its picture.
         store.write(|w| w.remove(ids[2])).unwrap();
-        assert!(store.frame(ids[2]).unwrap().is_none());
+        assert!(store.frame_words(ids[2]).unwrap().is_none());
+        assert!(store.frame_picture(ids[2], false).unwrap().is_none());
         assert_eq!(store.frame_usage().unwrap().1, 2);
     }
 }

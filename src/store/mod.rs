@@ -12,7 +12,7 @@ mod frames;
 mod migrate;
 mod vectors;
 
-pub use frames::{NewFrame, StoredFrame};
+pub use frames::{Frame, FrameWords};
 
 pub use vectors::StoredVector;
 
