@@ -52,6 +52,10 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     assert_eq!(d.state(&e).unwrap()["omp_thread_limit"], "1");
     let log = d.stop();
     assert!(log.contains("stopped"), "{log}");
+    // The log ends up on disk (the journal, under systemd): no titles, apps or screen text in it.
+    for clear in ["Budget notes", "XTerm", "marmalade", "预算", "wombat"] {
+        assert!(!log.contains(clear), "{clear:?} in the daemon's log: {log}");
+    }
 }
 
 #[test]

@@ -43,13 +43,17 @@ pub fn watch(
     Ok(Watcher { _inner: inner })
 }
 
+/// What went wrong, without the paths notify attaches (they would reach the daemon's log).
 fn explain(e: &notify::Error) -> String {
     match &e.kind {
         notify::ErrorKind::MaxFilesWatch => {
             "the inotify watch limit is reached; raise it with `sudo sysctl fs.inotify.max_user_watches=524288`".into()
         }
         notify::ErrorKind::PathNotFound => "the folder does not exist".into(),
-        _ => e.to_string(),
+        notify::ErrorKind::Io(io) => io.to_string(),
+        notify::ErrorKind::Generic(s) => s.clone(),
+        notify::ErrorKind::WatchNotFound => "a watch was lost".into(),
+        notify::ErrorKind::InvalidConfig(_) => "the watcher's settings were refused".into(),
     }
 }
 

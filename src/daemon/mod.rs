@@ -218,11 +218,10 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 state.redactions += c.redactions as u64;
                 state.capture = "on".into();
                 state.ocr_ms_total += c.ocr_ms;
+                // Counts only: the log may be kept on disk (the journal), and titles are content.
                 log(&format!(
-                    "frame {id}{}: {} — {} ({} words, {} redacted, OCR {} ms over {} kpx, {} KiB)",
+                    "frame {id}{}: {} words, {} redacted, OCR {} ms over {} kpx, {} KiB",
                     replaces.map(|r| format!(" (replaces {r}: same text and more)")).unwrap_or_default(),
-                    c.app,
-                    c.title,
                     c.words.len(),
                     c.redactions,
                     c.ocr_ms,
