@@ -41,6 +41,11 @@ fn main() {
         .filter(|s| s.split_whitespace().count() >= 4)
         .take(120)
         .collect();
+    if let Some(out) = std::env::var_os("EMBED_TEXTS_OUT") {
+        // The Python reference (bench/embed_reference.py) embeds exactly these texts.
+        let texts = serde_json::json!({ "chunks": chunks, "sentences": sentences });
+        std::fs::write(out, texts.to_string()).expect("EMBED_TEXTS_OUT is writable");
+    }
     for batch in [1, 12] {
         let start = Instant::now();
         embedder.embed_batched(&sentences, batch).unwrap();

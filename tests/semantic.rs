@@ -26,6 +26,20 @@ fn vectors_match_sentence_transformers() {
     }
 }
 
+#[test]
+fn padded_batches_match_single_texts() {
+    // Batches of different lengths are padded and masked; one text alone is not: both paths,
+    // and the per-core workers, must give the same vectors.
+    let embedder = Embedder::load(&model_dir(), false).unwrap_or_else(|e| panic!("{e}"));
+    let texts = ["lease", "When does my tenancy agreement expire?", "租约什么时候到期", "a b c d e f g h i j k l m n o p"];
+    let alone = embedder.embed_batched(&texts, 1).unwrap();
+    let batched = embedder.embed_batched(&texts, 4).unwrap();
+    for ((a, b), t) in alone.iter().zip(&batched).zip(texts) {
+        let cos: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99999, "cosine {cos} for {t:?}");
+    }
+}
+
 fn sample() -> Engram {
     let e = Engram::init();
     let r = e.run(&["add", "--json", sample_dir().to_str().unwrap()]).ok().json();

@@ -8,11 +8,15 @@
 //! so short texts are not padded to long ones when batching.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::Config as BertConfig;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+mod bert;
+use bert::Bert;
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
@@ -41,11 +45,13 @@ pub enum EmbedError {
 
 pub struct Embedder {
     multilingual: bool,
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     device: Device,
     name: String,
     dim: usize,
+    /// One single-threaded pool per core; see [`Embedder::embed_batched`].
+    workers: Vec<rayon::ThreadPool>,
 }
 
 /// The models folder: `$ENGRAM_MODELS`, else `$XDG_DATA_HOME/engram/models`.
@@ -85,8 +91,13 @@ impl Embedder {
         let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        Ok(Embedder { multilingual, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size })
+        let model = Bert::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (0..cores)
+            .map(|i| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(move |_| format!("embed-{i}")).build())
+            .collect::<Result<_, _>>()
+            .map_err(|e| EmbedError::Run(format!("could not start the embedding threads: {e}")))?;
+        Ok(Embedder { multilingual, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size, workers })
     }
 
     /// The model's name, recorded with each stored vector.
@@ -123,13 +134,42 @@ impl Embedder {
     }
 
     /// As [`Embedder::embed`], running `batch` texts through the model at a time.
+    ///
+    /// Batches are shared out to one worker per core, each running candle single-threaded:
+    /// on these sizes of matrix, splitting one product across cores spent more time waiting
+    /// for the other core than it saved (BENCHMARKS.md, Embedding speed).
     pub fn embed_batched(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
+        let batches: Vec<&[usize]> = order.chunks(batch.max(1)).collect();
+        let next = AtomicUsize::new(0);
+        let work = |pool: &rayon::ThreadPool| {
+            pool.install(|| {
+                let mut done = Vec::new();
+                while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let inputs: Vec<&str> = b.iter().map(|&i| texts[i]).collect();
+                    let vectors = self.embed_batch(&inputs);
+                    let failed = vectors.is_err();
+                    done.push((*b, vectors));
+                    if failed {
+                        next.store(batches.len(), Ordering::Relaxed);
+                    }
+                }
+                done
+            })
+        };
+        let workers = self.workers.len().min(batches.len());
+        let parts = if workers <= 1 {
+            vec![work(&self.workers[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self.workers[..workers].iter().map(|p| s.spawn(|| work(p))).collect();
+                handles.into_iter().map(|h| h.join().map_err(|_| EmbedError::Run("an embedding worker stopped".into()))).collect::<Result<Vec<_>, _>>()
+            })?
+        };
         let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(batch.max(1)) {
-            let inputs: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            for (vector, &i) in self.embed_batch(&inputs)?.into_iter().zip(batch) {
+        for (b, vectors) in parts.into_iter().flatten() {
+            for (vector, &i) in vectors?.into_iter().zip(b) {
                 out[i] = vector;
             }
         }
@@ -149,18 +189,13 @@ impl Embedder {
             .map(|e| Tensor::new(e.get_attention_mask(), &self.device))
             .collect::<candle_core::Result<_>>()
             .map_err(|e| run(&e))?;
+        let padded = encodings.iter().any(|e| e.get_attention_mask().contains(&0));
         let pooled = (|| -> candle_core::Result<Tensor> {
             let ids = Tensor::stack(&ids, 0)?;
-            let mask = Tensor::stack(&mask, 0)?;
-            let types = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            let mask = if padded { Some(Tensor::stack(&mask, 0)?) } else { None };
+            let hidden = self.model.forward(&ids, mask.as_ref())?;
             // Mean over real tokens only: padding must not dilute short inputs.
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
-            mean.broadcast_div(&norm)
+            bert::pool(&hidden, mask.as_ref())
         })()
         .map_err(|e| run(&e))?;
         pooled.to_vec2::<f32>().map_err(|e| run(&e))
