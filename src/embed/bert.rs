@@ -25,7 +25,7 @@ pub struct Bert {
     act: HiddenAct,
 }
 
-/// A dense layer: `weight` is `[out, in]`, as stored.
+/// A dense layer.
 struct Linear {
     weight: Tensor,
     bias: Tensor,
@@ -33,12 +33,19 @@ struct Linear {
 
 impl Linear {
     fn load(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
-        Ok(Linear { weight: vb.get((outputs, inputs), "weight")?, bias: vb.get(outputs, "bias")? })
+        Linear::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?)
+    }
+
+    /// Keeps the weights as `[in, out]`, row-major: a product with the stored `[out, in]`
+    /// transposed made gemm repack the whole matrix on every call, which cost a short query
+    /// half its time (9.1 → 4.9 ms).
+    fn new(weight: Tensor, bias: Tensor) -> Result<Linear> {
+        Ok(Linear { weight: weight.t()?.contiguous()?, bias })
     }
 
     /// `x · weightᵀ + bias`, plus `residual` when given, on `x` of `[batch, tokens, in]`.
     fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.broadcast_left(x.dim(0)?)?.t()?)?;
+        let y = x.matmul(&self.weight.broadcast_left(x.dim(0)?)?)?;
         y.inplace_op2(&self.bias, &Add)?;
         if let Some(r) = residual {
             y.inplace_op2(r, &Add)?;
@@ -97,7 +104,7 @@ impl Bert {
             let q = part("query")?;
             let q = ((q.0 * scale)?, (q.1 * scale)?);
             let (k, v) = (part("key")?, part("value")?);
-            let qkv = Linear { weight: Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, bias: Tensor::cat(&[&q.1, &k.1, &v.1], 0)? };
+            let qkv = Linear::new(Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Tensor::cat(&[&q.1, &k.1, &v.1], 0)?)?;
             layers.push(Layer {
                 qkv,
                 attention_out: Linear::load(h, h, a.pp("output").pp("dense"))?,

@@ -20,9 +20,10 @@ use bert::Bert;
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
-/// Texts per forward pass, by length. Measured here (benches/embed.rs): on 2 CPU cores candle is
-/// fastest one chunk at a time for chunk-sized texts (23 chunks/s at batch 1, 14 at 64), while
-/// short sentences gain from batching (10 ms each at batch 12, 17 ms at 1).
+/// Texts per forward pass, at most, by length. Measured here (benches/embed.rs, 2 cores, a
+/// worker each): chunk-sized texts go fastest one or a few at a time (70 chunks/s at batch 1
+/// and 4, 57 at 16, 37 at 64: padding and cache misses grow with the batch), short sentences
+/// about the same at batch 1 and 12 (4.0 and 3.9 ms each).
 const LONG_BATCH: usize = 1;
 const SHORT_BATCH: usize = 16;
 /// Texts up to this many bytes count as short.
@@ -124,7 +125,9 @@ impl Embedder {
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let (short, long): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| texts[i].len() <= SHORT_TEXT);
         let mut out = vec![Vec::new(); texts.len()];
-        for (group, batch) in [(short, SHORT_BATCH), (long, LONG_BATCH)] {
+        // Short texts are batched, but never so much that a worker is left without a batch.
+        let short_batch = short.len().div_ceil(self.workers.len()).clamp(1, SHORT_BATCH);
+        for (group, batch) in [(short, short_batch), (long, LONG_BATCH)] {
             let group_texts: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
             for (v, i) in self.embed_batched(&group_texts, batch)?.into_iter().zip(group) {
                 out[i] = v;
