@@ -134,8 +134,12 @@ pub struct Engram {
     index: KeywordIndex,
     /// Loaded when first needed; the error says which file is missing and how to fetch it.
     embedder: OnceCell<std::result::Result<Rc<Embedder>, String>>,
-    /// Opened from the store when a semantic query first needs it; dropped on every write.
-    vectors: RefCell<Option<Rc<VectorIndex>>>,
+    /// Opened from the store when a semantic query first needs it (with the model it is
+    /// for), and brought up to date before the next query after a write here or elsewhere.
+    vectors: RefCell<Option<(String, Rc<VectorIndex>)>>,
+    vectors_stale: std::cell::Cell<bool>,
+    /// The store's count of vector writes when the vectors were last brought up to date.
+    seen_vectors: std::cell::Cell<i64>,
     /// The language model, loaded when a question first needs it.
     generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
     /// The store generation the index reader and the vectors were last brought up to.
@@ -291,6 +295,8 @@ impl Engram {
             embedder: OnceCell::new(),
             generator: OnceCell::new(),
             vectors: RefCell::new(None),
+            vectors_stale: std::cell::Cell::new(false),
+            seen_vectors: std::cell::Cell::new(0),
             seen: std::cell::Cell::new(-1),
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
@@ -402,7 +408,7 @@ impl Engram {
             done += rows.len();
             progress(AddEvent::Embedding(done, total));
         }
-        self.vectors.replace(None);
+        self.vectors_stale.set(true);
         Ok(done)
     }
 
@@ -522,7 +528,7 @@ impl Engram {
             Ok(id)
         })?;
         self.index.sync(&self.store)?;
-        self.vectors.replace(None);
+        self.vectors_stale.set(true);
         Ok(id)
     }
 
@@ -559,7 +565,7 @@ impl Engram {
         self.index.sync(&self.store)?;
         self.index.compact()?;
         self.store.checkpoint()?;
-        self.vectors.replace(None);
+        self.vectors_stale.set(true);
         Ok(removed)
     }
 
@@ -568,7 +574,7 @@ impl Engram {
     pub fn add_items(&mut self, items: &[NewItem]) -> Result<()> {
         self.store.write(|w| items.iter().try_for_each(|i| w.put(i).map(|_| ())))?;
         self.index.sync(&self.store)?;
-        self.vectors.replace(None);
+        self.vectors_stale.set(true);
         Ok(())
     }
 
@@ -598,12 +604,17 @@ impl Engram {
     }
 
     /// Catches up with writes made by another process (the daemon) while this one stays open,
-    /// as `engram serve` and `engram mcp` do: one clear counter read when nothing changed.
+    /// as `engram serve` and `engram mcp` do: two clear counter reads when nothing changed.
     fn refresh(&self) -> Result<()> {
+        let written = self.store.vector_writes()?;
+        if written != self.seen_vectors.get() {
+            self.vectors_stale.set(true);
+            self.seen_vectors.set(written);
+        }
         let g = self.store.generation()?;
         if g != self.seen.get() {
             self.index.reload()?;
-            self.vectors.replace(None);
+            self.vectors_stale.set(true);
             // The writer commits the index just after the store; until it has, look again next time.
             if self.index.generation()? >= g {
                 self.seen.set(g);
@@ -613,12 +624,22 @@ impl Engram {
     }
 
     fn vector_index(&self, model: &str) -> Result<Rc<VectorIndex>> {
-        if let Some(v) = self.vectors.borrow().as_ref() {
-            return Ok(v.clone());
+        let mut slot = self.vectors.borrow_mut();
+        match slot.as_mut() {
+            Some((m, v)) if m == model => {
+                if self.vectors_stale.get() {
+                    Rc::make_mut(v).refresh(&self.store, model)?;
+                    self.vectors_stale.set(false);
+                }
+                Ok(v.clone())
+            }
+            _ => {
+                let v = Rc::new(VectorIndex::load(&self.store, model)?);
+                self.vectors_stale.set(false);
+                *slot = Some((model.to_string(), v.clone()));
+                Ok(v)
+            }
         }
-        let v = Rc::new(VectorIndex::load(&self.store, model)?);
-        self.vectors.replace(Some(v.clone()));
-        Ok(v)
     }
 
     /// Frees the language model (a long-running process that answers a question now and then

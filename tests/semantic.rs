@@ -123,3 +123,40 @@ fn a_missing_model_is_a_clear_error_and_keywords_still_work() {
     assert_eq!(sem.code, 1);
     assert!(sem.stderr.contains("fetch-models.sh"), "{}", sem.stderr);
 }
+
+#[test]
+fn a_reader_beside_the_writer_sees_vectors_written_after_its_last_look() {
+    // `engram serve` keeps a store open while the daemon writes: the daemon stores an item,
+    // then its vector in a later write. A query in between must not leave the reader blind to
+    // the vector for good.
+    use engram::query::{Mode, SearchRequest};
+    use engram::store::{ItemMeta, Kind, NewItem};
+    let dir = tempfile::tempdir().unwrap();
+    let key = engram::crypto::DataKey::generate().unwrap();
+    let config = || engram::config::Config::default();
+    let mut writer = engram::Engram::open_with_key(dir.path(), &key, config()).unwrap();
+    let reader = engram::Engram::open_with_key(dir.path(), &key, config()).unwrap();
+    let note = |source: &str, text: &str| NewItem {
+        kind: Kind::Doc,
+        source: source.into(),
+        title: None,
+        meta: ItemMeta::default(),
+        time: 0,
+        mtime: 0,
+        size: text.len() as i64,
+        chunks: engram::extract::chunk_text(text),
+        text: text.into(),
+    };
+    let semantic = |q: &str| {
+        let mut req = SearchRequest::new(q, 3);
+        req.mode = Mode::Semantic;
+        reader.search(&req).unwrap().results.into_iter().map(|r| r.source).collect::<Vec<_>>()
+    };
+    writer.add_items(&[note("bike", "The bicycle chain needs oil before the long ride.")]).unwrap();
+    writer.embed_pending(&mut |_| {}).unwrap();
+    assert_eq!(semantic("cycling maintenance").first().map(String::as_str), Some("bike"));
+    writer.add_items(&[note("cat", "Our cat Miso needs her vaccination at the vet in May.")]).unwrap();
+    semantic("animal doctor appointment"); // between the item and its vector
+    writer.embed_pending(&mut |_| {}).unwrap();
+    assert_eq!(semantic("animal doctor appointment").first().map(String::as_str), Some("cat"));
+}

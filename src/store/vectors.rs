@@ -46,6 +46,12 @@ impl Store {
     pub fn put_vectors(&mut self, model: &str, vectors: &[(i64, Vec<f32>, f32)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM embeddings WHERE model != ?1", [model])?;
+        // Vectors land after their chunks, in a write of their own: readers that stay open
+        // watch this counter beside the generation (see `vector_writes`).
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('vector_writes', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            [],
+        )?;
         {
             let mut stmt =
                 tx.prepare_cached("INSERT OR REPLACE INTO embeddings (chunk_id, model, vector) VALUES (?1, ?2, ?3)")?;
@@ -76,18 +82,54 @@ impl Store {
         let rows = stmt
             .query_map([model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (chunk_id, content_id, sealed) in rows {
-            let bytes = self.sealer.open(place(chunk_id), &sealed)?;
-            if bytes.len() < 8 || bytes.len() % 4 != 0 {
-                return Err(CryptoError::Tamper(format!("embeddings.vector row {chunk_id}")).into());
+        rows.into_iter().map(|(chunk, content, sealed)| self.open_vector(chunk, content, &sealed)).collect()
+    }
+
+    /// The vectors of `model` for these chunks (those that have one), opened.
+    pub fn vectors_of(&self, model: &str, chunk_ids: &[i64]) -> Result<Vec<StoredVector>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.content_id, e.vector FROM embeddings e JOIN chunks c ON c.id = e.chunk_id
+             WHERE e.chunk_id = ?1 AND e.model = ?2",
+        )?;
+        let mut out = Vec::with_capacity(chunk_ids.len());
+        for &chunk in chunk_ids {
+            let row = stmt.query_row(params![chunk, model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)));
+            match row {
+                Ok((content, sealed)) => out.push(self.open_vector(chunk, content, &sealed)?),
+                Err(rusqlite::Error::QueryReturnedNoRows) => {}
+                Err(e) => return Err(e.into()),
             }
-            let mut floats: Vec<f32> =
-                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            let coverage = floats.pop().unwrap_or(1.0);
-            out.push(StoredVector { chunk_id, content_id, vector: floats, coverage });
         }
         Ok(out)
+    }
+
+    /// How many times vectors were stored: moves whenever new vectors land.
+    pub fn vector_writes(&self) -> Result<i64> {
+        let n = self.conn.query_row("SELECT value FROM meta WHERE key = 'vector_writes'", [], |r| r.get(0));
+        match n {
+            Ok(n) => Ok(n),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Which chunks have a vector from `model`, without opening any (the model index covers
+    /// this). Chunk ids come from a counter and are never reused, and a chunk gets one vector
+    /// per model, so an id names one vector for good.
+    pub fn vector_ids(&self, model: &str) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached("SELECT chunk_id FROM embeddings WHERE model = ?1")?;
+        let rows = stmt.query_map([model], |r| r.get::<_, i64>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn open_vector(&self, chunk_id: i64, content_id: i64, sealed: &[u8]) -> Result<StoredVector> {
+        let bytes = self.sealer.open(place(chunk_id), sealed)?;
+        if bytes.len() < 8 || bytes.len() % 4 != 0 {
+            return Err(CryptoError::Tamper(format!("embeddings.vector row {chunk_id}")).into());
+        }
+        let mut floats: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let coverage = floats.pop().unwrap_or(1.0);
+        Ok(StoredVector { chunk_id, content_id, vector: floats, coverage })
     }
 }
 
