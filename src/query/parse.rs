@@ -15,9 +15,19 @@ const STOP_WORDS: &str = "a about an and are as at be been being but by can coul
 having he her hers him his how i if in into is it its me my of on or our shall she should so than that the their them \
 then there these they this those to too us was we were what when where which while who whom why will with would you your";
 
-/// Whether an analysed term is an English function word.
+/// Chinese question words do the same as "did" in a bigram index: 什么 or 多少 is rare in
+/// notes, which state things rather than ask, so it outweighs the words that matter. A bigram
+/// with one of these characters is dropped from a query like an English function word.
+const CJK_QUESTION_CHARS: &str = "什么哪谁吗呢怎";
+/// Question bigrams made of characters that also occur in content words (多 and 少, 何).
+const CJK_QUESTION_BIGRAMS: &str = "多少 如何 为何 何时 何地 何处 是否 几个 几年 几次";
+
+/// Whether an analysed term is a function word: English, or a Chinese question bigram.
 pub fn is_stop_word(term: &str) -> bool {
     stop_words().contains(term)
+        || (term.chars().count() == 2
+            && (term.chars().any(|c| CJK_QUESTION_CHARS.contains(c))
+                || CJK_QUESTION_BIGRAMS.split(' ').any(|b| b == term)))
 }
 
 fn stop_words() -> &'static HashSet<String> {
@@ -63,11 +73,10 @@ pub fn parse_query(input: &str) -> KeywordQuery {
         rest = &rest[c.len_utf8()..];
     }
     flush(&mut plain, &mut q);
-    let stop = stop_words();
-    let has_content = q.runs.iter().chain(&q.phrases).flatten().any(|t| !stop.contains(t));
+    let has_content = q.runs.iter().chain(&q.phrases).flatten().any(|t| !is_stop_word(t));
     if has_content {
         for run in &mut q.runs {
-            run.retain(|t| !stop.contains(t));
+            run.retain(|t| !is_stop_word(t));
         }
         q.runs.retain(|r| !r.is_empty());
     }
@@ -100,6 +109,18 @@ mod tests {
         // Inside quotes every word counts.
         let q = parse_query(r#""to be or not to be" hamlet"#);
         assert_eq!(q.phrases[0].len(), 6);
+    }
+
+    #[test]
+    fn chinese_question_words_drop_out_too() {
+        let terms = |q: &str| parse_query(q).runs.concat();
+        assert_eq!(terms("谁赢得了超级碗"), ["赢得", "得了", "了超", "超级", "级碗"]);
+        assert!(!terms("租约什么时候到期").iter().any(|t| t.contains('什') || t.contains('么')));
+        assert!(!terms("丢了多少分").contains(&"多少".to_string()));
+        // A query of nothing but a question word still searches for it.
+        assert_eq!(terms("什么"), ["什么"]);
+        // Content words that share a character with a question word stay.
+        assert!(terms("任何时候多数").contains(&"多数".to_string()));
     }
 
     #[test]
