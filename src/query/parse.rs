@@ -11,9 +11,12 @@ use crate::index::KeywordQuery;
 /// English function words, dropped from a query's plain words when it has others: in a small
 /// personal collection "did" or "my" is rare enough to outweigh the word that matters
 /// ("What did the dentist say?" ranked the garage mail that "did an oil change" first).
-const STOP_WORDS: &str = "a about an and are as at be been being but by can could did do does doing for from had has have \
-having he her hers him his how i if in into is it its me my of on or our shall she should so than that the their them \
-then there these they this those to too us was we were what when where which while who whom why will with would you your";
+const STOP_WORDS: &str = "a about above after again against all am an and any are as at be because been before being \
+below between both but by can could did do does doing down during each few for from further had has have having he her \
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on \
+once only or other our ours ourselves out over own same shall she should so some such than that the their theirs them \
+themselves then there these they this those through to too under until up us very was we were what when where which \
+while who whom why will with would you your yours yourself yourselves";
 
 /// Chinese question words do the same as "did" in a bigram index: 什么 or 多少 is rare in
 /// notes, which state things rather than ask, so it outweighs the words that matter. A bigram
