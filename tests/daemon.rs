@@ -18,6 +18,20 @@ fn status(e: &Engram) -> serde_json::Value {
     e.run(&["status", "--json"]).ok().json()
 }
 
+/// The nice value of the daemon's thread named `name` (from /proc/PID/task/TID/stat: field 19,
+/// counted after the command name's closing parenthesis).
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            return after.split(' ').nth(16)?.parse().ok();
+        }
+    }
+    None
+}
+
 #[test]
 fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_static_screen_adds_nothing() {
     let mut x = X::start();
@@ -50,6 +64,9 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
     assert!(environ.split(|&b| b == 0).any(|v| v == b"OMP_THREAD_LIMIT=1"), "OMP_THREAD_LIMIT=1 not set in the daemon");
     assert_eq!(d.state(&e).unwrap()["omp_thread_limit"], "1");
+    // Capture and OCR run at a lower priority than the user's programs.
+    assert_eq!(thread_nice(d.child.id(), "capture"), Some(10), "the capture thread is not niced");
+    assert_eq!(thread_nice(d.child.id(), "engram"), Some(0), "the main thread answers searches at normal priority");
     let log = d.stop();
     assert!(log.contains("stopped"), "{log}");
     // The log ends up on disk (the journal, under systemd): no titles, apps or screen text in it.

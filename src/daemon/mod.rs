@@ -363,7 +363,9 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
     let screen = engram.config().screen.clone();
     let privacy = engram.config().privacy.clone();
     let dir = dir.to_path_buf();
-    std::thread::spawn(move || {
+    let thread = std::thread::Builder::new().name("capture".into());
+    thread.spawn(move || {
+        lower_priority();
         let mut recorder = match Recorder::new(&screen, &privacy) {
             Ok(r) => r,
             Err(e) => {
@@ -401,6 +403,21 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
             }
         }
     })
+    .expect("the capture thread starts")
+}
+
+/// The nice value of the capture thread.
+const CAPTURE_NICE: libc::c_int = 10;
+
+/// Capture and OCR, the daemon's heaviest work, yield to the user's own programs when the
+/// machine is busy. Searches over the socket are answered on the main thread, which keeps its
+/// normal priority.
+fn lower_priority() {
+    // SAFETY: both calls only read or change this thread's own scheduling weight.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
+    }
 }
 
 /// `daemon.json`, rewritten (atomically) only when the state changed.
