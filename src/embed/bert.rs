@@ -304,6 +304,7 @@ fn softmax_row(row: &mut [f32], bias: Option<&[f32]>) {
 /// eˣ for f32 (Cephes' polynomial, within 2 units in the last place), 0 below -87.3; written
 /// so the compiler vectorises it, where the C library's `expf` is called once per element.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants, as published
 pub fn exp(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding and subtracting it rounds to an integer
     let tiny = x < -87.3;
@@ -364,6 +365,7 @@ fn gelu(xs: &mut [f32]) {
 /// units in the last place on [-4, 4] and exactly ±1 beyond, in plain arithmetic the compiler
 /// vectorises.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // f32::clamp's NaN checks keep the loop from vectorising
 pub fn erf(x: f32) -> f32 {
     let x = if x > 4.0 {
         4.0

@@ -76,13 +76,11 @@ impl VectorIndex {
     fn retain(&mut self, keep: &[bool]) {
         let dim = self.dim;
         let mut row = 0;
-        for i in 0..keep.len() {
-            if keep[i] {
-                self.ids[row] = self.ids[i];
-                self.coverage[row] = self.coverage[i];
-                self.matrix.copy_within(i * dim..(i + 1) * dim, row * dim);
-                row += 1;
-            }
+        for i in (0..keep.len()).filter(|&i| keep[i]) {
+            self.ids[row] = self.ids[i];
+            self.coverage[row] = self.coverage[i];
+            self.matrix.copy_within(i * dim..(i + 1) * dim, row * dim);
+            row += 1;
         }
         self.ids.truncate(row);
         self.coverage.truncate(row);
