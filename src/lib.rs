@@ -134,16 +134,21 @@ pub struct Engram {
     index: KeywordIndex,
     /// Loaded when first needed; the error says which file is missing and how to fetch it.
     embedder: OnceCell<std::result::Result<Rc<Embedder>, String>>,
-    /// Opened from the store when a semantic query first needs it (with the model it is
-    /// for), and brought up to date before the next query after a write here or elsewhere.
-    vectors: RefCell<Option<(String, Rc<VectorIndex>)>>,
-    vectors_stale: std::cell::Cell<bool>,
-    /// The store's count of vector writes when the vectors were last brought up to date.
-    seen_vectors: std::cell::Cell<i64>,
+    /// Opened from the store when a semantic query first needs it, and caught up whenever
+    /// the store has moved since (a write here or by another process).
+    vectors: RefCell<Option<LoadedVectors>>,
     /// The language model, loaded when a question first needs it.
     generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
-    /// The store generation the index reader and the vectors were last brought up to.
+    /// The store generation the keyword index reader was last brought up to.
     seen: std::cell::Cell<i64>,
+}
+
+/// The vector index with the model it holds and the store's (generation, vector writes) it
+/// reflects: items are deleted by writes, vectors added by writes of their own.
+struct LoadedVectors {
+    model: String,
+    stamp: (i64, i64),
+    index: Rc<VectorIndex>,
 }
 
 /// Opens a store on a thread of its own (an [`Engram`] is not `Send`) and runs `work` with it
@@ -295,8 +300,6 @@ impl Engram {
             embedder: OnceCell::new(),
             generator: OnceCell::new(),
             vectors: RefCell::new(None),
-            vectors_stale: std::cell::Cell::new(false),
-            seen_vectors: std::cell::Cell::new(0),
             seen: std::cell::Cell::new(-1),
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
@@ -408,7 +411,6 @@ impl Engram {
             done += rows.len();
             progress(AddEvent::Embedding(done, total));
         }
-        self.vectors_stale.set(true);
         Ok(done)
     }
 
@@ -528,7 +530,6 @@ impl Engram {
             Ok(id)
         })?;
         self.index.sync(&self.store)?;
-        self.vectors_stale.set(true);
         Ok(id)
     }
 
@@ -565,7 +566,6 @@ impl Engram {
         self.index.sync(&self.store)?;
         self.index.compact()?;
         self.store.checkpoint()?;
-        self.vectors_stale.set(true);
         Ok(removed)
     }
 
@@ -574,7 +574,6 @@ impl Engram {
     pub fn add_items(&mut self, items: &[NewItem]) -> Result<()> {
         self.store.write(|w| items.iter().try_for_each(|i| w.put(i).map(|_| ())))?;
         self.index.sync(&self.store)?;
-        self.vectors_stale.set(true);
         Ok(())
     }
 
@@ -604,17 +603,12 @@ impl Engram {
     }
 
     /// Catches up with writes made by another process (the daemon) while this one stays open,
-    /// as `engram serve` and `engram mcp` do: two clear counter reads when nothing changed.
+    /// as `engram serve` and `engram mcp` do: one clear counter read when nothing changed.
+    /// (The vectors catch up on their own, in [`Engram::vector_index`].)
     fn refresh(&self) -> Result<()> {
-        let written = self.store.vector_writes()?;
-        if written != self.seen_vectors.get() {
-            self.vectors_stale.set(true);
-            self.seen_vectors.set(written);
-        }
         let g = self.store.generation()?;
         if g != self.seen.get() {
             self.index.reload()?;
-            self.vectors_stale.set(true);
             // The writer commits the index just after the store; until it has, look again next time.
             if self.index.generation()? >= g {
                 self.seen.set(g);
@@ -624,20 +618,21 @@ impl Engram {
     }
 
     fn vector_index(&self, model: &str) -> Result<Rc<VectorIndex>> {
+        // Read before the vectors are, so a write landing meanwhile is caught next time.
+        let stamp = (self.store.generation()?, self.store.vector_writes()?);
         let mut slot = self.vectors.borrow_mut();
         match slot.as_mut() {
-            Some((m, v)) if m == model => {
-                if self.vectors_stale.get() {
-                    Rc::make_mut(v).refresh(&self.store, model)?;
-                    self.vectors_stale.set(false);
+            Some(v) if v.model == model => {
+                if v.stamp != stamp {
+                    Rc::make_mut(&mut v.index).refresh(&self.store, model)?;
+                    v.stamp = stamp;
                 }
-                Ok(v.clone())
+                Ok(v.index.clone())
             }
             _ => {
-                let v = Rc::new(VectorIndex::load(&self.store, model)?);
-                self.vectors_stale.set(false);
-                *slot = Some((model.to_string(), v.clone()));
-                Ok(v)
+                let index = Rc::new(VectorIndex::load(&self.store, model)?);
+                *slot = Some(LoadedVectors { model: model.to_string(), stamp, index: index.clone() });
+                Ok(index)
             }
         }
     }

@@ -43,7 +43,7 @@ impl Linear {
         Ok(Linear { weight: weight.t()?.contiguous()?, bias })
     }
 
-    /// `x · weightᵀ + bias`, plus `residual` when given, on `x` of `[batch, tokens, in]`.
+    /// `x · weight + bias`, plus `residual` when given, on `x` of `[batch, tokens, in]`.
     fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
         let y = x.matmul(&self.weight.broadcast_left(x.dim(0)?)?)?;
         y.inplace_op2(&self.bias, &Add)?;
@@ -66,13 +66,13 @@ struct Layer {
 impl Bert {
     /// Loads the weights, found at the top level or under `bert.` / `{model_type}.`.
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Bert> {
-        let mut prefixes = vec![String::new(), "bert.".to_string()];
-        if let Some(t) = &config.model_type {
-            prefixes.push(format!("{t}."));
-        }
+        let prefixes = [None, Some("bert")].into_iter().chain(config.model_type.as_deref().map(Some));
         let mut first_err = None;
         for prefix in prefixes {
-            let vb = if prefix.is_empty() { vb.clone() } else { vb.pp(prefix.trim_end_matches('.')) };
+            let vb = match prefix {
+                Some(p) => vb.pp(p),
+                None => vb.clone(),
+            };
             match Bert::load_at(vb, config) {
                 Ok(model) => return Ok(model),
                 Err(e) => {

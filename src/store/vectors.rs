@@ -1,7 +1,7 @@
 //! Sealed embeddings, one per chunk and model. Vectors are content (they can be inverted into
 //! approximate text), so they are sealed like text, bound to their chunk's row.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{RawChunk, Result, Store, StoredChunk};
 use crate::crypto::{CryptoError, Place};
@@ -93,11 +93,9 @@ impl Store {
         )?;
         let mut out = Vec::with_capacity(chunk_ids.len());
         for &chunk in chunk_ids {
-            let row = stmt.query_row(params![chunk, model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)));
-            match row {
-                Ok((content, sealed)) => out.push(self.open_vector(chunk, content, &sealed)?),
-                Err(rusqlite::Error::QueryReturnedNoRows) => {}
-                Err(e) => return Err(e.into()),
+            let row = stmt.query_row(params![chunk, model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
+            if let Some((content, sealed)) = row {
+                out.push(self.open_vector(chunk, content, &sealed)?);
             }
         }
         Ok(out)
@@ -105,12 +103,8 @@ impl Store {
 
     /// How many times vectors were stored: moves whenever new vectors land.
     pub fn vector_writes(&self) -> Result<i64> {
-        let n = self.conn.query_row("SELECT value FROM meta WHERE key = 'vector_writes'", [], |r| r.get(0));
-        match n {
-            Ok(n) => Ok(n),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+        let n = self.conn.query_row("SELECT value FROM meta WHERE key = 'vector_writes'", [], |r| r.get(0)).optional()?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Which chunks have a vector from `model`, without opening any (the model index covers
