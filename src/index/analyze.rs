@@ -4,6 +4,9 @@
 //! CJK (Han, kana, Hangul): overlapping character bigrams, with a lone character kept as a
 //! unigram; consecutive bigrams get consecutive positions so phrase queries work across them.
 //! Full-width forms are folded to their ASCII shapes (NFKD), which also helps OCR'd text.
+//! CJK characters are also indexed one by one in a companion field ([`cjk_chars`]): bigrams alone
+//! miss one-character words (分, 年) and match pairs that straddle two words; unigrams and
+//! bigrams together rank Chinese better than either (xquad_zh keyword nDCG@10 0.9615 → 0.9669).
 
 use std::sync::OnceLock;
 
@@ -106,13 +109,31 @@ fn push_cjk_run(run: &[(usize, char)], terms: &mut Vec<Term>, position: &mut usi
     }
 }
 
-/// The tantivy side of the same analysis, registered under [`TOKENIZER_NAME`].
+/// Every CJK character of `text` on its own.
+pub fn cjk_chars(text: &str) -> Vec<Term> {
+    text.char_indices()
+        .filter(|(_, c)| is_cjk(*c))
+        .enumerate()
+        .map(|(position, (start, c))| Term { text: c.to_string(), start, end: start + c.len_utf8(), position, cjk: true })
+        .collect()
+}
+
+/// The tantivy side of the same analysis, registered under [`TOKENIZER_NAME`], or of
+/// [`cjk_chars`] under [`CHARS_TOKENIZER_NAME`].
 #[derive(Clone, Default)]
 pub struct EngramTokenizer {
     token: tantivy::tokenizer::Token,
+    chars: bool,
+}
+
+impl EngramTokenizer {
+    pub fn chars() -> EngramTokenizer {
+        EngramTokenizer { chars: true, ..Default::default() }
+    }
 }
 
 pub const TOKENIZER_NAME: &str = "engram";
+pub const CHARS_TOKENIZER_NAME: &str = "engram_cjk_chars";
 
 pub struct VecTokenStream<'a> {
     terms: std::vec::IntoIter<Term>,
@@ -124,7 +145,8 @@ impl tantivy::tokenizer::Tokenizer for EngramTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
         self.token.reset();
-        VecTokenStream { terms: analyze(text).into_iter(), token: &mut self.token }
+        let terms = if self.chars { cjk_chars(text) } else { analyze(text) };
+        VecTokenStream { terms: terms.into_iter(), token: &mut self.token }
     }
 }
 
@@ -183,6 +205,15 @@ mod tests {
     #[test]
     fn lone_cjk_char_is_a_unigram() {
         assert_eq!(texts("猫 cat"), vec!["猫", "cat"]);
+    }
+
+    #[test]
+    fn cjk_chars_one_by_one_with_offsets() {
+        let t = cjk_chars("发票 invoice 2024号");
+        let words: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(words, vec!["发", "票", "号"]);
+        assert_eq!(&"发票 invoice 2024号"[t[2].start..t[2].end], "号");
+        assert_eq!(t.iter().map(|t| t.position).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The keyword index: tantivy over sealed files, CJK-aware, kept in step with the store.
 //!
-//! One tantivy document per chunk: the chunk's text, the titles of its items (on the first
-//! chunk only), and the chunk and content ids. Nothing is stored in tantivy but ids; text for
+//! One tantivy document per chunk: the chunk's text (also as single CJK characters), the
+//! titles of its items (on the first chunk only), and the chunk and content ids. Nothing is stored in tantivy but ids; text for
 //! snippets comes from the store. Each commit records the store generation it reflects; on
 //! open, [`KeywordIndex::sync`] replays what changed since, so a crash between the store's
 //! commit and the index's commit heals by itself.
@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -54,6 +54,8 @@ pub struct KeywordQuery {
     pub phrases: Vec<Vec<String>>,
     /// Terms no result may contain.
     pub excluded: Vec<String>,
+    /// The CJK characters of the plain words, each optional, scored beside their bigrams.
+    pub chars: Vec<String>,
 }
 
 impl KeywordQuery {
@@ -83,14 +85,31 @@ pub struct KeywordIndex {
     content: Field,
     text: Field,
     title: Field,
+    chars: Field,
 }
 
 impl KeywordIndex {
     pub fn open(root: &Path, sealer: Arc<Sealer>) -> Result<KeywordIndex> {
-        let dir = SealedDirectory::open(root, sealer)
+        let dir = SealedDirectory::open(root, sealer.clone())
             .map_err(|e| IndexError::Open { path: root.display().to_string(), why: e.to_string() })?;
-        let index = Index::open_or_create(dir.clone(), schema()).map_err(|e| tamper_or(&dir, e))?;
+        let (dir, index) = match Index::open_or_create(dir.clone(), schema()) {
+            Ok(index) => (dir, index),
+            // An index written by an older engram, without a field this one needs: it is only
+            // a derived copy of the store, so start it afresh and let `sync` refill it.
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                drop(dir);
+                let fresh = || -> std::io::Result<SealedDirectory> {
+                    std::fs::remove_dir_all(root)?;
+                    SealedDirectory::open(root, sealer.clone())
+                };
+                let dir = fresh().map_err(|e| IndexError::Open { path: root.display().to_string(), why: e.to_string() })?;
+                let index = Index::create(dir.clone(), schema(), Default::default()).map_err(|e| tamper_or(&dir, e))?;
+                (dir, index)
+            }
+            Err(e) => return Err(tamper_or(&dir, e)),
+        };
         index.tokenizers().register(analyze::TOKENIZER_NAME, analyze::EngramTokenizer::default());
+        index.tokenizers().register(analyze::CHARS_TOKENIZER_NAME, analyze::EngramTokenizer::chars());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -103,6 +122,7 @@ impl KeywordIndex {
             content: field("content"),
             text: field("text"),
             title: field("title"),
+            chars: field("cjk_chars"),
             index,
             reader,
             dir,
@@ -235,6 +255,9 @@ impl KeywordIndex {
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), PHRASE_BOOST))));
             }
         }
+        for c in &q.chars {
+            clauses.push((Occur::Should, self.char_query(c)));
+        }
         for phrase in q.phrases.iter().filter(|p| !p.is_empty()) {
             let must: Box<dyn Query> = if phrase.len() == 1 {
                 self.term_query(&phrase[0])
@@ -247,23 +270,18 @@ impl KeywordIndex {
             return None;
         }
         for term in &q.excluded {
-            clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(self.text, term), IndexRecordOption::Basic))));
+            let field = if is_cjk_char(term) { self.chars } else { self.text };
+            clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::Basic))));
             clauses.push((Occur::MustNot, Box::new(TermQuery::new(Term::from_field_text(self.title, term), IndexRecordOption::Basic))));
         }
         Some(Box::new(BooleanQuery::new(clauses)))
     }
 
-    /// A term in the text or (weighted less) the title. A lone CJK character also matches the
-    /// bigrams that contain it, since CJK text is indexed as bigrams.
+    /// A term in the text or (weighted less) the title. A lone CJK character is looked up
+    /// among the single characters, so it also finds the words it is part of.
     fn term_query(&self, term: &str) -> Box<dyn Query> {
-        let mut chars = term.chars();
-        if let (Some(c), None) = (chars.next(), chars.next()) {
-            if analyze::is_cjk(c) {
-                let pattern = format!("(.{c}|{c}.|{c})");
-                if let Ok(q) = RegexQuery::from_pattern(&pattern, self.text) {
-                    return Box::new(q);
-                }
-            }
+        if is_cjk_char(term) {
+            return self.char_query(term);
         }
         let text = TermQuery::new(Term::from_field_text(self.text, term), IndexRecordOption::WithFreqs);
         let title = TermQuery::new(Term::from_field_text(self.title, term), IndexRecordOption::WithFreqs);
@@ -273,6 +291,10 @@ impl KeywordIndex {
         ]))
     }
 
+    fn char_query(&self, c: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(Term::from_field_text(self.chars, c), IndexRecordOption::WithFreqs))
+    }
+
     fn add_content(&self, writer: &IndexWriter, store: &Store, content_id: i64) -> Result<()> {
         let titles = store.titles_of(content_id)?.join("\n");
         for chunk in store.chunks_of(content_id)? {
@@ -280,6 +302,7 @@ impl KeywordIndex {
             doc.add_u64(self.chunk, chunk.id as u64);
             doc.add_u64(self.content, content_id as u64);
             doc.add_text(self.text, &chunk.text);
+            doc.add_text(self.chars, &chunk.text);
             if chunk.seq == 0 && !titles.is_empty() {
                 doc.add_text(self.title, &titles);
             }
@@ -343,6 +366,88 @@ fn schema() -> Schema {
     );
     b.add_text_field("text", text.clone());
     b.add_text_field("title", text);
+    let chars = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analyze::CHARS_TOKENIZER_NAME)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    b.add_text_field("cjk_chars", chars);
     b.build()
 }
 
+fn is_cjk_char(term: &str) -> bool {
+    let mut chars = term.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if analyze::is_cjk(c))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::DataKey;
+    use crate::query::parse::parse_query;
+    use crate::store::{ItemMeta, Kind, NewItem, Span};
+
+    fn note(text: &str) -> NewItem {
+        NewItem {
+            kind: Kind::File,
+            source: "/notes/a.txt".into(),
+            title: None,
+            meta: ItemMeta::default(),
+            time: 100,
+            mtime: 100,
+            size: text.len() as i64,
+            text: text.into(),
+            chunks: vec![Span { start: 0, end: text.len() }],
+        }
+    }
+
+    fn chunks(index: &KeywordIndex, query: &str) -> usize {
+        index.search(&parse_query(query), 10).unwrap().len()
+    }
+
+    #[test]
+    fn chinese_matches_by_character_as_well_as_by_bigram() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let mut store = Store::open(&dir.path().join("db"), sealer.clone()).unwrap();
+        store.write(|w| w.put(&note("黑豹队的防守只丢了 308分"))).unwrap();
+        let index = KeywordIndex::open(&dir.path().join("index"), sealer).unwrap();
+        index.sync(&store).unwrap();
+        // 分 is a word of its own here, inside no indexed bigram of the query.
+        assert_eq!(chunks(&index, "分"), 1);
+        assert_eq!(chunks(&index, "防守"), 1);
+        // No shared bigram, but shared characters: found.
+        assert_eq!(chunks(&index, "黑队"), 1);
+        assert_eq!(chunks(&index, "-分 防守"), 0);
+        assert_eq!(chunks(&index, "进攻"), 0);
+    }
+
+    #[test]
+    fn an_index_from_an_older_schema_is_rebuilt_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let mut store = Store::open(&dir.path().join("db"), sealer.clone()).unwrap();
+        store.write(|w| w.put(&note("租约到期 lease ends"))).unwrap();
+        let root = dir.path().join("index");
+        {
+            // The schema before CJK characters had a field of their own.
+            let mut old = Schema::builder();
+            old.add_u64_field("chunk", INDEXED | FAST);
+            old.add_u64_field("content", INDEXED | FAST);
+            old.add_text_field("text", tantivy::schema::TEXT);
+            old.add_text_field("title", tantivy::schema::TEXT);
+            let sealed = SealedDirectory::open(&root, sealer.clone()).unwrap();
+            let index = Index::create(sealed, old.build(), Default::default()).unwrap();
+            let mut writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).unwrap();
+            let mut prepared = writer.prepare_commit().unwrap();
+            prepared.set_payload(&serde_json::json!({ "generation": store.generation().unwrap() }).to_string());
+            prepared.commit().unwrap();
+        }
+        let index = KeywordIndex::open(&root, sealer).unwrap();
+        assert_eq!(index.generation().unwrap(), 0, "the old index is gone");
+        index.sync(&store).unwrap();
+        assert_eq!(chunks(&index, "租约"), 1);
+        assert_eq!(chunks(&index, "lease"), 1);
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use crate::index::analyze::{analyze, normalise_word};
+use crate::index::analyze::{analyze, is_cjk, normalise_word};
 use crate::index::KeywordQuery;
 
 /// English function words, dropped from a query's plain words when it has others: in a small
@@ -82,6 +82,7 @@ pub fn parse_query(input: &str) -> KeywordQuery {
             run.retain(|t| !is_stop_word(t));
         }
         q.runs.retain(|r| !r.is_empty());
+        q.chars.retain(|c| !CJK_QUESTION_CHARS.contains(c.as_str()));
     }
     q
 }
@@ -90,6 +91,10 @@ fn flush(plain: &mut String, q: &mut KeywordQuery) {
     let terms: Vec<String> = analyze(plain).into_iter().map(|t| t.text).collect();
     if !terms.is_empty() {
         q.runs.push(terms);
+    }
+    // A lone character is already a term of its own; longer runs add theirs one by one.
+    for run in plain.split(|c: char| !is_cjk(c)).filter(|r| r.chars().nth(1).is_some()) {
+        q.chars.extend(run.chars().map(String::from));
     }
     plain.clear();
 }
@@ -124,6 +129,17 @@ mod tests {
         assert_eq!(terms("什么"), ["什么"]);
         // Content words that share a character with a question word stay.
         assert!(terms("任何时候多数").contains(&"多数".to_string()));
+    }
+
+    #[test]
+    fn chinese_words_also_count_character_by_character() {
+        let q = parse_query("黑豹队丢了多少分");
+        assert_eq!(q.chars, ["黑", "豹", "队", "丢", "了", "多", "少", "分"]);
+        // Question characters go, like their bigrams.
+        assert!(!parse_query("谁赢得了超级碗").chars.contains(&"谁".to_string()));
+        // A lone character is a term already; quoted phrases stay exact.
+        assert!(parse_query("猫 cat").chars.is_empty());
+        assert!(parse_query("「租约」").chars.is_empty());
     }
 
     #[test]
