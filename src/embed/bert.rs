@@ -8,9 +8,10 @@
 //! calling thread, where candle would allocate a new tensor and hand large ones to its shared
 //! thread pool (which the embedder's per-core workers would then queue for); and the exact
 //! GELU uses a rational approximation of erf that vectorises, where candle calls a scalar
-//! `erf` for every element.
+//! `erf` for every element. Where the CPU has AMX, dense layers run on its bf16 tiles
+//! ([`super::amx`]).
 
-use candle_core::{CpuStorage, DType, InplaceOp1, InplaceOp2, Layout, Module, Result, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, DType, InplaceOp1, InplaceOp2, Layout, Module, Result, Shape, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
@@ -25,27 +26,46 @@ pub struct Bert {
     act: HiddenAct,
 }
 
+use super::amx;
+
 /// A dense layer.
 struct Linear {
-    weight: Tensor,
+    weight: Weight,
     bias: Tensor,
 }
 
+enum Weight {
+    /// `[in, out]`, row-major.
+    F32(Tensor),
+    Tiles(amx::Packed),
+}
+
 impl Linear {
-    fn load(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
-        Linear::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?)
+    fn load(inputs: usize, outputs: usize, vb: VarBuilder, tiles: bool) -> Result<Linear> {
+        Linear::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?, tiles)
     }
 
     /// Keeps the weights as `[in, out]`, row-major: a product with the stored `[out, in]`
     /// transposed made gemm repack the whole matrix on every call, which cost a short query
     /// half its time (9.1 → 4.9 ms).
-    fn new(weight: Tensor, bias: Tensor) -> Result<Linear> {
-        Ok(Linear { weight: weight.t()?.contiguous()?, bias })
+    /// With `tiles` (only when [`amx::available`]), the product runs on AMX.
+    fn new(weight: Tensor, bias: Tensor, tiles: bool) -> Result<Linear> {
+        let weight = weight.t()?.contiguous()?;
+        if tiles && amx::available() {
+            let (k, n) = weight.dims2()?;
+            if let Some(tiles) = amx::Packed::new(&weight.flatten_all()?.to_vec1::<f32>()?, k, n) {
+                return Ok(Linear { weight: Weight::Tiles(tiles), bias });
+            }
+        }
+        Ok(Linear { weight: Weight::F32(weight), bias })
     }
 
     /// `x · weight + bias`, plus `residual` when given, on `x` of `[batch, tokens, in]`.
     fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.broadcast_left(x.dim(0)?)?)?;
+        let y = match &self.weight {
+            Weight::F32(w) => x.matmul(&w.broadcast_left(x.dim(0)?)?)?,
+            Weight::Tiles(tiles) => x.contiguous()?.apply_op1_no_bwd(&Dense(tiles))?,
+        };
         y.inplace_op2(&self.bias, &Add)?;
         if let Some(r) = residual {
             y.inplace_op2(r, &Add)?;
@@ -64,8 +84,9 @@ struct Layer {
 }
 
 impl Bert {
-    /// Loads the weights, found at the top level or under `bert.` / `{model_type}.`.
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Bert> {
+    /// Loads the weights, found at the top level or under `bert.` / `{model_type}.`; dense
+    /// layers on AMX tiles when `tiles` and the CPU has them.
+    pub fn load(vb: VarBuilder, config: &Config, tiles: bool) -> Result<Bert> {
         let prefixes = [None, Some("bert")].into_iter().chain(config.model_type.as_deref().map(Some));
         let mut first_err = None;
         for prefix in prefixes {
@@ -73,7 +94,7 @@ impl Bert {
                 Some(p) => vb.pp(p),
                 None => vb.clone(),
             };
-            match Bert::load_at(vb, config) {
+            match Bert::load_at(vb, config, tiles) {
                 Ok(model) => return Ok(model),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -83,7 +104,7 @@ impl Bert {
         Err(first_err.expect("at least one prefix was tried"))
     }
 
-    fn load_at(vb: VarBuilder, c: &Config) -> Result<Bert> {
+    fn load_at(vb: VarBuilder, c: &Config, tiles: bool) -> Result<Bert> {
         let (h, eps) = (c.hidden_size, c.layer_norm_eps);
         let e = vb.pp("embeddings");
         let words = candle_nn::embedding(c.vocab_size, h, e.pp("word_embeddings"))?;
@@ -104,13 +125,13 @@ impl Bert {
             let q = part("query")?;
             let q = ((q.0 * scale)?, (q.1 * scale)?);
             let (k, v) = (part("key")?, part("value")?);
-            let qkv = Linear::new(Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Tensor::cat(&[&q.1, &k.1, &v.1], 0)?)?;
+            let qkv = Linear::new(Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Tensor::cat(&[&q.1, &k.1, &v.1], 0)?, tiles)?;
             layers.push(Layer {
                 qkv,
-                attention_out: Linear::load(h, h, a.pp("output").pp("dense"))?,
+                attention_out: Linear::load(h, h, a.pp("output").pp("dense"), tiles)?,
                 attention_norm: candle_nn::layer_norm(h, eps, a.pp("output").pp("LayerNorm"))?,
-                intermediate: Linear::load(h, c.intermediate_size, l.pp("intermediate").pp("dense"))?,
-                output: Linear::load(c.intermediate_size, h, l.pp("output").pp("dense"))?,
+                intermediate: Linear::load(h, c.intermediate_size, l.pp("intermediate").pp("dense"), tiles)?,
+                output: Linear::load(c.intermediate_size, h, l.pp("output").pp("dense"), tiles)?,
                 output_norm: candle_nn::layer_norm(h, eps, l.pp("output").pp("LayerNorm"))?,
             });
         }
@@ -189,6 +210,23 @@ fn f32_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> 
     match (storage, layout.contiguous_offsets()) {
         (CpuStorage::F32(data), Some((start, end))) => Ok(&mut data[start..end]),
         _ => candle_core::bail!("{op} takes a contiguous f32 tensor"),
+    }
+}
+
+/// `x · w` on AMX tiles, for `x` of `[.., in]`.
+struct Dense<'a>(&'a amx::Packed);
+
+impl CustomOp1 for Dense<'_> {
+    fn name(&self) -> &'static str {
+        "dense-amx"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, self.name())?;
+        let mut dims = layout.dims().to_vec();
+        let rows = dims[..dims.len() - 1].iter().product();
+        *dims.last_mut().expect("a dense layer's input has dimensions") = self.0.n();
+        Ok((CpuStorage::F32(self.0.matmul(x, rows)), Shape::from(dims)))
     }
 }
 

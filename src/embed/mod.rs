@@ -15,6 +15,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config as BertConfig;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+mod amx;
 mod bert;
 use bert::Bert;
 
@@ -70,6 +71,16 @@ impl Embedder {
     /// `multilingual` says the model reads every script; otherwise only Latin-script text is
     /// trusted to its vectors (see [`Embedder::coverage`]).
     pub fn load(dir: &Path, multilingual: bool) -> Result<Embedder, EmbedError> {
+        Self::load_with(dir, multilingual, true)
+    }
+
+    /// As [`Embedder::load`], with every product in f32 even where AMX's bf16 tiles would
+    /// run: for tests and measurements of the exact path.
+    pub fn load_f32(dir: &Path, multilingual: bool) -> Result<Embedder, EmbedError> {
+        Self::load_with(dir, multilingual, false)
+    }
+
+    fn load_with(dir: &Path, multilingual: bool, tiles: bool) -> Result<Embedder, EmbedError> {
         let file = |name: &str| -> Result<PathBuf, EmbedError> {
             let p = dir.join(name);
             if p.is_file() {
@@ -92,7 +103,7 @@ impl Embedder {
         let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
             .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let model = Bert::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let model = Bert::load(vb, &config, tiles).map_err(|e| corrupt(&weights_path, e.to_string()))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = (0..cores)
             .map(|i| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(move |_| format!("embed-{i}")).build())
