@@ -1,7 +1,8 @@
 #!/bin/sh
 # Embedding throughput of engram's candle embedder against the Python reference
 # (sentence-transformers on PyTorch), on the same texts and the same cores, in one run:
-# engram, then PyTorch, then engram again, so drift from other load on the machine shows.
+# engram, engram with every product in f32 (no AMX tiles), PyTorch, then engram again, so
+# drift from other load on the machine shows.
 #
 # Usage: bench/embed.sh [VENV]
 #   VENV: a throwaway virtualenv with sentence-transformers (made here when missing: PyPI's
@@ -19,6 +20,8 @@ texts=$(mktemp)
 trap 'rm -f "$texts"' EXIT
 echo "== engram (candle), run 1"
 EMBED_TEXTS_OUT=$texts cargo bench -q --bench embed
+echo "== engram (candle), every product in f32 (ENGRAM_EMBED_F32=1)"
+ENGRAM_EMBED_F32=1 cargo bench -q --bench embed
 echo "== sentence-transformers (PyTorch), same texts"
 "$venv/bin/python" bench/embed_reference.py "$model" "$texts" 2>&1 | grep -v -e Warning -e "Loading weights"
 echo "== engram (candle), run 2"

@@ -92,17 +92,24 @@ impl Packed {
     pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
         assert!(available(), "AMX matmul without AMX");
         assert_eq!(x.len(), m * self.k);
-        let padded = m.div_ceil(ROWS) * ROWS;
-        let mut a = vec![0u16; padded * self.k];
-        to_bf16(x, &mut a[..x.len()]);
-        let mut c: Vec<f32> = Vec::with_capacity(padded * self.n);
-        // SAFETY: `available` granted the tile state; `a` holds `padded` rows of `k`, `c` room
-        // for `padded` rows of `n`, and `data` the packed tiles of `[k, n]`, which is every
-        // address the kernel touches. The kernel stores every element of `c`, so it is all set.
-        unsafe {
-            kernel(&a, self.k, &self.data, c.spare_capacity_mut().as_mut_ptr().cast(), self.n, padded);
-            c.set_len(padded * self.n);
+        thread_local! {
+            // The inputs in bf16, kept between calls: a fresh buffer this size costs page faults.
+            static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        let padded = m.div_ceil(ROWS) * ROWS;
+        let mut c: Vec<f32> = Vec::with_capacity(padded * self.n);
+        INPUT.with_borrow_mut(|a| {
+            a.resize(padded * self.k, 0);
+            to_bf16(x, &mut a[..x.len()]);
+            a[x.len()..].fill(0);
+            // SAFETY: `available` granted the tile state; `a` holds `padded` rows of `k`, `c`
+            // room for `padded` rows of `n`, and `data` the packed tiles of `[k, n]`, which is
+            // every address the kernel touches. The kernel stores every element of `c`.
+            unsafe {
+                kernel(a, self.k, &self.data, c.spare_capacity_mut().as_mut_ptr().cast(), self.n, padded);
+                c.set_len(padded * self.n);
+            }
+        });
         c.truncate(m * self.n);
         c
     }
