@@ -10,7 +10,7 @@
 //! engram wrongly claims to have found something.
 //!
 //! scripts/fetch-models.sh && cargo bench --bench ask
-//! ASK_SET=xquad_zh ASK_SAMPLE=100 ASK_PASSAGES=3 cargo bench --bench ask
+//! ASK_SET=xquad_zh ASK_SAMPLE=100 ASK_PASSAGES=3 ASK_OFFSET=2 cargo bench --bench ask
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,7 +57,10 @@ fn main() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let step = (qa.len() / sample).max(1);
-    let questions: Vec<&serde_json::Value> = qa.iter().step_by(step).take(sample).collect();
+    // ASK_OFFSET=k takes every step-th question from the k-th on: a sample disjoint from the
+    // default one (k = 0), to check a change on questions it was not made on.
+    let offset: usize = env_or("ASK_OFFSET", 0);
+    let questions: Vec<&serde_json::Value> = qa.iter().skip(offset).step_by(step).take(sample).collect();
     let mut config = Config::default();
     config.ask.passages = passages;
     let corpus = engram::eval::load_corpus(&dir, config.clone(), true, &mut |m| eprintln!("{m}")).unwrap();

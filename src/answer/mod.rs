@@ -30,6 +30,10 @@ const RANK_PRIOR: f32 = 0.15;
 const HEADER_PENALTY: f32 = 0.3;
 /// Bonus for a sentence with a figure in it when the question asks for one.
 const FIGURE_BONUS: f32 = 0.15;
+/// How many words from a word of the question a quotation may start, for a question that
+/// does not say what kind of answer it wants ("What did Marlee Matlin translate?"): the words
+/// that answer usually stand next to the ones the question repeats.
+const NEAR_WORDS: usize = 3;
 /// Sentences per passage considered for the extractive answer.
 const SENTENCES_PER_PASSAGE: usize = 12;
 /// Tokens kept free of the window besides the answer: chat markers and rounding.
@@ -306,8 +310,19 @@ fn copied(
     // figure for how much / how many / when, a capitalised name for who.
     let kind = answer_kind(question);
     let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]);
-    let any_typed = sentence.char_indices().any(|(i, _)| typed(sentence, i));
-    let may_start: &dyn Fn(&str, usize) -> bool = if any_typed { &typed } else { &new_word };
+    let near = near_words(sentence, &asked);
+    let typed_near = |text: &str, at: usize| {
+        let word = text[at..].char_indices().find(|(_, c)| c.is_alphanumeric()).map(|(i, _)| at + i);
+        typed(text, at) && word.is_some_and(|w| near.contains(&w))
+    };
+    let any = |f: &dyn Fn(&str, usize) -> bool| sentence.char_indices().any(|(i, _)| f(sentence, i));
+    let may_start: &dyn Fn(&str, usize) -> bool = if any(&typed_near) {
+        &typed_near
+    } else if any(&typed) {
+        &typed
+    } else {
+        &new_word
+    };
     let (generation, _) = generator.copy_from(&prompt, &[sentence], may_start, &new_word, max_tokens, on_text)?;
     let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
     if !brings_news {
@@ -362,6 +377,19 @@ fn rank_sentences(
     }
     sentences.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.start.cmp(&b.start)));
     Ok(sentences)
+}
+
+/// Byte offsets of the words of `sentence` within [`NEAR_WORDS`] of a word it shares with the
+/// question (function words aside), those shared words left out. Latin script only: CJK text is not split into words.
+fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
+    let words: Vec<analyze::Term> = analyze::analyze(sentence).into_iter().filter(|t| !t.cjk).collect();
+    let anchors: Vec<usize> =
+        words.iter().filter(|t| asked.contains(&t.text) && !parse::is_stop_word(&t.text)).map(|t| t.position).collect();
+    words
+        .iter()
+        .filter(|t| !anchors.contains(&t.position) && anchors.iter().any(|&a| a.abs_diff(t.position) <= NEAR_WORDS))
+        .map(|t| t.start)
+        .collect()
 }
 
 fn is_header_line(sentence: &str) -> bool {
@@ -535,6 +563,24 @@ mod tests {
         let (text, cited) = clean("The brakes cost $240 [2]. Pads were replaced [1, 2] [7].\n\nExtra", 3);
         assert_eq!(text, "The brakes cost $240. Pads were replaced.");
         assert_eq!(cited, vec![2, 1]);
+    }
+
+    #[test]
+    fn quotations_start_near_the_words_the_question_repeats() {
+        let sentence = "At the 2016 gala, Marlee Matlin translated the national anthem into American Sign Language.";
+        let asked: HashSet<String> = Terms::of("What did Marlee Matlin translate?").into_iter().collect();
+        let near = near_words(sentence, &asked);
+        let at = |w: &str| sentence.find(w).unwrap();
+        // "the national anthem" starts one word after "translated".
+        assert!(near.contains(&at("the national")));
+        assert!(near.contains(&at("anthem")));
+        // Far from every repeated word, and the repeated words themselves, are not near.
+        assert!(!near.contains(&at("Language")));
+        assert!(!near.contains(&at("Matlin")));
+        // Function words of the question anchor nothing ("did" is not in the sentence, "the" is).
+        assert!(near_words("the cat sat on the mat", &Terms::of("what did the dog do").into_iter().collect()).is_empty());
+        // No words to count in Chinese text.
+        assert!(near_words("马丽·麦特林翻译了国歌", &Terms::of("马丽翻译了什么").into_iter().collect()).is_empty());
     }
 
     #[test]
