@@ -5,6 +5,7 @@
 //!   - generated: the model's free answer over the numbered passages, unchecked, and checked
 //!     (replaced by the extractive one when a number, date or name is not in its sources);
 //!   - copied: the model quotes the answer from the best sentences (the default).
+//!
 //! Also how often a cited source is the gold paragraph, how often the answer is "not found",
 //! and, for questions from another set (cranfield) that the corpus cannot answer, how often
 //! engram wrongly claims to have found something.

@@ -34,6 +34,9 @@ const PROMPT_STEP: usize = 512;
 const REPEAT_PENALTY: f32 = 1.1;
 const REPEAT_WINDOW: usize = 64;
 
+/// Picks the next token from the logits and the tokens so far, or `None` to stop.
+type Choose<'a> = dyn FnMut(&[f32], &[u32]) -> Option<u32> + 'a;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     #[error("the language model {0} is missing: {FETCH_HINT}")]
@@ -363,7 +366,7 @@ impl Generator {
         prompt: &str,
         max_new: usize,
         on_text: &mut dyn FnMut(&str),
-        choose: &mut dyn FnMut(&[f32], &[u32]) -> Option<u32>,
+        choose: &mut Choose,
     ) -> Result<Generation, LlmError> {
         let started = Instant::now();
         let mut tokens = self.encode(prompt)?;

@@ -173,7 +173,7 @@ impl<'a> Copy<'a> {
                     // of an initial ("John C. Messenger") does not.
                     Some('.') if is_initial(&text[..end]) => false,
                     Some(',' | ';' | ':' | '.') => !chars.next().is_some_and(char::is_alphanumeric),
-                    Some(c) if matches!(c, '(' | '。' | '，' | '；' | '（') => true,
+                    Some('(' | '。' | '，' | '；' | '（') => true,
                     Some(c) => c.is_alphanumeric() && !is_cjk(c) && next > end && !(self.may_continue)(text, next),
                 }
             })
