@@ -262,6 +262,9 @@ pub struct Status {
     /// Chunks still waiting for a sentence embedding.
     pub chunks_without_vector: i64,
     pub embedder: String,
+    /// How the embedder's dense layers multiply here: "AMX bf16 tiles" or "f32".
+    #[serde(default)]
+    pub embedder_arithmetic: String,
 }
 
 /// How many files to write in one store transaction.
@@ -776,6 +779,7 @@ impl Engram {
             frames,
             chunks_without_vector: self.store.count_without_vector(&embedder)?,
             embedder,
+            embedder_arithmetic: embed::arithmetic().to_string(),
         })
     }
 }

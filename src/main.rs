@@ -384,7 +384,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("distinct texts: {} in {} chunks, {} bytes of text", s.store.contents, s.store.chunks, s.store.text_bytes);
                 println!("index:          {} chunks, generation {} of {}", s.indexed_chunks, s.index_generation, s.store.generation);
                 println!("disk:           {} bytes database ({} screenshots, {} bytes), {} bytes index", s.database_bytes, s.frames, s.frame_bytes, s.index_bytes);
-                println!("embedder:       {} ({} chunks waiting for a vector)", s.embedder, s.chunks_without_vector);
+                println!("embedder:       {} ({} chunks waiting for a vector; dense layers in {})", s.embedder, s.chunks_without_vector, s.embedder_arithmetic);
                 if let (Some(a), Some(b)) = (s.store.oldest, s.store.newest) {
                     println!("span:           {} to {}", local_time(a), local_time(b));
                 }

@@ -115,4 +115,10 @@ fn status_counts_memories() {
     let s = e.run(&["status", "--json"]).ok().json();
     assert_eq!(s["files"], 39);
     assert_eq!(s["indexed_chunks"], s["chunks"]);
+    // Which arithmetic the embedder uses is reported, and the switch to plain f32 holds.
+    assert!(["AMX bf16 tiles", "f32"].contains(&s["embedder_arithmetic"].as_str().unwrap()), "{s}");
+    let f32_only = e.run_with(&["status", "--json"], |c| {
+        c.env("ENGRAM_EMBED_F32", "1");
+    });
+    assert_eq!(f32_only.ok().json()["embedder_arithmetic"], "f32");
 }

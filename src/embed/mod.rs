@@ -56,6 +56,16 @@ pub struct Embedder {
     workers: Vec<rayon::ThreadPool>,
 }
 
+/// How this process multiplies the embedder's dense layers: on AMX bf16 tiles where the CPU
+/// and kernel offer them (and `ENGRAM_EMBED_F32` is not set), else in f32.
+pub fn arithmetic() -> &'static str {
+    if amx::available() {
+        "AMX bf16 tiles"
+    } else {
+        "f32"
+    }
+}
+
 /// The models folder: `$ENGRAM_MODELS`, else `$XDG_DATA_HOME/engram/models`.
 pub fn models_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("ENGRAM_MODELS") {
