@@ -30,9 +30,9 @@ const RANK_PRIOR: f32 = 0.15;
 const HEADER_PENALTY: f32 = 0.3;
 /// Bonus for a sentence with a figure in it when the question asks for one.
 const FIGURE_BONUS: f32 = 0.15;
-/// How many words from a word of the question a quotation may start, for a question that
-/// does not say what kind of answer it wants ("What did Marlee Matlin translate?"): the words
-/// that answer usually stand next to the ones the question repeats.
+/// How many words from a word the question repeats a quotation may start ("What did Marlee
+/// Matlin translate?" → "the national anthem", after "translated"): the words that answer
+/// usually stand next to the ones the question repeats.
 const NEAR_WORDS: usize = 3;
 /// Sentences per passage considered for the extractive answer.
 const SENTENCES_PER_PASSAGE: usize = 12;
@@ -380,7 +380,8 @@ fn rank_sentences(
 }
 
 /// Byte offsets of the words of `sentence` within [`NEAR_WORDS`] of a word it shares with the
-/// question (function words aside), those shared words left out. Latin script only: CJK text is not split into words.
+/// question (function words aside), those shared words left out. Latin script only: CJK text
+/// is not split into words.
 fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
     let words: Vec<analyze::Term> = analyze::analyze(sentence).into_iter().filter(|t| !t.cjk).collect();
     let anchors: Vec<usize> =

@@ -22,9 +22,9 @@ use bert::Bert;
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
 /// Texts per forward pass, at most, by length. Measured here (benches/embed.rs, 2 cores, a
-/// worker each): chunk-sized texts go fastest one or a few at a time (70 chunks/s at batch 1
-/// and 4, 57 at 16, 37 at 64: padding and cache misses grow with the batch), short sentences
-/// about the same at batch 1 and 12 (4.0 and 3.9 ms each).
+/// worker each, AMX tiles): chunk-sized texts go fastest one at a time (150 chunks/s at batch
+/// 1, 122 at 4, 79 at 16, 46 at 64: padding and cache misses grow with the batch; the f32 path
+/// ranks the same), short sentences about the same at batch 1 and 12 (1.9 and 2.0–2.3 ms each).
 const LONG_BATCH: usize = 1;
 const SHORT_BATCH: usize = 16;
 /// Texts up to this many bytes count as short.

@@ -1,8 +1,8 @@
 //! The keyword index: tantivy over sealed files, CJK-aware, kept in step with the store.
 //!
 //! One tantivy document per chunk: the chunk's text (also as single CJK characters), the
-//! titles of its items (on the first chunk only), and the chunk and content ids. Nothing is stored in tantivy but ids; text for
-//! snippets comes from the store. Each commit records the store generation it reflects; on
+//! titles of its items (on the first chunk only), and the chunk and content ids. Nothing is
+//! stored in tantivy but ids; text for snippets comes from the store. Each commit records the store generation it reflects; on
 //! open, [`KeywordIndex::sync`] replays what changed since, so a crash between the store's
 //! commit and the index's commit heals by itself.
 
@@ -380,13 +380,20 @@ fn is_cjk_char(term: &str) -> bool {
     matches!((chars.next(), chars.next()), (Some(c), None) if analyze::is_cjk(c))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::DataKey;
     use crate::query::parse::parse_query;
     use crate::store::{ItemMeta, Kind, NewItem, Span};
+
+    /// A sealed store holding one note of `text`, in `dir`.
+    fn store_with(dir: &Path, text: &str) -> (Arc<Sealer>, Store) {
+        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let mut store = Store::open(&dir.join("db"), sealer.clone()).unwrap();
+        store.write(|w| w.put(&note(text))).unwrap();
+        (sealer, store)
+    }
 
     fn note(text: &str) -> NewItem {
         NewItem {
@@ -409,9 +416,7 @@ mod tests {
     #[test]
     fn chinese_matches_by_character_as_well_as_by_bigram() {
         let dir = tempfile::tempdir().unwrap();
-        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
-        let mut store = Store::open(&dir.path().join("db"), sealer.clone()).unwrap();
-        store.write(|w| w.put(&note("黑豹队的防守只丢了 308分"))).unwrap();
+        let (sealer, store) = store_with(dir.path(), "黑豹队的防守只丢了 308分");
         let index = KeywordIndex::open(&dir.path().join("index"), sealer).unwrap();
         index.sync(&store).unwrap();
         // 分 is a word of its own here, inside no indexed bigram of the query.
@@ -426,9 +431,7 @@ mod tests {
     #[test]
     fn an_index_from_an_older_schema_is_rebuilt_from_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
-        let mut store = Store::open(&dir.path().join("db"), sealer.clone()).unwrap();
-        store.write(|w| w.put(&note("租约到期 lease ends"))).unwrap();
+        let (sealer, store) = store_with(dir.path(), "租约到期 lease ends");
         let root = dir.path().join("index");
         {
             // The schema before CJK characters had a field of their own.
