@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::crypto::DataKey;
 use crate::query::{Mode, SearchRequest};
 use crate::store::{ItemMeta, Kind, NewItem};
-use crate::{extract, Engram, Error, Result};
+use crate::{Engram, Error, Result};
 
 #[derive(Deserialize)]
 struct CorpusDoc {
@@ -136,7 +136,7 @@ pub fn load_corpus(dir: &Path, config: Config, embed: bool, progress: &mut dyn F
                     time: now,
                     mtime: now,
                     size: text.len() as i64,
-                    chunks: extract::chunk_text(&text),
+                    chunks: engram.chunk_text(&text),
                     text,
                 }
             })

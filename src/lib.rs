@@ -137,6 +137,8 @@ pub struct Engram {
     /// Opened from the store when a semantic query first needs it, and caught up whenever
     /// the store has moved since (a write here or by another process).
     vectors: RefCell<Option<LoadedVectors>>,
+    /// The embedder's tokenizer, which sizes chunks; `None` when the model is not fetched.
+    token_counter: OnceCell<Option<embed::TokenCounter>>,
     /// The language model, loaded when a question first needs it.
     generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
     /// The store generation the keyword index reader was last brought up to.
@@ -301,6 +303,7 @@ impl Engram {
             store,
             index,
             embedder: OnceCell::new(),
+            token_counter: OnceCell::new(),
             generator: OnceCell::new(),
             vectors: RefCell::new(None),
             seen: std::cell::Cell::new(-1),
@@ -392,6 +395,16 @@ impl Engram {
         }
     }
 
+    /// Splits a memory's text into chunks that fill the embedder's window: counted with its
+    /// tokenizer when the model is fetched, else estimated.
+    pub fn chunk_text(&self, text: &str) -> Vec<store::Span> {
+        let counter = self.token_counter.get_or_init(|| embed::TokenCounter::load(&self.config.models.embedder_dir()).ok());
+        match counter {
+            Some(c) => extract::chunk_text_by(text, &|s| c.count(s)),
+            None => extract::chunk_text(text),
+        }
+    }
+
     /// Gives every chunk without a vector one, in batches, resumably. Returns how many.
     pub fn embed_pending(&mut self, progress: &mut dyn FnMut(AddEvent)) -> Result<usize> {
         let embedder = self.embedder()?;
@@ -437,7 +450,7 @@ impl Engram {
         }
         let mut doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
         doc.text = capture::privacy::redact(&doc.text).text;
-        let chunks = extract::chunk_text(&doc.text);
+        let chunks = self.chunk_text(&doc.text);
         if chunks.is_empty() {
             return Err(Skip::Empty);
         }
@@ -505,7 +518,7 @@ impl Engram {
     /// same transaction.
     pub fn add_frame(&mut self, c: &capture::screen::Captured, replaces: Option<i64>) -> Result<i64> {
         let text = if c.text.trim().is_empty() { c.title.clone() } else { c.text.clone() };
-        let chunks = extract::chunk_text(&text);
+        let chunks = self.chunk_text(&text);
         let item = NewItem {
             kind: Kind::Screen,
             source: c.app.clone(),

@@ -33,6 +33,22 @@ fn vectors_match_sentence_transformers() {
 }
 
 #[test]
+fn chunks_are_sized_in_the_embedders_own_word_pieces() {
+    use engram::extract::{chunk_text, chunk_text_by, CHUNK_MAX_TOKENS};
+    let counter = engram::embed::TokenCounter::load(&model_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counter.count("tokenization"), 2);
+    // Technical English splits into far more pieces than words: 20 pieces for 11 words here.
+    let text = "Thermoelastic buckling of orthotropic cylindrical shells under hypersonic aerodynamic heating. ".repeat(40);
+    let pieces = |spans: &[engram::store::Span]| spans.iter().map(|s| counter.count(&text[s.start..s.end])).max().unwrap();
+    // Sized by the estimate, a chunk would overflow the model's window and lose its tail...
+    assert!(pieces(&chunk_text(&text)) > CHUNK_MAX_TOKENS, "{}", pieces(&chunk_text(&text)));
+    // ...sized by the tokenizer, each fits with room for the two special tokens.
+    let counted = chunk_text_by(&text, &|s| counter.count(s));
+    assert!(pieces(&counted) <= CHUNK_MAX_TOKENS - 2, "{}", pieces(&counted));
+    assert_eq!(counted.last().unwrap().end, text.trim_end().len());
+}
+
+#[test]
 fn padded_batches_match_single_texts() {
     // Batches of different lengths are padded and masked; one text alone is not: both paths,
     // and the per-core workers, must give the same vectors.

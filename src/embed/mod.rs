@@ -226,6 +226,35 @@ impl Embedder {
     }
 }
 
+/// Counts the embedder's own word pieces, so chunks can be sized to fill its window exactly;
+/// a fixed words-to-pieces ratio is off by a fifth on technical English (BENCHMARKS.md).
+pub struct TokenCounter {
+    tokenizer: Tokenizer,
+}
+
+impl TokenCounter {
+    /// Reads only `tokenizer.json` from the model folder `dir`.
+    pub fn load(dir: &Path) -> Result<TokenCounter, EmbedError> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(EmbedError::Missing(path));
+        }
+        let mut tokenizer =
+            Tokenizer::from_file(&path).map_err(|e| EmbedError::Corrupt { file: path.clone(), why: e.to_string() })?;
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| EmbedError::Corrupt { file: path, why: e.to_string() })?;
+        Ok(TokenCounter { tokenizer })
+    }
+
+    /// Word pieces in `text`, special tokens aside; the estimate if the tokenizer fails.
+    pub fn count(&self, text: &str) -> usize {
+        match self.tokenizer.encode_fast(text, false) {
+            Ok(e) => e.len(),
+            Err(_) => crate::extract::estimate_tokens(text),
+        }
+    }
+}
+
 /// The name a model folder's vectors are stored under: the folder's name.
 pub fn model_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_MODEL.into())

@@ -1,6 +1,7 @@
 //! Splits a text into overlapping chunks sized for a 256-token sentence embedder.
 //!
-//! Sizes are estimated, not tokenised: a Latin word is about 1.3 word pieces, and a CJK
+//! Sizes are counted in the embedder's own word pieces when its tokenizer is at hand
+//! ([`chunk_text_by`]), else estimated: a Latin word is about 1.3 word pieces, and a CJK
 //! character about one (CJK text has no spaces, so counting words would make one giant "word").
 //! Chunks break at paragraph, then sentence bounds; a sentence too long for one chunk is cut at
 //! spaces or, for CJK, between characters. Each chunk starts with the last sentence of the one
@@ -24,9 +25,15 @@ struct Unit {
     starts_paragraph: bool,
 }
 
-/// Returns byte spans of `text`, each on char boundaries, trimmed of surrounding whitespace.
+/// Returns byte spans of `text`, each on char boundaries, trimmed of surrounding whitespace,
+/// sized by the estimate.
 pub fn chunk_text(text: &str) -> Vec<Span> {
-    let units = split_units(text);
+    chunk_text_by(text, &estimate_tokens)
+}
+
+/// As [`chunk_text`], sized by `count`, the embedder's tokens in a piece of text.
+pub fn chunk_text_by(text: &str, count: &dyn Fn(&str) -> usize) -> Vec<Span> {
+    let units = split_units(text, count);
     let mut spans: Vec<Span> = Vec::new();
     let mut i = 0;
     while i < units.len() {
@@ -103,14 +110,14 @@ impl Counter {
 }
 
 /// Estimated embedder tokens of a piece of text.
-pub(crate) fn estimate_tokens(s: &str) -> usize {
+pub fn estimate_tokens(s: &str) -> usize {
     let mut c = Counter::default();
     s.chars().for_each(|ch| c.push(ch));
     c.tokens()
 }
 
 /// Sentences and lines as contiguous byte ranges covering the whole text; over-long ones cut.
-fn split_units(text: &str) -> Vec<Unit> {
+fn split_units(text: &str, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
     let mut units = Vec::new();
     let mut start = 0;
     let mut newline_run = 2; // the text's start counts as a paragraph start
@@ -137,7 +144,7 @@ fn split_units(text: &str) -> Vec<Unit> {
                     starts_paragraph = true;
                 }
             } else {
-                push_unit(text, start, end, starts_paragraph, &mut units);
+                push_unit(text, start, end, starts_paragraph, count, &mut units);
                 starts_paragraph = false;
                 if c == '\n' && matches!(next, Some('\n')) {
                     starts_paragraph = true;
@@ -149,13 +156,15 @@ fn split_units(text: &str) -> Vec<Unit> {
     units
 }
 
-fn push_unit(text: &str, start: usize, end: usize, starts_paragraph: bool, out: &mut Vec<Unit>) {
-    let tokens = estimate_tokens(&text[start..end]);
+fn push_unit(text: &str, start: usize, end: usize, starts_paragraph: bool, count: &dyn Fn(&str) -> usize, out: &mut Vec<Unit>) {
+    let tokens = count(&text[start..end]);
     if tokens <= TARGET_TOKENS {
         out.push(Unit { start, end, tokens, starts_paragraph });
         return;
     }
     // Cut at the last space (or, in CJK, the last character) before the piece reaches the target.
+    // The running count is the estimate, cheap to keep, scaled by how far it is off here.
+    let limit = (TARGET_TOKENS * estimate_tokens(&text[start..end]) / tokens).max(1);
     let mut piece_start = start;
     let mut last_cut: Option<usize> = None;
     let mut first = true;
@@ -166,9 +175,9 @@ fn push_unit(text: &str, start: usize, end: usize, starts_paragraph: bool, out: 
         if c.is_whitespace() || is_cjk(c) {
             last_cut = Some(pos);
         }
-        if counter.tokens() >= TARGET_TOKENS {
+        if counter.tokens() >= limit {
             let cut = last_cut.filter(|&p| p > piece_start).unwrap_or(pos);
-            let tokens = estimate_tokens(&text[piece_start..cut]);
+            let tokens = count(&text[piece_start..cut]);
             out.push(Unit { start: piece_start, end: cut, tokens, starts_paragraph: starts_paragraph && first });
             first = false;
             piece_start = cut;
@@ -179,7 +188,7 @@ fn push_unit(text: &str, start: usize, end: usize, starts_paragraph: bool, out: 
         }
     }
     if piece_start < end && !text[piece_start..end].trim().is_empty() {
-        let tokens = estimate_tokens(&text[piece_start..end]);
+        let tokens = count(&text[piece_start..end]);
         out.push(Unit { start: piece_start, end, tokens, starts_paragraph: starts_paragraph && first });
     }
 }
@@ -244,6 +253,27 @@ mod tests {
         for s in chunk_text(&cjk) {
             assert!(estimate_tokens(&cjk[s.start..s.end]) <= CHUNK_MAX_TOKENS);
         }
+    }
+
+    #[test]
+    fn a_counting_tokenizer_sizes_the_chunks() {
+        // A tokenizer that splits every word in three: chunks must shrink to stay in budget.
+        let pieces = |s: &str| 3 * s.split_whitespace().count();
+        let t = "The tenancy agreement expires at the end of March. ".repeat(40);
+        let estimated = chunk_text(&t);
+        let counted = chunk_text_by(&t, &pieces);
+        assert!(counted.len() >= estimated.len() * 2, "{} vs {}", counted.len(), estimated.len());
+        for s in &counted {
+            assert!(pieces(&t[s.start..s.end]) <= TARGET_TOKENS);
+        }
+        // A sentence too long for a chunk is cut by the count too.
+        let giant = "word ".repeat(1000);
+        let cut = chunk_text_by(&giant, &pieces);
+        assert!(cut.len() >= 13, "{} chunks", cut.len());
+        for s in &cut {
+            assert!(pieces(&giant[s.start..s.end]) <= CHUNK_MAX_TOKENS, "{}", pieces(&giant[s.start..s.end]));
+        }
+        assert_eq!(cut.last().unwrap().end, giant.trim_end().len());
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod formats;
 use std::io::Read;
 use std::path::Path;
 
-pub use chunk::{chunk_text, CHUNK_MAX_TOKENS};
+pub use chunk::{chunk_text, chunk_text_by, estimate_tokens, CHUNK_MAX_TOKENS};
 pub use decode::decode_text;
 
 /// The text of one source, ready to chunk.
