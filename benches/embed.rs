@@ -2,6 +2,7 @@
 //! paragraphs chunked as engram chunks them (the xquad_en corpus in ../shared/eval).
 //!
 //! scripts/fetch-models.sh && cargo bench --bench embed
+//! (`EMBED_MODEL=multilingual-e5-small` for the multilingual model)
 //!
 //! Wall clock on a shared machine: compare rows of one run.
 
@@ -23,7 +24,12 @@ fn main() {
     }
     let chunks: Vec<&str> = chunks.iter().map(String::as_str).take(256).collect();
     let words: usize = chunks.iter().map(|c| c.split_whitespace().count()).sum();
-    let embedder = Embedder::load(&ModelsConfig::default().embedder_dir(), false).unwrap_or_else(|e| panic!("{e}"));
+    let models = match std::env::var("EMBED_MODEL") {
+        Ok(name) => ModelsConfig { embedder: name, ..Default::default() },
+        Err(_) => ModelsConfig::default(),
+    };
+    let embedder = Embedder::load(&models.embedder_dir(), false).unwrap_or_else(|e| panic!("{e}"));
+    println!("model: {}", embedder.name());
     embedder.embed_batched(&chunks[..8], 8).unwrap(); // warm up
     println!("{} chunks, {:.0} words on average", chunks.len(), words as f64 / chunks.len() as f64);
     println!("| batch | chunks/s | ms per chunk |");
@@ -55,7 +61,7 @@ fn main() {
     let start = Instant::now();
     let n = 50;
     for i in 0..n {
-        embedder.embed(&[&format!("when does my lease end {i}")]).unwrap();
+        embedder.embed_queries(&[&format!("when does my lease end {i}")]).unwrap();
     }
     println!("query embedding (one short sentence): {:.1} ms", start.elapsed().as_secs_f64() * 1000.0 / n as f64);
 }

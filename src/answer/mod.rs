@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::embed::Embedder;
+use crate::embed::{EmbedError, Embedder};
 use crate::index::analyze;
 use crate::llm::{Generation, Generator, LlmError};
 use crate::query::{parse, snippet};
@@ -366,11 +366,12 @@ fn rank_sentences(
         }
     }
     if let Some((e, coverage)) = embedder {
-        let mut texts: Vec<&str> = vec![question];
-        texts.extend(sentences.iter().map(|s| &passages[s.passage].text[s.start..s.end]));
-        let vectors = e.embed(&texts).map_err(|e| LlmError::Run(e.to_string()))?;
-        for (s, v) in sentences.iter_mut().zip(&vectors[1..]) {
-            let cos: f32 = v.iter().zip(&vectors[0]).map(|(a, b)| a * b).sum();
+        let texts: Vec<&str> = sentences.iter().map(|s| &passages[s.passage].text[s.start..s.end]).collect();
+        let run = |e: EmbedError| LlmError::Run(e.to_string());
+        let asked = e.embed_queries(&[question]).map_err(run)?.remove(0);
+        let vectors = e.embed(&texts).map_err(run)?;
+        for (s, v) in sentences.iter_mut().zip(&vectors) {
+            let cos = e.calibrate(v.iter().zip(&asked).map(|(a, b)| a * b).sum(), None);
             s.cos = cos;
             s.score += coverage * cos;
         }

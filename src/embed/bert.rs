@@ -16,7 +16,7 @@ use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
 pub struct Bert {
-    words: Embedding,
+    words: Words,
     positions: Embedding,
     /// Row 0 of the token-type table: engram never sends a second segment.
     segment: Tensor,
@@ -27,6 +27,27 @@ pub struct Bert {
 }
 
 use super::amx;
+use super::pack::Q4Rows;
+
+/// The word table: f32 as in a checkpoint, or 4-bit rows expanded on lookup (see [`super::pack`]).
+pub enum Words {
+    Table(Embedding),
+    Q4(Q4Rows),
+}
+
+impl Words {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Words::Table(e) => e.forward(ids),
+            Words::Q4(rows) => {
+                let (batch, len) = ids.dims2()?;
+                let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+                let values = rows.lookup(&flat).map_err(candle_core::Error::msg)?;
+                Tensor::from_vec(values, (batch, len, rows.cols()), ids.device())
+            }
+        }
+    }
+}
 
 /// A dense layer.
 struct Linear {
@@ -87,6 +108,12 @@ impl Bert {
     /// Loads the weights, found at the top level or under `bert.` / `{model_type}.`; dense
     /// layers on AMX tiles when `tiles` and the CPU has them.
     pub fn load(vb: VarBuilder, config: &Config, tiles: bool) -> Result<Bert> {
+        Bert::load_with(vb, config, tiles, None)
+    }
+
+    /// As [`Bert::load`], with the word table given instead of read from `vb`.
+    pub fn load_with(vb: VarBuilder, config: &Config, tiles: bool, words: Option<Words>) -> Result<Bert> {
+        let mut words = words;
         let prefixes = [None, Some("bert")].into_iter().chain(config.model_type.as_deref().map(Some));
         let mut first_err = None;
         for prefix in prefixes {
@@ -94,7 +121,7 @@ impl Bert {
                 Some(p) => vb.pp(p),
                 None => vb.clone(),
             };
-            match Bert::load_at(vb, config, tiles) {
+            match Bert::load_at(vb, config, tiles, &mut words) {
                 Ok(model) => return Ok(model),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -104,10 +131,13 @@ impl Bert {
         Err(first_err.expect("at least one prefix was tried"))
     }
 
-    fn load_at(vb: VarBuilder, c: &Config, tiles: bool) -> Result<Bert> {
+    fn load_at(vb: VarBuilder, c: &Config, tiles: bool, given: &mut Option<Words>) -> Result<Bert> {
         let (h, eps) = (c.hidden_size, c.layer_norm_eps);
         let e = vb.pp("embeddings");
-        let words = candle_nn::embedding(c.vocab_size, h, e.pp("word_embeddings"))?;
+        let words = match given {
+            Some(_) => None,
+            None => Some(Words::Table(candle_nn::embedding(c.vocab_size, h, e.pp("word_embeddings"))?)),
+        };
         let positions = candle_nn::embedding(c.max_position_embeddings, h, e.pp("position_embeddings"))?;
         let segment = e.pp("token_type_embeddings").get((c.type_vocab_size, h), "weight")?.get(0)?;
         let norm = candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?;
@@ -135,6 +165,10 @@ impl Bert {
                 output_norm: candle_nn::layer_norm(h, eps, l.pp("output").pp("LayerNorm"))?,
             });
         }
+        let words = match words {
+            Some(w) => w,
+            None => given.take().expect("a word table was given"),
+        };
         Ok(Bert { words, positions, segment, norm, layers, heads: c.num_attention_heads, act: c.hidden_act })
     }
 

@@ -2,7 +2,9 @@
 //! all-MiniLM-L6-v2) run with candle, attention-masked mean pooling, L2-normalised.
 //!
 //! The model folder holds `config.json`, `tokenizer.json` and `model.safetensors`, unpacked from a
-//! pinned package by `scripts/fetch-models.sh`; nothing is fetched at run time. The packaged
+//! pinned package by `scripts/fetch-models.sh`; nothing is fetched at run time. The optional
+//! multilingual model, multilingual-e5-small, comes as a 4-bit pack instead ([`pack`]), and wants
+//! its inputs marked "query: " or "passage: " ([`Embedder::embed_queries`]). The packaged
 //! tokenizer pads every input to 128 tokens and truncates at 128; we pad to the longest input of a
 //! batch and truncate at 256 word pieces, as sentence-transformers does, and sort inputs by length
 //! so short texts are not padded to long ones when batching.
@@ -17,7 +19,8 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 mod amx;
 mod bert;
-use bert::Bert;
+pub mod pack;
+use bert::{Bert, Words};
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
@@ -47,8 +50,12 @@ pub enum EmbedError {
 
 pub struct Embedder {
     multilingual: bool,
+    /// Put before each query and each passage, where the model was trained with such marks.
+    prompts: Prompts,
+    /// `(offset, factor)` mapping this model's cosines onto MiniLM's scale; see [`Embedder::calibrate`].
+    calibration: (f32, f32),
     model: Bert,
-    tokenizer: Tokenizer,
+    tokenizer: Tok,
     device: Device,
     name: String,
     dim: usize,
@@ -99,27 +106,41 @@ impl Embedder {
                 Err(EmbedError::Missing(p))
             }
         };
-        let (config_path, tok_path, weights_path) =
-            (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
         let corrupt = |file: &Path, why: String| EmbedError::Corrupt { file: file.to_path_buf(), why };
-        let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
-        let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e.to_string()))?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
-            .map_err(|e| corrupt(&tok_path, e.to_string()))?;
+        let pack_path = dir.join(pack::FILE);
         let device = Device::Cpu;
-        let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let model = Bert::load(vb, &config, tiles).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let (config, model, prompts, tokenizer, calibration) = if pack_path.is_file() {
+            let pack = pack::read(&pack_path).map_err(|why| corrupt(&pack_path, why))?;
+            let vb = VarBuilder::from_tensors(pack.tensors, DType::F32, &device);
+            let model = Bert::load_with(vb, &pack.config, tiles, Some(Words::Q4(pack.words)))
+                .map_err(|e| corrupt(&pack_path, e.to_string()))?;
+            // The model card's marks; the pack's own reader adds the same.
+            let prompts = Prompts { query: "query: ".into(), passage: "passage: ".into() };
+            (pack.config, model, prompts, Tok::Pack(pack.tokenizer), E5_CALIBRATION)
+        } else {
+            let (config_path, tok_path, weights_path) =
+                (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
+            let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
+            let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
+            let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e.to_string()))?;
+            tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+            tokenizer
+                .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+                .map_err(|e| corrupt(&tok_path, e.to_string()))?;
+            let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+            let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+                .map_err(|e| corrupt(&weights_path, e.to_string()))?;
+            let model = Bert::load(vb, &config, tiles).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+            (config, model, Prompts::read(dir), Tok::Hf(Box::new(tokenizer)), (0.0, 1.0))
+        };
+        // A pack is multilingual-e5, which reads every script whatever the setting says.
+        let multilingual = multilingual || matches!(tokenizer, Tok::Pack(_));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = (0..cores)
             .map(|i| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(move |_| format!("embed-{i}")).build())
             .collect::<Result<_, _>>()
             .map_err(|e| EmbedError::Run(format!("could not start the embedding threads: {e}")))?;
-        Ok(Embedder { multilingual, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size, workers })
+        Ok(Embedder { multilingual, prompts, calibration, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size, workers })
     }
 
     /// The model's name, recorded with each stored vector.
@@ -129,6 +150,10 @@ impl Embedder {
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
     }
 
     /// How much of `text` this model can read, from 0 to 1: the share of its letters in
@@ -142,8 +167,42 @@ impl Embedder {
         }
     }
 
-    /// One unit vector per text, in the order given.
+    /// A cosine of this model's vectors on all-MiniLM-L6-v2's scale, where the thresholds in
+    /// the settings and in `engram ask` are set: identity for MiniLM and other folders.
+    /// `background` is what an unrelated text in the same script scores against the same query,
+    /// where known ([`crate::index::vector::VectorIndex::search_with_background`]): for e5 it
+    /// differs by language pair (English question to English passages 0.74, to Chinese 0.70;
+    /// Chinese to Chinese 0.82), so one fixed offset would shut out every cross-language match.
+    pub fn calibrate(&self, cosine: f32, background: Option<f32>) -> f32 {
+        let (offset, factor) = self.calibration;
+        if factor == 1.0 && offset == 0.0 {
+            return cosine;
+        }
+        match background {
+            Some(b) => (cosine - b) * factor + MINILM_UNRELATED,
+            None => (cosine - offset) * factor,
+        }
+    }
+
+    /// One unit vector per query, in the order given: what a search or a question embeds.
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_marked(texts, &self.prompts.query)
+    }
+
+    /// One unit vector per passage (a chunk or a sentence of a memory), in the order given.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed_marked(texts, &self.prompts.passage)
+    }
+
+    fn embed_marked(&self, texts: &[&str], mark: &str) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if mark.is_empty() {
+            return self.embed_plain(texts);
+        }
+        let marked: Vec<String> = texts.iter().map(|t| format!("{mark}{t}")).collect();
+        self.embed_plain(&marked.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn embed_plain(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let (short, long): (Vec<usize>, Vec<usize>) = (0..texts.len()).partition(|&i| texts[i].len() <= SHORT_TEXT);
         let mut out = vec![Vec::new(); texts.len()];
         // Short texts are batched, but never so much that a worker is left without a batch.
@@ -202,18 +261,18 @@ impl Embedder {
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let run = |e: &dyn std::fmt::Display| EmbedError::Run(e.to_string());
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| run(&e))?;
+        let encodings = self.tokenizer.encode_batch(texts).map_err(|e| run(&e))?;
         let ids: Vec<Tensor> = encodings
             .iter()
-            .map(|e| Tensor::new(e.get_ids(), &self.device))
+            .map(|(ids, _)| Tensor::new(ids.as_slice(), &self.device))
             .collect::<candle_core::Result<_>>()
             .map_err(|e| run(&e))?;
         let mask: Vec<Tensor> = encodings
             .iter()
-            .map(|e| Tensor::new(e.get_attention_mask(), &self.device))
+            .map(|(_, mask)| Tensor::new(mask.as_slice(), &self.device))
             .collect::<candle_core::Result<_>>()
             .map_err(|e| run(&e))?;
-        let padded = encodings.iter().any(|e| e.get_attention_mask().contains(&0));
+        let padded = encodings.iter().any(|(_, mask)| mask.contains(&0));
         let pooled = (|| -> candle_core::Result<Tensor> {
             let ids = Tensor::stack(&ids, 0)?;
             let mask = if padded { Some(Tensor::stack(&mask, 0)?) } else { None };
@@ -226,15 +285,64 @@ impl Embedder {
     }
 }
 
+/// One input's token ids and attention mask.
+type Encoded = (Vec<u32>, Vec<u32>);
+
+/// A model's tokenizer: a Hugging Face `tokenizer.json`, or the one inside a pack.
+enum Tok {
+    Hf(Box<Tokenizer>),
+    Pack(pack::PackTokenizer),
+}
+
+impl Tok {
+    /// Ids and attention masks of each text with its start and end tokens, cut at
+    /// [`MAX_TOKENS`] and padded to the longest of the batch.
+    fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoded>, String> {
+        match self {
+            Tok::Hf(t) => Ok(t
+                .encode_batch(texts.to_vec(), true)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|e| (e.get_ids().to_vec(), e.get_attention_mask().to_vec()))
+                .collect()),
+            Tok::Pack(t) => {
+                let mut ids: Vec<Vec<u32>> = texts
+                    .iter()
+                    .map(|text| {
+                        let mut pieces = t.encode(text);
+                        pieces.truncate(MAX_TOKENS - 2);
+                        [vec![t.bos], pieces, vec![t.eos]].concat()
+                    })
+                    .collect();
+                let longest = ids.iter().map(Vec::len).max().unwrap_or(0);
+                Ok(ids
+                    .iter_mut()
+                    .map(|ids| {
+                        let mut mask = vec![1; ids.len()];
+                        mask.resize(longest, 0);
+                        ids.resize(longest, t.pad);
+                        (std::mem::take(ids), mask)
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
 /// Counts the embedder's own word pieces, so chunks can be sized to fill its window exactly;
 /// a fixed words-to-pieces ratio is off by a fifth on technical English (BENCHMARKS.md).
 pub struct TokenCounter {
-    tokenizer: Tokenizer,
+    tokenizer: Tok,
 }
 
 impl TokenCounter {
-    /// Reads only `tokenizer.json` from the model folder `dir`.
+    /// Reads only the tokenizer from the model folder `dir`.
     pub fn load(dir: &Path) -> Result<TokenCounter, EmbedError> {
+        let pack_path = dir.join(pack::FILE);
+        if pack_path.is_file() {
+            let t = pack::read_tokenizer_of(&pack_path).map_err(|why| EmbedError::Corrupt { file: pack_path, why })?;
+            return Ok(TokenCounter { tokenizer: Tok::Pack(t) });
+        }
         let path = dir.join("tokenizer.json");
         if !path.is_file() {
             return Err(EmbedError::Missing(path));
@@ -243,14 +351,48 @@ impl TokenCounter {
             Tokenizer::from_file(&path).map_err(|e| EmbedError::Corrupt { file: path.clone(), why: e.to_string() })?;
         tokenizer.with_padding(None);
         tokenizer.with_truncation(None).map_err(|e| EmbedError::Corrupt { file: path, why: e.to_string() })?;
-        Ok(TokenCounter { tokenizer })
+        Ok(TokenCounter { tokenizer: Tok::Hf(Box::new(tokenizer)) })
     }
 
     /// Word pieces in `text`, special tokens aside; the estimate if the tokenizer fails.
     pub fn count(&self, text: &str) -> usize {
-        match self.tokenizer.encode_fast(text, false) {
-            Ok(e) => e.len(),
-            Err(_) => crate::extract::estimate_tokens(text),
+        match &self.tokenizer {
+            Tok::Hf(t) => match t.encode_fast(text, false) {
+                Ok(e) => e.len(),
+                Err(_) => crate::extract::estimate_tokens(text),
+            },
+            Tok::Pack(t) => t.encode(text).len(),
+        }
+    }
+}
+
+/// multilingual-e5-small's cosines crowd into 0.7–0.95 (English: unrelated passages 0.74 at the
+/// median, answers 0.87), where MiniLM's spread over 0–0.75 (0.015, 0.59). On 200 xquad_en
+/// questions against all 240 paragraphs, this line maps e5's 10th to 90th percentiles of
+/// answers and 50th to 99th of non-answers to within 0.03 of MiniLM's (BENCHMARKS.md).
+const E5_CALIBRATION: (f32, f32) = (0.739, 4.56);
+/// What MiniLM gives an unrelated passage, at the median.
+const MINILM_UNRELATED: f32 = 0.015;
+
+/// The marks a model wants before queries and passages; empty for most sentence-transformers.
+#[derive(Default)]
+struct Prompts {
+    query: String,
+    passage: String,
+}
+
+impl Prompts {
+    /// From `config_sentence_transformers.json`'s "prompts" ("query", and "passage" or
+    /// "document"), where the folder has one.
+    fn read(dir: &Path) -> Prompts {
+        let Ok(text) = std::fs::read_to_string(dir.join("config_sentence_transformers.json")) else {
+            return Prompts::default();
+        };
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let get = |k: &str| json["prompts"][k].as_str().map(str::to_string);
+        Prompts {
+            query: get("query").unwrap_or_default(),
+            passage: get("passage").or_else(|| get("document")).unwrap_or_default(),
         }
     }
 }
@@ -305,5 +447,14 @@ mod tests {
         std::fs::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
         let msg = Embedder::load(dir.path(), false).err().unwrap().to_string();
         assert!(msg.contains("tokenizer.json") && msg.contains("damaged"), "{msg}");
+    }
+
+    #[test]
+    fn a_truncated_pack_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(pack::FILE), b"E5S1\x01\0\0\0\x80\x01").unwrap();
+        for msg in [Embedder::load(dir.path(), true).err().unwrap().to_string(), TokenCounter::load(dir.path()).err().unwrap().to_string()] {
+            assert!(msg.contains(pack::FILE) && msg.contains("damaged") && msg.contains("ends early"), "{msg}");
+        }
     }
 }

@@ -112,11 +112,27 @@ impl VectorIndex {
 
     /// The `k` chunks most similar to `query`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<VectorHit> {
+        self.search_with_background(query, k).into_iter().map(|(hit, _)| hit).collect()
+    }
+
+    /// As [`VectorIndex::search`], with each hit's background: the mean similarity to the query
+    /// of the chunks in the same script as the hit (mostly Latin or not, by stored coverage),
+    /// which is what an unrelated chunk in that script scores, since nearly all are unrelated.
+    pub fn search_with_background(&self, query: &[f32], k: usize) -> Vec<(VectorHit, f32)> {
         if self.dim == 0 || query.len() != self.dim || k == 0 {
             return Vec::new();
         }
         let mut scored: Vec<(f32, usize)> =
             self.matrix.chunks_exact(self.dim).map(|row| dot(row, query)).enumerate().map(|(i, s)| (s, i)).collect();
+        let mut sums = [(0f64, 0usize); 2];
+        for &(s, i) in &scored {
+            let class = &mut sums[usize::from(self.coverage[i] >= 0.5)];
+            class.0 += s as f64;
+            class.1 += 1;
+        }
+        let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
+        let all = mean((sums[0].0 + sums[1].0, sums[0].1 + sums[1].1)).unwrap_or(0.0);
+        let background = [mean(sums[0]).unwrap_or(all), mean(sums[1]).unwrap_or(all)];
         let k = k.min(scored.len());
         if k < scored.len() {
             scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
@@ -125,11 +141,9 @@ impl VectorIndex {
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored
             .into_iter()
-            .map(|(score, i)| VectorHit {
-                chunk_id: self.ids[i].0,
-                content_id: self.ids[i].1,
-                score,
-                coverage: self.coverage[i],
+            .map(|(score, i)| {
+                let hit = VectorHit { chunk_id: self.ids[i].0, content_id: self.ids[i].1, score, coverage: self.coverage[i] };
+                (hit, background[usize::from(self.coverage[i] >= 0.5)])
             })
             .collect()
     }

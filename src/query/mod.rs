@@ -121,7 +121,7 @@ pub fn search(
     }
     let semantic = if req.mode == Mode::Keyword { None } else { semantic };
     let query_vector = match semantic {
-        Some(s) => Some(s.embedder.embed(&[req.query.as_str()])?.remove(0)),
+        Some(s) => Some(s.embedder.embed_queries(&[req.query.as_str()])?.remove(0)),
         None => None,
     };
     // "-word" holds for meaning matches too: documents containing an excluded word are banned.
@@ -140,14 +140,15 @@ pub fn search(
             fuse::best_per_content(keyword.search(&query, want)?.into_iter().map(|h| (h.content_id, h.chunk_id, h.score, 1.0)))
         };
         let vector_hits = match (semantic, &query_vector) {
-            (Some(s), Some(v)) => fuse::best_per_content(
-                s.vectors
-                    .search(v, want)
-                    .into_iter()
-                    // Alone, a weak similarity is no match; beside keywords it still reranks.
-                    .filter(|h| req.mode == Mode::Hybrid || h.score >= s.min_similarity)
-                    .map(|h| (h.content_id, h.chunk_id, h.score, h.coverage)),
-            ),
+            (Some(s), Some(v)) => {
+                // Stored coverage is the chunk's share of Latin script; a multilingual model reads all.
+                let read = |c: f32| if s.embedder.is_multilingual() { 1.0 } else { c };
+                let hits = s.vectors.search_with_background(v, want).into_iter().map(|(h, background)| {
+                    (h.content_id, h.chunk_id, s.embedder.calibrate(h.score, Some(background)), read(h.coverage))
+                });
+                // Alone, a weak similarity is no match; beside keywords it still reranks.
+                fuse::best_per_content(hits.filter(|h| req.mode == Mode::Hybrid || h.2 >= s.min_similarity))
+            }
             _ => Vec::new(),
         };
         let vector_hits: Vec<Candidate> =
