@@ -64,6 +64,10 @@ fn main() {
     let questions: Vec<&serde_json::Value> = qa.iter().skip(offset).step_by(step).take(sample).collect();
     let mut config = Config::default();
     config.ask.passages = passages;
+    // ASK_GENERATOR=PATH tries another GGUF model.
+    if let Ok(path) = std::env::var("ASK_GENERATOR") {
+        config.models.generator = path;
+    }
     let corpus = engram::eval::load_corpus(&dir, config.clone(), true, &mut |m| eprintln!("{m}")).unwrap();
     let engram: &Engram = &corpus.engram;
     engram.generator(&|p| eprintln!("converting the model once: {}", p.display())).unwrap_or_else(|e| panic!("{e}"));

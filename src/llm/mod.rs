@@ -1,7 +1,7 @@
 //! A small local language model on the CPU: a GGUF file run with candle's quantized models.
 //!
 //! The architecture comes from the file's `general.architecture` (llama, qwen2, qwen3, gemma3),
-//! the tokenizer from its own metadata, the chat format from its chat template. Decoding is
+//! the tokenizer from its own metadata (byte-level BPE only: candle cannot build SentencePiece), the chat format from its chat template. Decoding is
 //! greedy so the same question over the same memories gives the same answer. Files whose
 //! tensors candle multiplies without SIMD (Q4_1, Q5_x) are converted once to Q8_0 beside the
 //! original (see [`convert`]).
@@ -45,6 +45,10 @@ pub enum LlmError {
     Corrupt { file: PathBuf, why: String },
     #[error("the language model {file} is a `{arch}` model, which engram cannot run (it runs llama, qwen2, qwen3 and gemma3 GGUF files)")]
     Unsupported { file: PathBuf, arch: String },
+    /// candle builds only byte-level BPE tokenizers from GGUF metadata; SentencePiece ones
+    /// (`llama` in the file: Gemma, Llama 2, TinyLlama) it cannot.
+    #[error("the language model {file} has a `{kind}` tokenizer, which engram cannot build from the file (it builds the byte-level BPE tokenizers of SmolLM2, Llama 3 and Qwen GGUF files; Gemma and Llama 2 files use SentencePiece): configure another model")]
+    UnsupportedTokenizer { file: PathBuf, kind: String },
     #[error("generation failed: {0}")]
     Run(String),
     /// An earlier load failed; its message, as it was.
@@ -207,6 +211,11 @@ impl Generator {
     pub fn load(path: &Path, on_convert: &dyn Fn(&Path)) -> Result<Generator, LlmError> {
         let source = model_file(path)?;
         let (content, reader) = read_content(&source)?;
+        // Refused before any conversion, which would only leave a useless copy behind.
+        let kind = content.metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).cloned();
+        if let Some(kind) = kind.filter(|k| k != "gpt2") {
+            return Err(LlmError::UnsupportedTokenizer { file: source, kind });
+        }
         let (file, content, mut reader) = if convert::needs_conversion(&content) {
             let fast = converted_path(&source);
             if !fast.is_file() {
@@ -445,6 +454,21 @@ mod tests {
         assert!(err.contains("nope") && err.contains("fetch-models.sh"), "{err}");
         let err = model_file(dir.path()).unwrap_err().to_string();
         assert!(err.contains("*.gguf"), "{err}");
+    }
+
+    #[test]
+    fn a_sentencepiece_model_is_refused_by_name_before_any_conversion() {
+        use candle_core::quantized::gguf_file::{self, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("gemma.gguf");
+        let arch = Value::String("gemma3".into());
+        let kind = Value::String("llama".into());
+        let mut out = File::create(&f).unwrap();
+        gguf_file::write(&mut out, &[("general.architecture", &arch), ("tokenizer.ggml.model", &kind)], &[]).unwrap();
+        drop(out);
+        let err = Generator::load(&f, &|_| panic!("no conversion")).err().expect("load fails").to_string();
+        assert!(err.contains("gemma.gguf") && err.contains("`llama` tokenizer") && !err.contains("damaged"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written beside the model");
     }
 
     #[test]
