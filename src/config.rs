@@ -140,8 +140,7 @@ pub struct ModelsConfig {
     /// vectors are trusted only for Latin-script text.
     pub embedder_multilingual: bool,
     /// The language model for `engram ask`: a folder name under `dir` holding one GGUF file,
-    /// or a path to a llama, qwen2, qwen3 or gemma3 GGUF file whose tokenizer is byte-level BPE
-    /// (candle cannot build SentencePiece ones, which Gemma files have).
+    /// or a path to a llama, qwen2, qwen3 or gemma3 GGUF file.
     pub generator: String,
 }
 

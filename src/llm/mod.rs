@@ -1,13 +1,14 @@
 //! A small local language model on the CPU: a GGUF file run with candle's quantized models.
 //!
 //! The architecture comes from the file's `general.architecture` (llama, qwen2, qwen3, gemma3),
-//! the tokenizer from its own metadata (byte-level BPE only: candle cannot build SentencePiece), the chat format from its chat template. Decoding is
+//! the tokenizer from its own metadata (byte-level BPE by candle, SentencePiece BPE by [`spm`]), the chat format from its chat template. Decoding is
 //! greedy so the same question over the same memories gives the same answer. Files whose
 //! tensors candle multiplies without SIMD (Q4_1, Q5_x) are converted once to Q8_0 beside the
 //! original (see [`convert`]).
 
 pub mod convert;
 pub mod span;
+mod spm;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -45,9 +46,8 @@ pub enum LlmError {
     Corrupt { file: PathBuf, why: String },
     #[error("the language model {file} is a `{arch}` model, which engram cannot run (it runs llama, qwen2, qwen3 and gemma3 GGUF files)")]
     Unsupported { file: PathBuf, arch: String },
-    /// candle builds only byte-level BPE tokenizers from GGUF metadata; SentencePiece ones
-    /// (`llama` in the file: Gemma, Llama 2, TinyLlama) it cannot.
-    #[error("the language model {file} has a `{kind}` tokenizer, which engram cannot build from the file (it builds the byte-level BPE tokenizers of SmolLM2, Llama 3 and Qwen GGUF files; Gemma and Llama 2 files use SentencePiece): configure another model")]
+    /// A tokenizer kind other than byte-level BPE (`gpt2`) or SentencePiece BPE (`llama`).
+    #[error("the language model {file} has a `{kind}` tokenizer, which engram cannot build from the file (it builds byte-level BPE, as in SmolLM2, Llama 3 and Qwen files, and SentencePiece BPE, as in Gemma and Llama 2 files): configure another model")]
     UnsupportedTokenizer { file: PathBuf, kind: String },
     #[error("generation failed: {0}")]
     Run(String),
@@ -213,7 +213,7 @@ impl Generator {
         let (content, reader) = read_content(&source)?;
         // Refused before any conversion, which would only leave a useless copy behind.
         let kind = content.metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).cloned();
-        if let Some(kind) = kind.filter(|k| k != "gpt2") {
+        if let Some(kind) = kind.clone().filter(|k| k != "gpt2" && k != "llama") {
             return Err(LlmError::UnsupportedTokenizer { file: source, kind });
         }
         let (file, content, mut reader) = if convert::needs_conversion(&content) {
@@ -240,7 +240,10 @@ impl Generator {
             .map(|n| n as usize)
             .unwrap_or(2048);
         let device = Device::Cpu;
-        let mut tokenizer = Tokenizer::from_gguf(&content).map_err(|e| corrupt(format!("tokenizer: {e}")))?;
+        let mut tokenizer = match kind.as_deref() {
+            Some("llama") => spm::from_gguf(&content).map_err(|e| corrupt(format!("tokenizer: {e}")))?,
+            _ => Tokenizer::from_gguf(&content).map_err(|e| corrupt(format!("tokenizer: {e}")))?,
+        };
         if meta_str("tokenizer.ggml.pre").as_deref() == Some("smollm") {
             // candle does not know SmolLM's pre-tokenizer and falls back to one that puts a space
             // before the first word; SmolLM splits digits one by one, then maps bytes.
@@ -457,17 +460,17 @@ mod tests {
     }
 
     #[test]
-    fn a_sentencepiece_model_is_refused_by_name_before_any_conversion() {
+    fn an_unknown_tokenizer_kind_is_refused_by_name_before_any_conversion() {
         use candle_core::quantized::gguf_file::{self, Value};
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("gemma.gguf");
         let arch = Value::String("gemma3".into());
-        let kind = Value::String("llama".into());
+        let kind = Value::String("rwkv".into());
         let mut out = File::create(&f).unwrap();
         gguf_file::write(&mut out, &[("general.architecture", &arch), ("tokenizer.ggml.model", &kind)], &[]).unwrap();
         drop(out);
         let err = Generator::load(&f, &|_| panic!("no conversion")).err().expect("load fails").to_string();
-        assert!(err.contains("gemma.gguf") && err.contains("`llama` tokenizer") && !err.contains("damaged"), "{err}");
+        assert!(err.contains("gemma.gguf") && err.contains("`rwkv` tokenizer") && !err.contains("damaged"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written beside the model");
     }
 
