@@ -309,7 +309,10 @@ fn copied(
     // Where the question says what kind of answer it wants, the quotation starts on one: a
     // figure for how much / how many / when, a capitalised name for who.
     let kind = answer_kind(question);
-    let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]);
+    // Nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
+    // "By contrast,", "Soon after,"), which sets the scene rather than answers.
+    let opening = if kind == AnswerKind::Any { opening_phrase_end(sentence) } else { 0 };
+    let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]) && at >= opening;
     let near = near_words(sentence, &asked);
     let typed_near = |text: &str, at: usize| {
         let word = text[at..].char_indices().find(|(_, c)| c.is_alphanumeric()).map(|(i, _)| at + i);
@@ -392,6 +395,26 @@ fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
         .filter(|t| !anchors.contains(&t.position) && anchors.iter().any(|&a| a.abs_diff(t.position) <= NEAR_WORDS))
         .map(|t| t.start)
         .collect()
+}
+
+/// Where a sentence's opening phrase ends: just past a comma among its first four words; 0
+/// when it has none.
+fn opening_phrase_end(sentence: &str) -> usize {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in sentence.char_indices() {
+        if c == ',' {
+            return if words <= 4 { i + 1 } else { 0 };
+        }
+        if c.is_alphanumeric() && !in_word {
+            words += 1;
+            if words > 4 {
+                return 0;
+            }
+        }
+        in_word = c.is_alphanumeric();
+    }
+    0
 }
 
 fn is_header_line(sentence: &str) -> bool {
@@ -583,6 +606,15 @@ mod tests {
         assert!(near_words("the cat sat on the mat", &Terms::of("what did the dog do").into_iter().collect()).is_empty());
         // No words to count in Chinese text.
         assert!(near_words("马丽·麦特林翻译了国歌", &Terms::of("马丽翻译了什么").into_iter().collect()).is_empty());
+    }
+
+    #[test]
+    fn the_opening_phrase_ends_at_an_early_comma() {
+        assert_eq!(opening_phrase_end("Later, oxyacetylene welding was demonstrated in 1901."), 6);
+        assert_eq!(opening_phrase_end("By contrast, the Court of Justice held otherwise."), 12);
+        // A comma further in closes a clause, not an opening phrase.
+        assert_eq!(opening_phrase_end("The embargo had a negative influence on the US economy, said many."), 0);
+        assert_eq!(opening_phrase_end("No comma here at all"), 0);
     }
 
     #[test]
