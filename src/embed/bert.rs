@@ -112,8 +112,7 @@ impl Bert {
     }
 
     /// As [`Bert::load`], with the word table given instead of read from `vb`.
-    pub fn load_with(vb: VarBuilder, config: &Config, tiles: bool, words: Option<Words>) -> Result<Bert> {
-        let mut words = words;
+    pub fn load_with(vb: VarBuilder, config: &Config, tiles: bool, mut words: Option<Words>) -> Result<Bert> {
         let prefixes = [None, Some("bert")].into_iter().chain(config.model_type.as_deref().map(Some));
         let mut first_err = None;
         for prefix in prefixes {
@@ -134,7 +133,9 @@ impl Bert {
     fn load_at(vb: VarBuilder, c: &Config, tiles: bool, given: &mut Option<Words>) -> Result<Bert> {
         let (h, eps) = (c.hidden_size, c.layer_norm_eps);
         let e = vb.pp("embeddings");
-        let words = match given {
+        // Read here unless given; a given table is taken only once the rest has loaded, so a
+        // prefix that fails leaves it for the next.
+        let table = match given {
             Some(_) => None,
             None => Some(Words::Table(candle_nn::embedding(c.vocab_size, h, e.pp("word_embeddings"))?)),
         };
@@ -165,10 +166,7 @@ impl Bert {
                 output_norm: candle_nn::layer_norm(h, eps, l.pp("output").pp("LayerNorm"))?,
             });
         }
-        let words = match words {
-            Some(w) => w,
-            None => given.take().expect("a word table was given"),
-        };
+        let words = table.or_else(|| given.take()).expect("a word table, read or given");
         Ok(Bert { words, positions, segment, norm, layers, heads: c.num_attention_heads, act: c.hidden_act })
     }
 

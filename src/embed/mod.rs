@@ -52,8 +52,9 @@ pub struct Embedder {
     multilingual: bool,
     /// Put before each query and each passage, where the model was trained with such marks.
     prompts: Prompts,
-    /// `(offset, factor)` mapping this model's cosines onto MiniLM's scale; see [`Embedder::calibrate`].
-    calibration: (f32, f32),
+    /// `(offset, factor)` mapping this model's cosines onto MiniLM's scale, `None` for models
+    /// taken as they are; see [`Embedder::calibrate`].
+    calibration: Option<(f32, f32)>,
     model: Bert,
     tokenizer: Tok,
     device: Device,
@@ -116,22 +117,17 @@ impl Embedder {
                 .map_err(|e| corrupt(&pack_path, e.to_string()))?;
             // The model card's marks; the pack's own reader adds the same.
             let prompts = Prompts { query: "query: ".into(), passage: "passage: ".into() };
-            (pack.config, model, prompts, Tok::Pack(pack.tokenizer), E5_CALIBRATION)
+            (pack.config, model, prompts, Tok::Pack(pack.tokenizer), Some(E5_CALIBRATION))
         } else {
-            let (config_path, tok_path, weights_path) =
-                (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
+            let (config_path, weights_path) = (file("config.json")?, file("model.safetensors")?);
             let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
             let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
-            let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e.to_string()))?;
-            tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
-            tokenizer
-                .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
-                .map_err(|e| corrupt(&tok_path, e.to_string()))?;
+            let tokenizer = hf_tokenizer(dir, true)?;
             let weights = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e.to_string()))?;
             let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
                 .map_err(|e| corrupt(&weights_path, e.to_string()))?;
             let model = Bert::load(vb, &config, tiles).map_err(|e| corrupt(&weights_path, e.to_string()))?;
-            (config, model, Prompts::read(dir), Tok::Hf(Box::new(tokenizer)), (0.0, 1.0))
+            (config, model, Prompts::read(dir), Tok::Hf(Box::new(tokenizer)), None)
         };
         // A pack is multilingual-e5, which reads every script whatever the setting says.
         let multilingual = multilingual || matches!(tokenizer, Tok::Pack(_));
@@ -152,18 +148,20 @@ impl Embedder {
         self.dim
     }
 
-    pub fn is_multilingual(&self) -> bool {
-        self.multilingual
-    }
-
     /// How much of `text` this model can read, from 0 to 1: the share of its letters in
     /// Latin script for an English model, always 1 for a multilingual one. Fusion trusts the
     /// vector side of a query or document only as far as this goes.
     pub fn coverage(&self, text: &str) -> f32 {
+        self.coverage_of_share(latin_share(text))
+    }
+
+    /// [`Embedder::coverage`] of a text whose share of Latin script is `latin` (as stored
+    /// with each vector).
+    pub fn coverage_of_share(&self, latin: f32) -> f32 {
         if self.multilingual {
             1.0
         } else {
-            latin_share(text)
+            latin
         }
     }
 
@@ -174,10 +172,7 @@ impl Embedder {
     /// differs by language pair (English question to English passages 0.74, to Chinese 0.70;
     /// Chinese to Chinese 0.82), so one fixed offset would shut out every cross-language match.
     pub fn calibrate(&self, cosine: f32, background: Option<f32>) -> f32 {
-        let (offset, factor) = self.calibration;
-        if factor == 1.0 && offset == 0.0 {
-            return cosine;
-        }
+        let Some((offset, factor)) = self.calibration else { return cosine };
         match background {
             Some(b) => (cosine - b) * factor + MINILM_UNRELATED,
             None => (cosine - offset) * factor,
@@ -329,6 +324,25 @@ impl Tok {
     }
 }
 
+/// `dir`'s `tokenizer.json`: for batches (padded to the longest, cut at [`MAX_TOKENS`]), or for
+/// counting (neither).
+fn hf_tokenizer(dir: &Path, batches: bool) -> Result<Tokenizer, EmbedError> {
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Err(EmbedError::Missing(path));
+    }
+    let corrupt = |e: tokenizers::Error| EmbedError::Corrupt { file: path.clone(), why: e.to_string() };
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(corrupt)?;
+    if batches {
+        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() })).map_err(corrupt)?;
+    } else {
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(corrupt)?;
+    }
+    Ok(tokenizer)
+}
+
 /// Counts the embedder's own word pieces, so chunks can be sized to fill its window exactly;
 /// a fixed words-to-pieces ratio is off by a fifth on technical English (BENCHMARKS.md).
 pub struct TokenCounter {
@@ -343,15 +357,7 @@ impl TokenCounter {
             let t = pack::read_tokenizer_of(&pack_path).map_err(|why| EmbedError::Corrupt { file: pack_path, why })?;
             return Ok(TokenCounter { tokenizer: Tok::Pack(t) });
         }
-        let path = dir.join("tokenizer.json");
-        if !path.is_file() {
-            return Err(EmbedError::Missing(path));
-        }
-        let mut tokenizer =
-            Tokenizer::from_file(&path).map_err(|e| EmbedError::Corrupt { file: path.clone(), why: e.to_string() })?;
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| EmbedError::Corrupt { file: path, why: e.to_string() })?;
-        Ok(TokenCounter { tokenizer: Tok::Hf(Box::new(tokenizer)) })
+        Ok(TokenCounter { tokenizer: Tok::Hf(Box::new(hf_tokenizer(dir, false)?)) })
     }
 
     /// Word pieces in `text`, special tokens aside; the estimate if the tokenizer fails.

@@ -130,10 +130,7 @@ pub fn read_tokenizer_of(path: &Path) -> Result<PackTokenizer, String> {
     // The tokenizer takes about 5 MB; the weights follow.
     file.by_ref().take(16 << 20).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     let mut c = Cursor { bytes: &bytes, at: 0 };
-    if c.take(4)? != MAGIC {
-        return Err("not an E5S1 model pack".into());
-    }
-    c.take(4 + 7 * 4 + 4 + 4)?;
+    read_header(&mut c)?;
     read_tokenizer(&mut c)
 }
 
@@ -298,8 +295,19 @@ impl PackTokenizer {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Pack, String> {
-    let mut c = Cursor { bytes, at: 0 };
+/// The sizes at the head of a pack, before its tokenizer.
+struct Header {
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    ff: usize,
+    vocab: usize,
+    max_pos: usize,
+    type_vocab: usize,
+    eps: f32,
+}
+
+fn read_header(c: &mut Cursor) -> Result<Header, String> {
     if c.take(4)? != MAGIC {
         return Err("not an E5S1 model pack".into());
     }
@@ -310,6 +318,12 @@ fn parse(bytes: &[u8]) -> Result<Pack, String> {
     if c.usize()? != QK || hidden % QK != 0 || ff % QK != 0 || heads == 0 || hidden % heads != 0 {
         return Err("unexpected block or layer sizes".into());
     }
+    Ok(Header { hidden, layers, heads, ff, vocab, max_pos, type_vocab, eps })
+}
+
+fn parse(bytes: &[u8]) -> Result<Pack, String> {
+    let mut c = Cursor { bytes, at: 0 };
+    let Header { hidden, layers, heads, ff, vocab, max_pos, type_vocab, eps } = read_header(&mut c)?;
     let tokenizer = read_tokenizer(&mut c)?;
     let entries = c.usize()?;
     let mut found: HashMap<String, (u8, usize, usize)> = HashMap::new(); // dtype, count, offset

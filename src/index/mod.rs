@@ -2,9 +2,9 @@
 //!
 //! One tantivy document per chunk: the chunk's text (also as single CJK characters), the
 //! titles of its items (on the first chunk only), and the chunk and content ids. Nothing is
-//! stored in tantivy but ids; text for snippets comes from the store. Each commit records the store generation it reflects; on
-//! open, [`KeywordIndex::sync`] replays what changed since, so a crash between the store's
-//! commit and the index's commit heals by itself.
+//! stored in tantivy but ids; text for snippets comes from the store. Each commit records the
+//! store generation it reflects; on open, [`KeywordIndex::sync`] replays what changed since, so
+//! a crash between the store's commit and the index's commit heals by itself.
 
 pub mod analyze;
 mod sealed_dir;

@@ -110,6 +110,11 @@ impl VectorIndex {
         self.ids.is_empty()
     }
 
+    /// Row `i`'s script class: 1 for mostly Latin text, 0 for the rest.
+    fn script(&self, i: usize) -> usize {
+        usize::from(self.coverage[i] >= 0.5)
+    }
+
     /// The `k` chunks most similar to `query`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<VectorHit> {
         self.search_with_background(query, k).into_iter().map(|(hit, _)| hit).collect()
@@ -126,7 +131,7 @@ impl VectorIndex {
             self.matrix.chunks_exact(self.dim).map(|row| dot(row, query)).enumerate().map(|(i, s)| (s, i)).collect();
         let mut sums = [(0f64, 0usize); 2];
         for &(s, i) in &scored {
-            let class = &mut sums[usize::from(self.coverage[i] >= 0.5)];
+            let class = &mut sums[self.script(i)];
             class.0 += s as f64;
             class.1 += 1;
         }
@@ -143,7 +148,7 @@ impl VectorIndex {
             .into_iter()
             .map(|(score, i)| {
                 let hit = VectorHit { chunk_id: self.ids[i].0, content_id: self.ids[i].1, score, coverage: self.coverage[i] };
-                (hit, background[usize::from(self.coverage[i] >= 0.5)])
+                (hit, background[self.script(i)])
             })
             .collect()
     }

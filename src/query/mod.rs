@@ -141,10 +141,10 @@ pub fn search(
         };
         let vector_hits = match (semantic, &query_vector) {
             (Some(s), Some(v)) => {
-                // Stored coverage is the chunk's share of Latin script; a multilingual model reads all.
-                let read = |c: f32| if s.embedder.is_multilingual() { 1.0 } else { c };
+                // Stored coverage is the chunk's share of Latin script, whatever the model reads.
                 let hits = s.vectors.search_with_background(v, want).into_iter().map(|(h, background)| {
-                    (h.content_id, h.chunk_id, s.embedder.calibrate(h.score, Some(background)), read(h.coverage))
+                    let score = s.embedder.calibrate(h.score, Some(background));
+                    (h.content_id, h.chunk_id, score, s.embedder.coverage_of_share(h.coverage))
                 });
                 // Alone, a weak similarity is no match; beside keywords it still reranks.
                 fuse::best_per_content(hits.filter(|h| req.mode == Mode::Hybrid || h.2 >= s.min_similarity))
