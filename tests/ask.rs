@@ -33,8 +33,23 @@ fn answers_quote_the_memory_and_cite_it() {
     // Copied answers are quotations: the words stand in the cited memory.
     let shown = e.run(&["show", &c["id"].to_string()]).ok();
     assert!(shown.stdout.contains(a["answer"].as_str().unwrap()), "{a}");
-    // Greedy decoding: the same question gives the same answer.
+    // Nothing is sampled: the same question gives the same answer.
     assert_eq!(ask(&e, &["How much is the monthly rent?"]), a);
+}
+
+#[test]
+fn a_question_about_money_or_the_hour_gets_the_amount_or_the_time() {
+    let e = sample();
+    // The invoice mail holds two amounts and a "six months" about the same brakes.
+    for (q, want, source) in [
+        ("What did the mechanic charge for the brakes?", "312.40 GBP", "garage-brakes.eml"),
+        ("How much was the oil change?", "64.00 GBP", "garage-brakes.eml"),
+        ("What time is the dentist appointment?", "08:30", "dentist.eml"),
+    ] {
+        let a = ask(&e, &[q]);
+        assert_eq!(a["answer"], want, "{q}: {a}");
+        assert!(cited_sources(&a)[0].ends_with(source), "{q}: {a}");
+    }
 }
 
 #[test]

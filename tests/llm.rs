@@ -60,3 +60,23 @@ fn copying_answers_are_quotations_from_the_sources() {
         assert!(from.iter().all(|&k| sources[k].contains(&gen.text)), "{question}: {from:?}");
     }
 }
+
+#[test]
+fn the_likeliest_whole_quotation_is_chosen() {
+    let mut g = model();
+    let source = "Parts and labour for the brakes came to 312.40 GBP; the oil change was 64.00 GBP.";
+    let prompt = g.format().prompt(
+        "Answer the question with a short phrase copied from the text.",
+        &format!("Text:\n{source}\n\nQuestion: How much was the oil change?"),
+    );
+    let quotes = ["312.40", "312.40 GBP", "64.00", "64.00 GBP", "the oil change was 64.00 GBP"];
+    let (best, gen) = g.most_likely(&prompt, &quotes).unwrap().expect("SmolLM2 weighs whole quotations");
+    assert_eq!(gen.text, quotes[best]);
+    assert!(gen.text.starts_with("64.00"), "{:?}", gen.text);
+    assert!(gen.prompt_tokens > 20 && gen.new_tokens > 0);
+    // The same question gives the same choice, whatever else was weighed before.
+    let (again, _) = g.most_likely(&prompt, &quotes).unwrap().unwrap();
+    assert_eq!(best, again);
+    // Nothing to weigh is not an answer.
+    assert!(g.most_likely(&prompt, &[]).unwrap().is_none());
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::embed::{EmbedError, Embedder};
 use crate::index::analyze;
-use crate::llm::{Generation, Generator, LlmError};
+use crate::llm::{span, Generation, Generator, LlmError};
 use crate::query::{parse, snippet};
 use crate::store::Kind;
 
@@ -34,6 +34,13 @@ const FIGURE_BONUS: f32 = 0.15;
 /// Matlin translate?" → "the national anthem", after "translated"): the words that answer
 /// usually stand next to the ones the question repeats.
 const NEAR_WORDS: usize = 3;
+/// Longest quotation weighed, in words: most answers are a name or a short phrase, and clause
+/// ends cut most quotations shorter.
+const QUOTE_WORDS: usize = 12;
+/// Most places a quotation may start for the model to weigh every quotation whole (one pass
+/// each); past that (a Chinese sentence, where every character may start one) it copies token
+/// by token.
+const QUOTE_STARTS: usize = 16;
 /// Sentences per passage considered for the extractive answer.
 const SENTENCES_PER_PASSAGE: usize = 12;
 /// Tokens kept free of the window besides the answer: chat markers and rounding.
@@ -307,8 +314,13 @@ fn copied(
         word.is_empty() || !asked.contains(&analyze::normalise_word(&word))
     };
     // Where the question says what kind of answer it wants, the quotation starts on one: a
-    // figure for how much / how many / when, a capitalised name for who.
-    let kind = answer_kind(question);
+    // figure for how many / when, an amount for what it cost, a time of day for what time, a
+    // capitalised name for who.
+    let kind = match answer_kind(question) {
+        // A sentence with no amount or time of day may still hold the figure that answers.
+        AnswerKind::Money | AnswerKind::Clock if !answer_kind(question).found_in(sentence) => AnswerKind::Figure,
+        kind => kind,
+    };
     // Nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
     // "By contrast,", "Soon after,"), which sets the scene rather than answers.
     let opening = if kind == AnswerKind::Any { opening_phrase_end(sentence) } else { 0 };
@@ -326,9 +338,22 @@ fn copied(
     } else {
         &new_word
     };
-    let (generation, _) = generator.copy_from(&prompt, &[sentence], may_start, &new_word, max_tokens, on_text)?;
-    let brings_news = Terms::of(&generation.text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
-    if !brings_news {
+    let news = |text: &str| Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
+    let spans = span::quotations(sentence, may_start, &new_word, QUOTE_WORDS);
+    let quotes: Vec<&str> = spans.iter().map(|&(a, b)| &sentence[a..b]).filter(|q| news(q)).collect();
+    if quotes.is_empty() {
+        return Ok(extracted(passages, Vec::new(), None));
+    }
+    let starts: HashSet<usize> = spans.iter().map(|&(a, _)| a).collect();
+    let weighed = if starts.len() <= QUOTE_STARTS { generator.most_likely(&prompt, &quotes)? } else { None };
+    let generation = match weighed {
+        Some((_, generation)) => {
+            on_text(&generation.text);
+            generation
+        }
+        None => generator.copy_from(&prompt, &[sentence], may_start, &new_word, max_tokens, on_text)?.0,
+    };
+    if !news(&generation.text) {
         return Ok(extracted(passages, Vec::new(), Some(generation)));
     }
     Ok(Answer {
@@ -352,7 +377,7 @@ fn rank_sentences(
     terms: &Terms,
     embedder: Option<(&Embedder, f32)>,
 ) -> Result<Vec<Sentence>, LlmError> {
-    let wants_figure = asks_for_figure(question);
+    let kind = answer_kind(question);
     let mut sentences = Vec::new();
     for (k, p) in passages.iter().enumerate() {
         let mut spans = snippet::sentences(&p.text);
@@ -362,7 +387,7 @@ fn rank_sentences(
         let passage_share = terms.share(&p.text);
         for (start, end) in spans.into_iter().take(SENTENCES_PER_PASSAGE) {
             let sentence = &p.text[start..end];
-            let figure = if wants_figure && sentence.chars().any(|c| c.is_ascii_digit()) { FIGURE_BONUS } else { 0.0 };
+            let figure = if kind.found_in(sentence) { FIGURE_BONUS } else { 0.0 };
             let score = terms.share(sentence) + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure
                 - if is_header_line(sentence) { HEADER_PENALTY } else { 0.0 };
             sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
@@ -426,6 +451,10 @@ fn is_header_line(sentence: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AnswerKind {
     Figure,
+    /// An amount of money: a figure with a currency sign or name.
+    Money,
+    /// A time of day.
+    Clock,
     Name,
     Any,
 }
@@ -442,9 +471,55 @@ impl AnswerKind {
                     || NUMBER_WORDS.contains(&word.as_str())
                     || ground::MONTHS.contains(&word.as_str())
             }
+            AnswerKind::Money => first.is_some_and(|c| "£$€¥".contains(c)) || figure_then(rest, &CURRENCIES),
+            AnswerKind::Clock => {
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                let hour = rest[..digits].parse::<u32>().is_ok_and(|h| h <= 24);
+                let after = &rest[digits..];
+                let minutes = after.get(1..3).filter(|m| after.starts_with([':', '.']) && m.chars().all(|c| c.is_ascii_digit()));
+                hour && (minutes.is_some_and(|m| m < "60" && !after[3..].starts_with(|c: char| c.is_ascii_digit()))
+                    || figure_then(rest, &["am", "pm", "a.m.", "p.m.", "点", "點", "时"]))
+            }
             AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || analyze::is_cjk(c)),
         }
     }
+
+    /// Whether `sentence` holds an answer of this kind anywhere (for Figure: any digit).
+    fn found_in(self, sentence: &str) -> bool {
+        match self {
+            AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit()),
+            AnswerKind::Money | AnswerKind::Clock => sentence
+                .char_indices()
+                .filter(|&(i, _)| {
+                    !sentence[..i].ends_with(|c: char| (c.is_alphanumeric() && !analyze::is_cjk(c)) || matches!(c, '.' | ','))
+                })
+                .any(|(i, _)| self.admits(&sentence[i..])),
+            AnswerKind::Name | AnswerKind::Any => false,
+        }
+    }
+}
+
+const CURRENCIES: [&str; 17] = [
+    "gbp", "usd", "eur", "cny", "rmb", "jpy", "chf", "dollars", "dollar", "pounds", "euros", "euro", "元", "块", "美元", "英镑", "欧元",
+];
+
+/// Whether `rest` starts with a figure ("312.40", "1,450") followed by one of `units`.
+fn figure_then(rest: &str, units: &[&str]) -> bool {
+    let mut end = 0;
+    for (i, c) in rest.char_indices() {
+        if c.is_ascii_digit() {
+            end = i + 1;
+        } else if !(matches!(c, '.' | ',') && end > 0 && rest[i + 1..].starts_with(|d: char| d.is_ascii_digit())) {
+            break;
+        }
+    }
+    if end == 0 {
+        return false;
+    }
+    let after = rest[end..].trim_start().to_lowercase();
+    units.iter().any(|u| {
+        after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+    })
 }
 
 const NUMBER_WORDS: [&str; 24] = [
@@ -454,7 +529,19 @@ const NUMBER_WORDS: [&str; 24] = [
 
 fn answer_kind(question: &str) -> AnswerKind {
     let q = question.trim_start().to_lowercase();
-    if asks_for_figure(question) {
+    // Whole words: "fee" is not in "feel", nor "pay" in "taxpayer".
+    const MONEY_WORDS: [&str; 17] = [
+        "cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "spend",
+        "spent", "fee", "fees", "fare", "rent",
+    ];
+    const MONEY_CJK: [&str; 5] = ["多少钱", "费用", "价格", "花了", "价钱"];
+    const CLOCK: [&str; 5] = ["what time", "at which time", "几点", "幾點", "什么时间"];
+    let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).collect();
+    if CLOCK.iter().any(|w| q.contains(w)) {
+        AnswerKind::Clock
+    } else if words.iter().any(|w| MONEY_WORDS.contains(w)) || q.contains("how much money") || MONEY_CJK.iter().any(|w| q.contains(w)) {
+        AnswerKind::Money
+    } else if asks_for_figure(question) {
         AnswerKind::Figure
     } else if ["who ", "whom ", "whose ", "where ", "in which country", "in what country", "in which city", "in what city", "what city", "what country", "which city", "which country"]
         .iter()
@@ -470,10 +557,9 @@ fn answer_kind(question: &str) -> AnswerKind {
 /// Whether the question asks for a number, an amount, a date or a time.
 fn asks_for_figure(question: &str) -> bool {
     let q = question.to_lowercase();
-    const ASKS: [&str; 22] = [
-        "how much", "how many", "how long", "how old", "how far", "how often", "when ", "what time", "what year",
-        "what date", "which year", "what day", "cost", "price", "charge", "pay", "多少", "几", "什么时候", "多久", "哪年",
-        "何时",
+    const ASKS: [&str; 17] = [
+        "how much", "how many", "how long", "how old", "how far", "how often", "when ", "what year", "what date",
+        "which year", "what day", "多少", "几", "什么时候", "多久", "哪年", "何时",
     ];
     q.starts_with("when") || ASKS.iter().any(|a| q.contains(a))
 }
@@ -615,6 +701,30 @@ mod tests {
         // A comma further in closes a clause, not an opening phrase.
         assert_eq!(opening_phrase_end("The embargo had a negative influence on the US economy, said many."), 0);
         assert_eq!(opening_phrase_end("No comma here at all"), 0);
+    }
+
+    #[test]
+    fn a_question_about_money_wants_an_amount_and_one_about_the_hour_a_time() {
+        assert_eq!(answer_kind("What did the mechanic charge for the brakes?"), AnswerKind::Money);
+        assert_eq!(answer_kind("How much did the new laptop cost?"), AnswerKind::Money);
+        assert_eq!(answer_kind("修车花了多少钱？"), AnswerKind::Money);
+        assert_eq!(answer_kind("What time is the dentist appointment?"), AnswerKind::Clock);
+        assert_eq!(answer_kind("会议几点开始？"), AnswerKind::Clock);
+        assert_eq!(answer_kind("How many interceptions did they get?"), AnswerKind::Figure);
+        let starts = |kind: AnswerKind, s: &str| -> Vec<String> {
+            s.char_indices()
+                .filter(|&(i, _)| i == 0 || s[..i].ends_with(char::is_whitespace))
+                .filter(|&(i, _)| kind.admits(&s[i..]))
+                .map(|(i, _)| s[i..].split_whitespace().next().unwrap_or("").to_string())
+                .collect()
+        };
+        let invoice = "Parts and labour for the brakes came to 312.40 GBP within 6 months; the oil change was £64.00.";
+        assert_eq!(starts(AnswerKind::Money, invoice), ["312.40", "£64.00."]);
+        assert!(AnswerKind::Money.found_in(invoice) && !AnswerKind::Money.found_in("Book the brakes in within six months."));
+        let reminder = "Your appointment on Friday 13 March at 08:30, or at 4 pm if you call.";
+        assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
+        assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
+        assert!(AnswerKind::Figure.found_in("within 6 months"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (Q4_1, Q5_x) are converted once to Q8_0 beside the original (see [`convert`]).
 
 pub mod convert;
+mod llama;
 pub mod span;
 mod spm;
 
@@ -63,6 +64,9 @@ impl From<candle_core::Error> for LlmError {
 }
 
 enum Model {
+    /// A dense llama-family model: the default, and the one that can weigh whole quotations.
+    Dense(llama::Llama),
+    /// A llama-family model with a mixture of experts.
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -72,6 +76,7 @@ enum Model {
 impl Model {
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
+            Model::Dense(m) => m.forward(x, pos),
             Model::Llama(m) => m.forward(x, pos),
             Model::Qwen2(m) => m.forward(x, pos),
             Model::Qwen3(m) => m.forward(x, pos),
@@ -81,6 +86,7 @@ impl Model {
 
     fn clear(&mut self) {
         match self {
+            Model::Dense(m) => m.clear(),
             Model::Llama(m) => m.clear_kv_cache(),
             Model::Qwen2(m) => m.clear_kv_cache(),
             Model::Qwen3(m) => m.clear_kv_cache(),
@@ -193,12 +199,12 @@ pub fn model_file(path: &Path) -> Result<PathBuf, LlmError> {
     }
 }
 
-fn converted_path(src: &Path) -> PathBuf {
+pub(crate) fn converted_path(src: &Path) -> PathBuf {
     let stem = src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     src.with_file_name(format!("{stem}.{CONVERTED}"))
 }
 
-fn read_content(file: &Path) -> Result<(gguf_file::Content, BufReader<File>), LlmError> {
+pub(crate) fn read_content(file: &Path) -> Result<(gguf_file::Content, BufReader<File>), LlmError> {
     let corrupt = |why: String| LlmError::Corrupt { file: file.to_path_buf(), why };
     let mut reader = BufReader::new(File::open(file).map_err(|e| corrupt(e.to_string()))?);
     let content = gguf_file::Content::read(&mut reader).map_err(|e| corrupt(e.to_string()))?;
@@ -259,10 +265,13 @@ impl Generator {
             stops.push(eos);
         }
         let (model, window) = match arch.as_str() {
-            "llama" => (
-                Model::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| corrupt(e.to_string()))?),
-                window.min(quantized_llama::MAX_SEQ_LEN),
-            ),
+            "llama" => match llama::Llama::from_gguf(&content, &mut reader, &device).map_err(|e| corrupt(e.to_string()))? {
+                Some(m) => (Model::Dense(m), window.min(llama::MAX_SEQ_LEN)),
+                None => (
+                    Model::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| corrupt(e.to_string()))?),
+                    window.min(quantized_llama::MAX_SEQ_LEN),
+                ),
+            },
             "qwen2" => (
                 Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| corrupt(e.to_string()))?),
                 window,
@@ -371,6 +380,85 @@ impl Generator {
         Ok((Generation { text, ..generation }, from))
     }
 
+    /// Runs the prompt, cut from the front if it and `room` more tokens would not fit the
+    /// window. Returns the logits after it and its length in tokens; `None` for an empty prompt.
+    fn feed(&mut self, prompt: &str, room: usize) -> Result<Option<(Tensor, usize)>, LlmError> {
+        let mut tokens = self.encode(prompt)?;
+        if tokens.len() + room > self.window {
+            let cut = tokens.len() + room - self.window;
+            tokens.drain(..cut);
+        }
+        self.model.clear();
+        let mut logits = None;
+        let mut pos = 0;
+        for piece in tokens.chunks(PROMPT_STEP) {
+            let input = Tensor::new(piece, &self.device)?.unsqueeze(0)?;
+            logits = Some(self.model.forward(&input, pos)?);
+            pos += piece.len();
+        }
+        Ok(logits.map(|l| (l, pos)))
+    }
+
+    /// Which of `answers` the model finds most likely as its whole reply to `prompt`: the
+    /// probability of the answer's tokens and then of stopping. Greedy copying commits to the
+    /// likeliest first token ("covered" of "covered with colloblasts") before it sees how the
+    /// rest goes; weighing whole answers does not (BENCHMARKS.md). Returns the answer's index
+    /// and what it took, or `None` when this model cannot weigh whole answers (only the dense
+    /// llama family can) and the caller should decode instead.
+    pub fn most_likely(&mut self, prompt: &str, answers: &[&str]) -> Result<Option<(usize, Generation)>, LlmError> {
+        if !matches!(self.model, Model::Dense(_)) || answers.is_empty() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let encoded: Vec<Vec<u32>> = answers.iter().map(|a| self.encode(a)).collect::<Result<_, _>>()?;
+        let room = encoded.iter().map(Vec::len).max().unwrap_or(0) + 1;
+        if room > self.window / 2 {
+            return Ok(None);
+        }
+        let Some((last, pos)) = self.feed(prompt, room)? else { return Ok(None) };
+        let first = log_softmax(&last.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1()?);
+        let first_token = started.elapsed();
+        let stops = self.stops.clone();
+        let stop = |row: &[f32]| log_sum_exp(stops.iter().filter_map(|&t| row.get(t as usize).copied()));
+        let Model::Dense(model) = &mut self.model else { return Ok(None) };
+        // Longest first: a shorter answer whose tokens begin a longer one is read off its pass.
+        let mut order: Vec<usize> = (0..answers.len()).filter(|&i| !encoded[i].is_empty()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+        let mut scores: Vec<Option<f32>> = vec![None; answers.len()];
+        for &i in &order {
+            if scores[i].is_some() {
+                continue;
+            }
+            let tokens = &encoded[i];
+            let rows: Vec<Vec<f32>> = model.log_probs_all(&Tensor::new(tokens.as_slice(), &self.device)?.unsqueeze(0)?, pos)?.to_vec2()?;
+            model.truncate(pos)?;
+            // Log-probability of the first k tokens, then of stopping after them.
+            let mut prefix = vec![first[tokens[0] as usize]];
+            for (k, &t) in tokens.iter().enumerate().skip(1) {
+                prefix.push(prefix[k - 1] + rows[k - 1][t as usize]);
+            }
+            for &j in &order {
+                let other = &encoded[j];
+                if scores[j].is_none() && tokens.starts_with(other) {
+                    scores[j] = Some(prefix[other.len() - 1] + stop(&rows[other.len() - 1]));
+                }
+            }
+        }
+        let best = (0..answers.len()).filter_map(|i| scores[i].map(|s| (i, s))).fold(None, |b: Option<(usize, f32)>, (i, s)| {
+            if b.is_none_or(|(_, bs)| s > bs) { Some((i, s)) } else { b }
+        });
+        Ok(best.map(|(i, _)| {
+            let generation = Generation {
+                text: answers[i].to_string(),
+                prompt_tokens: pos,
+                new_tokens: encoded[i].len(),
+                first_token,
+                total: started.elapsed(),
+            };
+            (i, generation)
+        }))
+    }
+
     /// The decoding loop: `choose` sees the logits and the tokens so far and picks the next
     /// token, or `None` to stop.
     fn run(
@@ -381,25 +469,11 @@ impl Generator {
         choose: &mut Choose,
     ) -> Result<Generation, LlmError> {
         let started = Instant::now();
-        let mut tokens = self.encode(prompt)?;
         let max_new = max_new.min(self.window / 2);
-        if tokens.len() + max_new > self.window {
-            let cut = tokens.len() + max_new - self.window;
-            tokens.drain(..cut);
-        }
-        let prompt_tokens = tokens.len();
-        self.model.clear();
-        let mut logits = None;
-        let mut pos = 0;
-        for piece in tokens.chunks(PROMPT_STEP) {
-            let input = Tensor::new(piece, &self.device)?.unsqueeze(0)?;
-            logits = Some(self.model.forward(&input, pos)?);
-            pos += piece.len();
-        }
-        let mut logits = match logits {
-            Some(l) => l,
-            None => return Ok(Generation::default()),
+        let Some((mut logits, mut pos)) = self.feed(prompt, max_new)? else {
+            return Ok(Generation::default());
         };
+        let prompt_tokens = pos;
         let mut out: Vec<u32> = Vec::new();
         let mut shown = 0; // bytes of the decoded answer already handed out
         let mut first_token = Duration::ZERO;
@@ -425,6 +499,20 @@ impl Generator {
         }
         Ok(Generation { text, prompt_tokens, new_tokens: out.len(), first_token, total: started.elapsed() })
     }
+}
+
+fn log_sum_exp(xs: impl Iterator<Item = f32>) -> f32 {
+    let xs: Vec<f32> = xs.collect();
+    let max = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + xs.iter().map(|x| (x - max).exp()).sum::<f32>().ln()
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let norm = log_sum_exp(logits.iter().copied());
+    logits.iter().map(|l| l - norm).collect()
 }
 
 /// The highest-scoring token, among `allowed` if given.

@@ -199,6 +199,53 @@ impl<'a> Copy<'a> {
     }
 }
 
+/// Whether `at` falls inside a figure such as "312.40" or "1,450".
+fn inside_number(text: &str, at: usize) -> bool {
+    let before = text[..at].chars().next_back();
+    let mut after = text[at..].chars();
+    match (before, after.next()) {
+        (Some(b), Some('.' | ',')) if b.is_ascii_digit() => after.next().is_some_and(|c| c.is_ascii_digit()),
+        (Some('.' | ','), Some(a)) => a.is_ascii_digit() && text[..at - 1].ends_with(|c: char| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// Every quotation [`Copy`] could write from `source`, as byte ranges, at most `max_words`
+/// words long: each start `may_start` admits, to each word end up to the end of its clause
+/// (where a copy must stop). The same rules as copying token by token, for a caller that
+/// weighs whole quotations instead.
+pub fn quotations(
+    source: &str,
+    may_start: &dyn Fn(&str, usize) -> bool,
+    may_continue: &dyn Fn(&str, usize) -> bool,
+    max_words: usize,
+) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (start, _) in source.char_indices() {
+        if !is_word_byte_start(source, start) || inside_number(source, start) || !may_start(source, start) {
+            continue;
+        }
+        let mut copy = Copy { sources: vec![source], may_continue, at: vec![(0, start)], written: Vec::new() };
+        let mut words = 0;
+        for end in (start + 1..=source.len()).filter(|&e| source.is_char_boundary(e) && ends_word(source, e)) {
+            let text = &source[start..end];
+            if text.ends_with(char::is_whitespace) || inside_number(source, end) {
+                continue;
+            }
+            copy.written = text.as_bytes().to_vec();
+            if !copy.may_stop() {
+                continue;
+            }
+            out.push((start, end));
+            words += 1;
+            if words >= max_words || copy.at_clause_end() {
+                break;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +279,21 @@ mod tests {
         // A word the caller refuses (one the question already says) ends the answer before it.
         assert!(!copy_of("John C. Messenger").at_clause_end());
         assert!(copy_of("John C. Messenger in").at_clause_end());
+    }
+
+    #[test]
+    fn quotations_run_from_each_allowed_start_to_the_end_of_its_clause() {
+        let src = "Parts came to 312.40 GBP; the oil change was 64.00 GBP.";
+        let digits = |t: &str, at: usize| t[at..].starts_with(|c: char| c.is_ascii_digit());
+        let quoted: Vec<&str> = quotations(src, &digits, &|_, _| true, 8).iter().map(|&(a, b)| &src[a..b]).collect();
+        assert_eq!(quoted, ["312.40", "312.40 GBP", "64.00", "64.00 GBP"]);
+        // A word the caller refuses ends every quotation before it; the word bound holds.
+        let no_gbp = |t: &str, at: usize| !t[at..].starts_with("GBP");
+        let quoted: Vec<&str> = quotations(src, &digits, &no_gbp, 8).iter().map(|&(a, b)| &src[a..b]).collect();
+        assert_eq!(quoted, ["312.40", "64.00"]);
+        let first = |_: &str, at: usize| at == 0;
+        let quoted: Vec<&str> = quotations(src, &first, &|_, _| true, 2).iter().map(|&(a, b)| &src[a..b]).collect();
+        assert_eq!(quoted, ["Parts", "Parts came"]);
     }
 
     #[test]
