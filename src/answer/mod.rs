@@ -34,6 +34,8 @@ const FIGURE_BONUS: f32 = 0.15;
 /// Matlin translate?" → "the national anthem", after "translated"): the words that answer
 /// usually stand next to the ones the question repeats.
 const NEAR_WORDS: usize = 3;
+/// The same for Chinese, in characters (a word is one to three).
+const NEAR_CHARS: usize = 4;
 /// Longest quotation weighed, in words: most answers are a name or a short phrase, and clause
 /// ends cut most quotations shorter.
 const QUOTE_WORDS: usize = 12;
@@ -409,17 +411,35 @@ fn rank_sentences(
 }
 
 /// Byte offsets of the words of `sentence` within [`NEAR_WORDS`] of a word it shares with the
-/// question (function words aside), those shared words left out. Latin script only: CJK text
-/// is not split into words.
+/// question (function words aside), those shared words left out. Chinese is not split into
+/// words: there, each character within [`NEAR_CHARS`] of a character pair the question shares.
 fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
-    let words: Vec<analyze::Term> = analyze::analyze(sentence).into_iter().filter(|t| !t.cjk).collect();
+    let terms = analyze::analyze(sentence);
+    let words: Vec<&analyze::Term> = terms.iter().filter(|t| !t.cjk).collect();
     let anchors: Vec<usize> =
         words.iter().filter(|t| asked.contains(&t.text) && !parse::is_stop_word(&t.text)).map(|t| t.position).collect();
-    words
+    let mut near: HashSet<usize> = words
         .iter()
         .filter(|t| !anchors.contains(&t.position) && anchors.iter().any(|&a| a.abs_diff(t.position) <= NEAR_WORDS))
         .map(|t| t.start)
-        .collect()
+        .collect();
+    let pairs: Vec<(usize, usize)> =
+        terms.iter().filter(|t| t.cjk && t.text.chars().count() == 2 && asked.contains(&t.text)).map(|t| (t.start, t.end)).collect();
+    if !pairs.is_empty() {
+        let chars: Vec<usize> = sentence.char_indices().map(|(i, _)| i).collect();
+        let index = |byte: usize| chars.partition_point(|&i| i < byte);
+        for (k, &at) in chars.iter().enumerate() {
+            let inside = pairs.iter().any(|&(a, b)| at >= a && at < b);
+            let close = pairs.iter().any(|&(a, b)| {
+                let (a, b) = (index(a), index(b));
+                (k >= b && k - b < NEAR_CHARS) || (k < a && a - k <= NEAR_CHARS)
+            });
+            if close && !inside && !sentence[at..].starts_with(char::is_whitespace) {
+                near.insert(at);
+            }
+        }
+    }
+    near
 }
 
 /// Where a sentence's opening phrase ends: just past a comma among its first four words; 0
@@ -690,8 +710,12 @@ mod tests {
         assert!(!near.contains(&at("Matlin")));
         // Function words of the question anchor nothing ("did" is not in the sentence, "the" is).
         assert!(near_words("the cat sat on the mat", &Terms::of("what did the dog do").into_iter().collect()).is_empty());
-        // No words to count in Chinese text.
-        assert!(near_words("马丽·麦特林翻译了国歌", &Terms::of("马丽翻译了什么").into_iter().collect()).is_empty());
+        // Chinese is counted in characters, from the character pairs the question shares.
+        let sentence = "黑豹队的防守只丢了 308分，在联赛中排名第六。";
+        let near = near_words(sentence, &Terms::of("黑豹队的防守丢了多少分？").into_iter().collect());
+        let at = |w: &str| sentence.find(w).unwrap();
+        assert!(near.contains(&at("308")) && near.contains(&at("只")));
+        assert!(!near.contains(&at("防守")) && !near.contains(&at("排名")));
     }
 
     #[test]
