@@ -412,7 +412,8 @@ fn rank_sentences(
 
 /// Byte offsets of the words of `sentence` within [`NEAR_WORDS`] of a word it shares with the
 /// question (function words aside), those shared words left out. Chinese is not split into
-/// words: there, each character within [`NEAR_CHARS`] of a character pair the question shares.
+/// words: there, each character within [`NEAR_CHARS`] of a meaningful character the question
+/// shares ("蒸" of "桂花糕要蒸多久", though the pair "要蒸" is not in "上锅蒸二十五分钟").
 fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
     let terms = analyze::analyze(sentence);
     let words: Vec<&analyze::Term> = terms.iter().filter(|t| !t.cjk).collect();
@@ -423,23 +424,22 @@ fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
         .filter(|t| !anchors.contains(&t.position) && anchors.iter().any(|&a| a.abs_diff(t.position) <= NEAR_WORDS))
         .map(|t| t.start)
         .collect();
-    let pairs: Vec<(usize, usize)> =
-        terms.iter().filter(|t| t.cjk && t.text.chars().count() == 2 && asked.contains(&t.text)).map(|t| (t.start, t.end)).collect();
-    if !pairs.is_empty() {
-        let chars: Vec<usize> = sentence.char_indices().map(|(i, _)| i).collect();
-        let index = |byte: usize| chars.partition_point(|&i| i < byte);
-        for (k, &at) in chars.iter().enumerate() {
-            let inside = pairs.iter().any(|&(a, b)| at >= a && at < b);
-            let close = pairs.iter().any(|&(a, b)| {
-                let (a, b) = (index(a), index(b));
-                (k >= b && k - b < NEAR_CHARS) || (k < a && a - k <= NEAR_CHARS)
-            });
-            if close && !inside && !sentence[at..].starts_with(char::is_whitespace) {
-                near.insert(at);
-            }
+    let chars: Vec<char> = sentence.chars().collect();
+    let anchors: Vec<usize> = (0..chars.len()).filter(|&k| shared_cjk_char(chars[k], asked)).collect();
+    for (k, (at, c)) in sentence.char_indices().enumerate() {
+        let close = anchors.iter().any(|&a| a.abs_diff(k) <= NEAR_CHARS);
+        if close && !anchors.contains(&k) && !c.is_whitespace() {
+            near.insert(at);
         }
     }
     near
+}
+
+/// Whether `c` is a Chinese character of the question (in one of its character pairs) that
+/// carries meaning: not a question word's (什, 么, 多, 久 …) nor a particle's (的, 了, 是 …).
+fn shared_cjk_char(c: char, asked: &HashSet<String>) -> bool {
+    const FUNCTION: &str = "什么哪谁吗呢怎多少几久何的了是在有和就都也要会把被给让向从对与及其这那个一不";
+    analyze::is_cjk(c) && !FUNCTION.contains(c) && asked.iter().any(|t| t.chars().count() == 2 && t.contains(c))
 }
 
 /// Where a sentence's opening phrase ends: just past a comma among its first four words; 0
@@ -487,7 +487,7 @@ impl AnswerKind {
         match self {
             AnswerKind::Any => true,
             AnswerKind::Figure => {
-                first.is_some_and(|c| c.is_ascii_digit() || "£$€¥".contains(c) || analyze::is_cjk(c))
+                first.is_some_and(|c| c.is_ascii_digit() || "£$€¥".contains(c) || CJK_FIGURE.contains(c))
                     || NUMBER_WORDS.contains(&word.as_str())
                     || ground::MONTHS.contains(&word.as_str())
             }
@@ -541,6 +541,9 @@ fn figure_then(rest: &str, units: &[&str]) -> bool {
         after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
     })
 }
+
+/// Characters a Chinese figure or date starts with: numerals, then 周三, 星期, 今天, 去年 ….
+const CJK_FIGURE: &str = "零〇一二两三四五六七八九十百千万亿半几数周星今明昨去前";
 
 const NUMBER_WORDS: [&str; 24] = [
     "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty",
@@ -716,6 +719,12 @@ mod tests {
         let at = |w: &str| sentence.find(w).unwrap();
         assert!(near.contains(&at("308")) && near.contains(&at("只")));
         assert!(!near.contains(&at("防守")) && !near.contains(&at("排名")));
+        // A single shared character anchors too; particles and question characters do not.
+        let sentence = "撒一层干桂花，上锅蒸二十五分钟，放凉后切块。";
+        let near = near_words(sentence, &Terms::of("桂花糕要蒸多久？").into_iter().collect());
+        let at = |w: &str| sentence.find(w).unwrap();
+        assert!(near.contains(&at("二十五")) && near.contains(&at("上锅")));
+        assert!(!near.contains(&at("蒸")) && !near.contains(&at("切块")));
     }
 
     #[test]
