@@ -1,7 +1,9 @@
 //! Answers a question from retrieved memories. The passages' sentences are ranked; by default
-//! the local model reads the best one and quotes the words that answer (its decoding may only
-//! copy, see [`crate::llm::span`]). The free style lets it write over numbered passages and
-//! keeps that answer only when its sources bear out every number, date and name in it.
+//! the local model reads the best one and quotes the words that answer: every quotation the
+//! copy rules allow is weighed whole and the likeliest kept (see [`crate::llm::span`] and
+//! [`Generator::most_likely`]), so nothing it says is invented. The free style lets it write
+//! over numbered passages and keeps that answer only when its sources bear out every number,
+//! date and name in it.
 //!
 //! Retrieval decides whether there is an answer at all: when no passage carries enough of the
 //! question, by its words or by meaning, the answer is "not found" and the model is not loaded.
@@ -552,11 +554,10 @@ const NUMBER_WORDS: [&str; 24] = [
 
 fn answer_kind(question: &str) -> AnswerKind {
     let q = question.trim_start().to_lowercase();
-    // Whole words: "fee" is not in "feel", nor "pay" in "taxpayer".
-    const MONEY_WORDS: [&str; 17] = [
-        "cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "spend",
-        "spent", "fee", "fees", "fare", "rent",
-    ];
+    // Whole words: "fee" is not in "feel", nor "pay" in "taxpayer". Not "spent" or "rent",
+    // which as often ask where or what ("where did I spend the weekend").
+    const MONEY_WORDS: [&str; 12] =
+        ["cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "fee"];
     const MONEY_CJK: [&str; 5] = ["多少钱", "费用", "价格", "花了", "价钱"];
     const CLOCK: [&str; 5] = ["what time", "at which time", "几点", "幾點", "什么时间"];
     let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).collect();
@@ -744,6 +745,8 @@ mod tests {
         assert_eq!(answer_kind("What time is the dentist appointment?"), AnswerKind::Clock);
         assert_eq!(answer_kind("会议几点开始？"), AnswerKind::Clock);
         assert_eq!(answer_kind("How many interceptions did they get?"), AnswerKind::Figure);
+        assert_eq!(answer_kind("How did I feel about the taxpayer meeting?"), AnswerKind::Any);
+        assert_eq!(answer_kind("Where did I spend the weekend?"), AnswerKind::Name);
         let starts = |kind: AnswerKind, s: &str| -> Vec<String> {
             s.char_indices()
                 .filter(|&(i, _)| i == 0 || s[..i].ends_with(char::is_whitespace))

@@ -1,10 +1,12 @@
-//! A small local language model on the CPU: a GGUF file run with candle's quantized models.
+//! A small local language model on the CPU: a GGUF file run with candle's quantized models
+//! (a dense llama-family file with engram's branching copy of candle's llama, [`llama`]).
 //!
 //! The architecture comes from the file's `general.architecture` (llama, qwen2, qwen3, gemma3),
 //! the tokenizer from its own metadata (byte-level BPE by candle, SentencePiece BPE by [`spm`]),
-//! the chat format from its chat template. Decoding is greedy so the same question over the
-//! same memories gives the same answer. Files whose tensors candle multiplies without SIMD
-//! (Q4_1, Q5_x) are converted once to Q8_0 beside the original (see [`convert`]).
+//! the chat format from its chat template. Nothing is sampled (greedy decoding, or the likeliest
+//! of given answers), so the same question over the same memories gives the same answer. Files
+//! whose tensors candle multiplies without SIMD (Q4_1, Q5_x) are converted once to Q8_0 beside
+//! the original (see [`convert`]).
 
 pub mod convert;
 mod llama;
