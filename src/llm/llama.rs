@@ -6,7 +6,8 @@
 //!
 //! Adapted from candle-transformers 0.11.1 `models/quantized_llama.rs` (MIT or Apache-2.0):
 //! the same weights, rotary tables and masks, without the GGML loader, the mixture of experts
-//! (a file with experts is left to candle's model) and the tracing spans.
+//! (a file with experts is left to candle's model), the rotary layout of other architectures
+//! (only `llama` files come here) and the tracing spans.
 
 use candle_core::quantized::{gguf_file, QMatMul};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
@@ -30,8 +31,6 @@ struct Layer {
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
-    /// Rotary pairs (i, i + d/2) as Qwen and Phi lay them out, else (2i, 2i + 1) as Llama.
-    neox: bool,
     cos: Tensor,
     sin: Tensor,
     kv_cache: Option<(Tensor, Tensor)>,
@@ -42,12 +41,8 @@ impl Layer {
         let (_, _, seq_len, _) = x.dims4()?;
         let cos = self.cos.narrow(0, pos, seq_len)?;
         let sin = self.sin.narrow(0, pos, seq_len)?;
-        let x = x.contiguous()?;
-        if self.neox {
-            candle_nn::rotary_emb::rope(&x, &cos, &sin)
-        } else {
-            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)
-        }
+        // Llama pairs rotary dimensions (2i, 2i + 1); only `llama` files come here.
+        candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
     }
 
     fn attention(&mut self, x: &Tensor, mask: Option<&Tensor>, pos: usize) -> Result<Tensor> {
@@ -134,13 +129,6 @@ impl Llama {
         let rope_dim = get("llama.rope.dimension_count")?.to_u32()? as usize;
         let eps = get("llama.attention.layer_norm_rms_epsilon")?.to_f32()? as f64;
         let base = get("llama.rope.freq_base").and_then(|m| m.to_f32()).unwrap_or(10000.0);
-        let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
-        // As llama.cpp's llama_model_rope_type().
-        let neox = matches!(
-            arch.as_str(),
-            "qwen" | "qwen2" | "qwen2moe" | "qwen3" | "qwen3moe" | "falcon" | "grok" | "dbrx" | "phi2" | "phi3" | "phimoe"
-                | "stablelm" | "starcoder2" | "bert" | "nomic-bert" | "jina-bert-v2" | "olmo2" | "olmoe" | "codeshell" | "plamo"
-        );
         let (cos, sin) = rotary_tables(rope_dim, base, device)?;
         let mut tensor = |name: &str| ct.tensor(reader, name, device);
         let embeddings_q = tensor("token_embd.weight")?;
@@ -170,7 +158,6 @@ impl Llama {
                 n_head,
                 n_kv_head,
                 head_dim: n_embd / n_head,
-                neox,
                 cos: cos.clone(),
                 sin: sin.clone(),
                 kv_cache: None,
