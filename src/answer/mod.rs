@@ -322,7 +322,7 @@ fn copied(
     // capitalised name for who.
     let kind = match answer_kind(question) {
         // A sentence with no amount or time of day may still hold the figure that answers.
-        AnswerKind::Money | AnswerKind::Clock if !answer_kind(question).found_in(sentence) => AnswerKind::Figure,
+        kind @ (AnswerKind::Money | AnswerKind::Clock) if !kind.found_in(sentence) => AnswerKind::Figure,
         kind => kind,
     };
     // Nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
@@ -427,10 +427,10 @@ fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
         .map(|t| t.start)
         .collect();
     let chars: Vec<char> = sentence.chars().collect();
-    let anchors: Vec<usize> = (0..chars.len()).filter(|&k| shared_cjk_char(chars[k], asked)).collect();
+    let shared: Vec<usize> = (0..chars.len()).filter(|&k| shared_cjk_char(chars[k], asked)).collect();
     for (k, (at, c)) in sentence.char_indices().enumerate() {
-        let close = anchors.iter().any(|&a| a.abs_diff(k) <= NEAR_CHARS);
-        if close && !anchors.contains(&k) && !c.is_whitespace() {
+        let close = shared.iter().any(|&a| a.abs_diff(k) <= NEAR_CHARS);
+        if close && !shared.contains(&k) && !c.is_whitespace() {
             near.insert(at);
         }
     }
@@ -506,16 +506,14 @@ impl AnswerKind {
         }
     }
 
-    /// Whether `sentence` holds an answer of this kind anywhere (for Figure: any digit).
+    /// Whether a quotation of `sentence` could start on an answer of this kind (for Figure:
+    /// whether it has any digit).
     fn found_in(self, sentence: &str) -> bool {
         match self {
             AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit()),
-            AnswerKind::Money | AnswerKind::Clock => sentence
-                .char_indices()
-                .filter(|&(i, _)| {
-                    !sentence[..i].ends_with(|c: char| (c.is_alphanumeric() && !analyze::is_cjk(c)) || matches!(c, '.' | ','))
-                })
-                .any(|(i, _)| self.admits(&sentence[i..])),
+            AnswerKind::Money | AnswerKind::Clock => {
+                sentence.char_indices().any(|(i, _)| span::may_start_at(sentence, i) && self.admits(&sentence[i..]))
+            }
             AnswerKind::Name | AnswerKind::Any => false,
         }
     }

@@ -418,7 +418,8 @@ impl Generator {
             return Ok(None);
         }
         let Some((last, pos)) = self.feed(prompt, room)? else { return Ok(None) };
-        let first = log_softmax(&last.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1()?);
+        let first: Vec<f32> =
+            candle_nn::ops::log_softmax(&last.squeeze(0)?.to_dtype(candle_core::DType::F32)?, candle_core::D::Minus1)?.to_vec1()?;
         let first_token = started.elapsed();
         let stops = self.stops.clone();
         let stop = |row: &[f32]| log_sum_exp(stops.iter().filter_map(|&t| row.get(t as usize).copied()));
@@ -446,9 +447,8 @@ impl Generator {
                 }
             }
         }
-        let best = (0..answers.len()).filter_map(|i| scores[i].map(|s| (i, s))).fold(None, |b: Option<(usize, f32)>, (i, s)| {
-            if b.is_none_or(|(_, bs)| s > bs) { Some((i, s)) } else { b }
-        });
+        // The first of equals, as greedy decoding would keep.
+        let best = scores.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).min_by(|a, b| b.1.total_cmp(&a.1));
         Ok(best.map(|(i, _)| {
             let generation = Generation {
                 text: answers[i].to_string(),
@@ -510,11 +510,6 @@ fn log_sum_exp(xs: impl Iterator<Item = f32>) -> f32 {
         return max;
     }
     max + xs.iter().map(|x| (x - max).exp()).sum::<f32>().ln()
-}
-
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let norm = log_sum_exp(logits.iter().copied());
-    logits.iter().map(|l| l - norm).collect()
 }
 
 /// The highest-scoring token, among `allowed` if given.

@@ -210,6 +210,11 @@ fn inside_number(text: &str, at: usize) -> bool {
     }
 }
 
+/// Whether a quotation may start at byte `at`: a word's start, not the middle of a figure.
+pub fn may_start_at(text: &str, at: usize) -> bool {
+    is_word_byte_start(text, at) && !inside_number(text, at)
+}
+
 /// Every quotation [`Copy`] could write from `source`, as byte ranges, at most `max_words`
 /// words long: each start `may_start` admits, to each word end up to the end of its clause
 /// (where a copy must stop). The same rules as copying token by token, for a caller that
@@ -222,12 +227,12 @@ pub fn quotations(
 ) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (start, _) in source.char_indices() {
-        if !is_word_byte_start(source, start) || inside_number(source, start) || !may_start(source, start) {
+        if !may_start_at(source, start) || !may_start(source, start) {
             continue;
         }
         let mut copy = Copy { sources: vec![source], may_continue, at: vec![(0, start)], written: Vec::new() };
         let mut words = 0;
-        for end in (start + 1..=source.len()).filter(|&e| source.is_char_boundary(e) && ends_word(source, e)) {
+        for end in (start + 1..=source.len()).filter(|&e| ends_word(source, e)) {
             let text = &source[start..end];
             if text.ends_with(char::is_whitespace) || inside_number(source, end) {
                 continue;
