@@ -38,13 +38,15 @@ fn answers_quote_the_memory_and_cite_it() {
 }
 
 #[test]
-fn a_question_about_money_or_the_hour_gets_the_amount_or_the_time() {
+fn a_question_about_money_the_hour_or_the_year_gets_the_amount_the_time_or_the_year() {
     let e = sample();
-    // The invoice mail holds two amounts and a "six months" about the same brakes.
+    // The invoice mail holds two amounts and a "six months" about the same brakes; the tenancy
+    // note gives a whole date where the year alone is asked for.
     for (q, want, source) in [
         ("What did the mechanic charge for the brakes?", "312.40 GBP", "garage-brakes.eml"),
         ("How much was the oil change?", "64.00 GBP", "garage-brakes.eml"),
         ("What time is the dentist appointment?", "08:30", "dentist.eml"),
+        ("In what year does the tenancy agreement expire?", "2027", "flat-tenancy.md"),
     ] {
         let a = ask(&e, &[q]);
         assert_eq!(a["answer"], want, "{q}: {a}");

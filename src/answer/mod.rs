@@ -319,10 +319,10 @@ fn copied(
     };
     // Where the question says what kind of answer it wants, the quotation starts on one: a
     // figure for how many / when, an amount for what it cost, a time of day for what time, a
-    // capitalised name for who.
+    // year for what year, a capitalised name for who.
     let kind = match answer_kind(question) {
-        // A sentence with no amount or time of day may still hold the figure that answers.
-        kind @ (AnswerKind::Money | AnswerKind::Clock) if !kind.found_in(sentence) => AnswerKind::Figure,
+        // A sentence with no amount, time of day or year may still hold the figure that answers.
+        kind @ (AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year) if !kind.found_in(sentence) => AnswerKind::Figure,
         kind => kind,
     };
     // Nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
@@ -477,6 +477,8 @@ enum AnswerKind {
     Money,
     /// A time of day.
     Clock,
+    /// A year: four digits ("1795", "2019年").
+    Year,
     Name,
     Any,
 }
@@ -502,6 +504,13 @@ impl AnswerKind {
                 hour && (minutes.is_some_and(|m| m < "60" && !after[3..].starts_with(|c: char| c.is_ascii_digit()))
                     || figure_then(rest, &["am", "pm", "a.m.", "p.m.", "点", "點", "时"]))
             }
+            AnswerKind::Year => {
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                let after = &rest[digits..];
+                let figure_goes_on = after.starts_with(['.', ',', ':'])
+                    && after[1..].starts_with(|c: char| c.is_ascii_digit());
+                digits == 4 && !figure_goes_on
+            }
             AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || analyze::is_cjk(c)),
         }
     }
@@ -511,7 +520,7 @@ impl AnswerKind {
     fn found_in(self, sentence: &str) -> bool {
         match self {
             AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit()),
-            AnswerKind::Money | AnswerKind::Clock => {
+            AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year => {
                 sentence.char_indices().any(|(i, _)| span::may_start_at(sentence, i) && self.admits(&sentence[i..]))
             }
             AnswerKind::Name | AnswerKind::Any => false,
@@ -558,11 +567,14 @@ fn answer_kind(question: &str) -> AnswerKind {
         ["cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "fee"];
     const MONEY_CJK: [&str; 5] = ["多少钱", "费用", "价格", "花了", "价钱"];
     const CLOCK: [&str; 5] = ["what time", "at which time", "几点", "幾點", "什么时间"];
+    const YEAR: [&str; 5] = ["what year", "which year", "哪年", "哪一年", "何年"];
     let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).collect();
     if CLOCK.iter().any(|w| q.contains(w)) {
         AnswerKind::Clock
     } else if words.iter().any(|w| MONEY_WORDS.contains(w)) || q.contains("how much money") || MONEY_CJK.iter().any(|w| q.contains(w)) {
         AnswerKind::Money
+    } else if YEAR.iter().any(|w| q.contains(w)) {
+        AnswerKind::Year
     } else if asks_for_figure(question) {
         AnswerKind::Figure
     } else if ["who ", "whom ", "whose ", "where ", "in which country", "in what country", "in which city", "in what city", "what city", "what country", "which city", "which country"]
@@ -759,6 +771,19 @@ mod tests {
         assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
         assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
         assert!(AnswerKind::Figure.found_in("within 6 months"));
+    }
+
+    #[test]
+    fn a_question_about_the_year_wants_a_year() {
+        assert_eq!(answer_kind("In what year did Hutton publish his theory?"), AnswerKind::Year);
+        assert_eq!(answer_kind("Which year was the bridge opened?"), AnswerKind::Year);
+        assert_eq!(answer_kind("房子是哪一年买的？"), AnswerKind::Year);
+        assert_eq!(answer_kind("When was the bridge opened?"), AnswerKind::Figure);
+        let book = "Hutton published a two-volume version of his theories in 1795, 12 years later.";
+        assert!(AnswerKind::Year.admits("1795, 12 years later") && AnswerKind::Year.admits("2019年买的"));
+        assert!(!AnswerKind::Year.admits("two-volume") && !AnswerKind::Year.admits("12 years") && !AnswerKind::Year.admits("17950"));
+        assert!(!AnswerKind::Year.admits("1,450") && !AnswerKind::Year.admits("312.40"));
+        assert!(AnswerKind::Year.found_in(book) && !AnswerKind::Year.found_in("He paid 312.40 GBP for 12 months."));
     }
 
     #[test]
