@@ -187,6 +187,10 @@ pub struct AskRequest {
     /// Longest answer, in tokens.
     pub max_tokens: usize,
     pub style: answer::Style,
+    /// Do not read a stretch of time the question names ("yesterday", "last week") as a
+    /// filter. Without `since` or `until`, one is read unless this is set.
+    #[serde(default)]
+    pub any_time: bool,
 }
 
 impl AskRequest {
@@ -200,6 +204,7 @@ impl AskRequest {
             passages: config.passages,
             max_tokens: config.max_tokens,
             style: config.style,
+            any_time: false,
         }
     }
 }
@@ -677,10 +682,46 @@ impl Engram {
     /// model's words to `on_text` as they come. The answer cites only the passages it was given.
     /// The language model is loaded only when an answer was found and the style needs it;
     /// `on_convert` hears of its one-time conversion.
+    ///
+    /// A stretch of time the question names ("What did I read yesterday?", "上周的会议") limits
+    /// the memories to those made then, unless `since`, `until` or `any_time` is given; when
+    /// nothing made then answers, every memory is searched and the answer says so.
     pub fn ask(&self, req: &AskRequest, on_convert: &dyn Fn(&Path), on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
-        let mut search = SearchRequest::new(req.question.clone(), req.passages.max(1));
-        search.since = req.since;
-        search.until = req.until;
+        let spoken = match (req.since, req.until, req.any_time) {
+            (None, None, false) => query::time::spoken_window(&req.question, chrono::Local::now()),
+            _ => None,
+        };
+        let Some(spoken) = spoken else {
+            return self.answer_from(req, &req.question, (req.since, req.until), on_convert, on_text);
+        };
+        let query = spoken.strip(&req.question);
+        let mut when = answer::When {
+            phrase: req.question[spoken.start..spoken.end].to_string(),
+            since: spoken.since,
+            until: spoken.until,
+            applied: true,
+        };
+        let mut answer = self.answer_from(req, &query, (Some(spoken.since), Some(spoken.until)), on_convert, on_text)?;
+        if !answer.found {
+            when.applied = false;
+            answer = self.answer_from(req, &query, (None, None), on_convert, on_text)?;
+        }
+        answer.when = Some(when);
+        Ok(answer)
+    }
+
+    /// Answers `req.question`, retrieving with `query` (the question, less any time phrase)
+    /// within `window`.
+    fn answer_from(
+        &self,
+        req: &AskRequest,
+        query: &str,
+        window: (Option<i64>, Option<i64>),
+        on_convert: &dyn Fn(&Path),
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Answer> {
+        let mut search = SearchRequest::new(query.to_string(), req.passages.max(1));
+        (search.since, search.until) = window;
         search.kind = req.kind;
         search.app = req.app.clone();
         search.snippets = false;
@@ -704,7 +745,7 @@ impl Engram {
                 text: chunk.text,
             });
         }
-        let terms = Terms::of(&req.question);
+        let terms = Terms::of(query);
         let weights = self.index.idf(&terms)?;
         let embedder = self.embedder().ok();
         let generator = || self.generator(on_convert).map(|g| g.borrow_mut());

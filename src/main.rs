@@ -95,6 +95,10 @@ enum Command {
         /// How the answer is written [default: ask.style in the config, copy]
         #[arg(long, value_parser = ["copy", "free", "extract"])]
         style: Option<String>,
+        /// Do not read a time the question names ("yesterday", "last week", "上周") as a
+        /// filter on when memories were made
+        #[arg(long)]
+        any_time: bool,
     },
     /// Print one memory in full
     Show {
@@ -265,9 +269,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 )));
             }
         }
-        Command::Ask { question, filters, style } => {
+        Command::Ask { question, filters, style, any_time } => {
             let mut req = AskRequest::new(question.join(" "), &config.ask);
             (req.since, req.until, req.kind, req.app) = filters.parse()?;
+            req.any_time = any_time;
             if let Some(s) = style.as_deref().and_then(Style::parse) {
                 req.style = s;
             }
@@ -596,6 +601,14 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
     for s in cited {
         let title = s.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default();
         println!("[{}] {}{}, {} (engram show {})", s.n, s.source, title, local_time(s.time), s.id);
+    }
+    if let Some(w) = &answer.when {
+        let span = format!("{} to {}", local_time(w.since), local_time(w.until));
+        if w.applied {
+            println!("{open}(from memories made {}, {span}; --any-time searches them all){close}", w.phrase);
+        } else {
+            println!("{open}(nothing made {} ({span}) answers this, so all your memories were searched){close}", w.phrase);
+        }
     }
     Ok(())
 }

@@ -100,6 +100,7 @@ fn tools() -> Value {
             "description": "Answer a question from the user's memories with a local model; the answer quotes and cites the memories it came from, or says it is not found.",
             "inputSchema": { "type": "object", "required": ["question"], "properties": with(json!({
                 "question": { "type": "string" },
+                "any_time": { "type": "boolean", "description": "do not read a time the question names ('yesterday', 'last week') as a filter" },
             })) },
         },
         {
@@ -157,6 +158,7 @@ fn ask(engram: &Engram, args: &Value) -> Result<Value, String> {
     let question = str_arg(args, "question").ok_or("question is required")?;
     let mut req = AskRequest::new(question, &engram.config().ask);
     (req.since, req.until, req.kind, req.app) = filters(args)?;
+    req.any_time = args.get("any_time").and_then(Value::as_bool).unwrap_or(false);
     let answer = engram.ask(&req, &|_| {}, &mut |_| {}).map_err(|e| e.to_string())?;
     Ok(answer.to_json())
 }

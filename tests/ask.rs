@@ -122,3 +122,36 @@ fn a_missing_language_model_is_a_clear_error_and_extract_still_answers() {
     let out = e.run_with(&["ask", "--json", "--style", "extract", "How much is the monthly rent?"], with_env).ok();
     assert!(out.json()["answer"].as_str().unwrap().contains("1,450"), "{}", out.stdout);
 }
+
+#[test]
+fn a_time_the_question_names_limits_the_memories_to_those_made_then() {
+    let e = Engram::init();
+    let notes = e.folder("lunches");
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    for (name, text, age) in [
+        ("lunch-ana.md", "Lunch with Ana at Saffron, the Thai place on Elm Street. We both had the green curry.", 1),
+        ("lunch-ben.md", "Lunch with Ben at Luigi's, the pizza place by the station. We both had a margherita.", 10),
+    ] {
+        let path = notes.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(now - day * age).unwrap();
+    }
+    e.run(&["add", notes.to_str().unwrap()]).ok();
+    for (q, source) in [("Where did I have lunch yesterday?", "lunch-ana.md"), ("Where did I have lunch 10 days ago?", "lunch-ben.md")] {
+        let a = ask(&e, &[q]);
+        assert_eq!(a["found"], true, "{q}: {a}");
+        assert_eq!(cited_sources(&a).len(), 1, "{q}: {a}");
+        assert!(cited_sources(&a)[0].ends_with(source), "{q}: {a}");
+        assert_eq!(a["when"]["applied"], true, "{q}: {a}");
+    }
+    assert_eq!(ask(&e, &["Where did I have lunch yesterday?"])["when"]["phrase"], "yesterday");
+    // Nothing was made today: every memory is searched, and the answer says so.
+    let a = ask(&e, &["Where did I have lunch this morning?"]);
+    assert_eq!((&a["found"], &a["when"]["applied"]), (&serde_json::json!(true), &serde_json::json!(false)), "{a}");
+    // Explicit filters, or --any-time, leave the question's words alone.
+    assert!(ask(&e, &["Where did I have lunch yesterday?", "--any-time"])["when"].is_null());
+    assert!(ask(&e, &["Where did I have lunch yesterday?", "--since", "30d"])["when"].is_null());
+    let text = e.run(&["ask", "Where did I have lunch yesterday?"]).ok().stdout;
+    assert!(text.contains("from memories made yesterday"), "{text}");
+}

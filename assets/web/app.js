@@ -227,6 +227,7 @@ async function runAsk(ev) {
   if (!question) return;
   $("answer").textContent = "";
   $("quote").hidden = true;
+  $("when").hidden = true;
   $("citations").replaceChildren();
   try {
     const r = await fetch("/api/ask", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ question }) });
@@ -262,6 +263,13 @@ function handleEvent(block) {
     const a = JSON.parse(text);
     $("answer").textContent = a.answer;
     if (a.quote && a.quote !== a.answer) { $("quote").textContent = `“${a.quote.trim()}”`; $("quote").hidden = false; }
+    if (a.when) {
+      const span = `${when(a.when.since)} to ${when(a.when.until)}`;
+      $("when").textContent = a.when.applied
+        ? `From memories made ${a.when.phrase} (${span}).`
+        : `Nothing made ${a.when.phrase} (${span}) answers this, so all your memories were searched.`;
+      $("when").hidden = false;
+    }
     for (const c of a.citations) {
       $("citations").append(el("li", {}, el("a", { onclick: () => openMemory(c.id, "") }, `[${c.n}] ${c.title || c.source}`), ` — ${c.source}, ${when(c.time)}`));
     }

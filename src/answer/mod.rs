@@ -132,6 +132,21 @@ pub struct Answer {
     /// The best-matching sentence, or for a copied answer the sentence it was quoted from.
     pub extract: Option<String>,
     pub generation: Option<Generation>,
+    /// The stretch of time the question named, when it was read as a filter.
+    #[serde(default)]
+    pub when: Option<When>,
+}
+
+/// A stretch of time the question named ("yesterday"), read as when its memories were made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct When {
+    /// The words of the question that named it.
+    pub phrase: String,
+    /// Unix seconds, `since <= time < until`.
+    pub since: i64,
+    pub until: i64,
+    /// False when no memory made then answered, so every memory was searched instead.
+    pub applied: bool,
 }
 
 impl Answer {
@@ -151,6 +166,9 @@ impl Answer {
             "quote": self.extract,
             "citations": citations,
             "unsupported": self.unsupported,
+            "when": self.when.as_ref().map(|w| serde_json::json!({
+                "phrase": w.phrase, "since": time(w.since), "until": time(w.until), "applied": w.applied,
+            })),
         })
     }
 
@@ -164,6 +182,7 @@ impl Answer {
             unsupported: Vec::new(),
             extract: None,
             generation: None,
+            when: None,
         }
     }
 }
@@ -259,6 +278,7 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
         unsupported,
         extract: Some(extract.clone()),
         generation,
+        when: None,
     };
     if style == Style::Extract {
         return Ok(extracted(passages, Vec::new(), None));
@@ -291,6 +311,7 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
         unsupported,
         extract: Some(extract),
         generation: Some(generation),
+        when: None,
     })
 }
 
@@ -369,6 +390,7 @@ fn copied(
         unsupported: Vec::new(),
         extract: Some(sentence.to_string()),
         generation: Some(generation),
+        when: None,
     })
 }
 

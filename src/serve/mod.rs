@@ -218,6 +218,8 @@ struct AskBody {
     kind: Option<String>,
     app_name: Option<String>,
     style: Option<crate::answer::Style>,
+    #[serde(default)]
+    any_time: bool,
 }
 
 /// Server-sent events: `text` pieces as the answer is written, then `answer` (the JSON of
@@ -231,6 +233,7 @@ async fn ask(State(s): State<Arc<Shared>>, Json(b): Json<AskBody>) -> Result<Res
     req.until = time_param(b.end_time.as_ref())?;
     req.kind = b.kind.as_deref().filter(|k| !k.is_empty()).map(|k| Kind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))).transpose()?;
     req.app = b.app_name.filter(|a| !a.is_empty());
+    req.any_time = b.any_time;
     if let Some(style) = b.style {
         req.style = style;
     }
