@@ -100,6 +100,15 @@ enum Command {
         #[arg(long)]
         any_time: bool,
     },
+    /// List memories in the order they were made, newest first: what was on screen, which
+    /// files were written
+    Timeline {
+        #[command(flatten)]
+        filters: Filters,
+        /// Most memories to list
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Print one memory in full
     Show {
         id: i64,
@@ -300,6 +309,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 },
                 json,
             )?;
+        }
+        Command::Timeline { filters, limit } => {
+            let (since, until, kind, app) = filters.parse()?;
+            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let items = engram.timeline(since, until, kind, app.as_deref(), limit)?;
+            print_timeline(&items, json);
         }
         Command::Show { id, image, highlight } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
@@ -613,6 +628,36 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
     Ok(())
 }
 
+
+/// Memories under a line for each day: time, id, kind, then app and window title or path.
+fn print_timeline(items: &[engram::store::Item], json: bool) {
+    if json {
+        let rows: Vec<_> = items
+            .iter()
+            .map(|i| json!({ "id": i.id, "kind": i.kind, "source": i.source, "title": i.title, "app": i.meta.app, "time": rfc3339(i.time) }))
+            .collect();
+        println!("{}", json!({ "memories": rows }));
+        return;
+    }
+    if items.is_empty() {
+        println!("no memories in that time");
+        return;
+    }
+    let mut day = String::new();
+    for i in items {
+        let when = local_time(i.time);
+        let (date, hour) = when.split_once(' ').unwrap_or((&when, ""));
+        if date != day {
+            println!("{date}");
+            day = date.to_string();
+        }
+        let what = match (i.kind, &i.title) {
+            (Kind::Screen, Some(t)) => format!("{} — {t}", i.source),
+            _ => i.source.clone(),
+        };
+        println!("  {hour}  {:<7} {:<6} {what}", format!("[{}]", i.id), i.kind.as_str());
+    }
+}
 
 fn local_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)

@@ -67,6 +67,12 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     // Capture and OCR run at a lower priority than the user's programs.
     assert_eq!(thread_nice(d.child.id(), "capture"), Some(10), "the capture thread is not niced");
     assert_eq!(thread_nice(d.child.id(), "engram"), Some(0), "the main thread answers searches at normal priority");
+    // The timeline lists the frame under its app and window title; --app picks it out.
+    let timeline = |app: &str| e.run(&["timeline", "--json", "--app", app]).ok().json()["memories"].as_array().unwrap().clone();
+    let frames = timeline("xterm");
+    assert!(frames.iter().any(|m| m["id"] == hit["id"] && m["title"] == "Budget notes - vim"), "{frames:?}");
+    assert!(frames.iter().all(|m| m["kind"] == "screen" && m["app"] == "XTerm"), "{frames:?}");
+    assert!(timeline("firefox").is_empty());
     let log = d.stop();
     assert!(log.contains("stopped"), "{log}");
     // The log ends up on disk (the journal, under systemd): no titles, apps or screen text in it.

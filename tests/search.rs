@@ -122,3 +122,34 @@ fn status_counts_memories() {
     });
     assert_eq!(f32_only.ok().json()["embedder_arithmetic"], "f32");
 }
+
+#[test]
+fn the_timeline_lists_memories_newest_first_under_each_day() {
+    let e = Engram::init();
+    let notes = e.folder("notes");
+    let day = std::time::Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    for (name, age) in [("old.md", 10), ("new.md", 1), ("middle.md", 4)] {
+        let path = notes.join(name);
+        std::fs::write(&path, format!("A note called {name}.")).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(now - day * age).unwrap();
+    }
+    e.run(&["add", notes.to_str().unwrap()]).ok();
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["timeline", "--json"];
+        all.extend_from_slice(args);
+        let out = e.run(&all).ok().json();
+        out["memories"].as_array().unwrap().iter().map(|m| m["source"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect()
+    };
+    assert_eq!(listed(&[]), ["new.md", "middle.md", "old.md"]);
+    assert_eq!(listed(&["--since", "7d"]), ["new.md", "middle.md"]);
+    assert_eq!(listed(&["--until", "2d", "--limit", "1"]), ["middle.md"]);
+    assert!(listed(&["--kind", "screen"]).is_empty());
+    // On a terminal-less stdout: a line per day, then time, id, kind and path.
+    let text = e.run(&["timeline"]).ok().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].len() == 10 && lines[0].starts_with("20"), "{text}");
+    assert!(lines[1].starts_with("  ") && lines[1].contains("file") && lines[1].ends_with("new.md"), "{text}");
+    assert_eq!(e.run(&["timeline", "--since", "1h"]).ok().stdout.trim(), "no memories in that time");
+}

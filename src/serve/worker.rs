@@ -154,7 +154,7 @@ fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {
 }
 
 fn timeline(engram: &Engram, since: i64, until: i64, limit: usize) -> Result<Value, ApiError> {
-    let items = engram.store().items_between(Kind::Screen, since, until, limit).map_err(|e| ApiError::from(Error::from(e)))?;
+    let items = engram.store().items_between(Some(Kind::Screen), since, until, limit).map_err(|e| ApiError::from(Error::from(e)))?;
     let frames: Vec<Value> = items
         .iter()
         .map(|i| json!({ "id": i.id, "time": rfc3339(i.time), "timestamp": i.time, "app_name": i.source, "window_name": i.title }))

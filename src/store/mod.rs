@@ -235,12 +235,15 @@ impl Store {
         raws.into_iter().map(|r| r.open(&self.sealer)).collect()
     }
 
-    /// Items of a kind seen in `[since, until)`, newest first, opened: the timeline.
-    pub fn items_between(&self, kind: Kind, since: i64, until: i64, limit: usize) -> Result<Vec<Item>> {
-        let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE kind = ?1 AND time >= ?2 AND time < ?3 ORDER BY time DESC, id DESC LIMIT ?4");
+    /// Items made in `[since, until)`, of `kind` (any when `None`), newest first, opened: the
+    /// timeline.
+    pub fn items_between(&self, kind: Option<Kind>, since: i64, until: i64, limit: usize) -> Result<Vec<Item>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time < ?3 ORDER BY time DESC, id DESC LIMIT ?4"
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let raws = stmt
-            .query_map(params![kind.as_str(), since, until, limit as i64], RawItem::from_row)?
+            .query_map(params![kind.map(Kind::as_str), since, until, limit.min(i64::MAX as usize) as i64], RawItem::from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(|r| r.open(&self.sealer)).collect()
     }
