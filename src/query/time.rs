@@ -97,6 +97,11 @@ pub fn spoken_window(question: &str, now: DateTime<Local>) -> Option<Spoken> {
     }
     let word: Vec<&str> = words.iter().map(|&(a, b)| &lower[a..b]).collect();
     for i in 0..word.len() {
+        // "even today", "known as today", "than it is today" mean nowadays.
+        let nowadays = ["even", "still", "until", "till", "to", "as", "is", "are", "of"];
+        if word[i] == "today" && i > 0 && nowadays.contains(&word[i - 1]) {
+            continue;
+        }
         if let Some((n, since, until)) = english_at(&word[i..], now) {
             return Some(Spoken { start: words[i].0, end: words[i + n - 1].1, since, until });
         }
@@ -270,7 +275,9 @@ fn chinese(question: &str, now: DateTime<Local>) -> Option<Spoken> {
             ("这个月", (month_start(now, 0), midnight(now, 1))),
             ("本月", (month_start(now, 0), midnight(now, 1))),
         ];
-        if let Some((p, (since, until))) = fixed.iter().find(|(p, _)| rest.starts_with(p)) {
+        // 即使在今天, 直到今天: nowadays.
+        let nowadays = rest.starts_with("今天") && question[..i].ends_with(['在', '到', '至']);
+        if let Some((p, (since, until))) = fixed.iter().find(|(p, _)| rest.starts_with(p)).filter(|_| !nowadays) {
             return Some(Spoken { start: i, end: i + p.len(), since: *since, until: *until });
         }
         for last_week in ["上个星期", "上个礼拜", "上星期", "上周"] {
@@ -376,7 +383,11 @@ mod tests {
         assert_eq!(read("最近3天的报销"), Some((n - 3 * 86_400, n + 1)));
         assert_eq!(read("这个月的电费是多少"), Some((at(2026, 3, 1, 0), at(2026, 3, 11, 0))));
         // What a note is about, not when it was seen: left alone.
-        for q in ["What renews in October?", "When does the tenancy expire in 2027?", "What is due next week?", "Who was the last king?", "桂花糕要蒸多久？", "What did the Monday meeting decide?"] {
+        for q in [
+            "Whose wall has fragments visible around Newcastle even today?",
+            "How much lower was the sea than it is today?",
+            "即使在今天，什么城墙的碎片仍然可见？",
+            "What renews in October?", "When does the tenancy expire in 2027?", "What is due next week?", "Who was the last king?", "桂花糕要蒸多久？", "What did the Monday meeting decide?"] {
             assert_eq!(read(q), None, "{q}");
         }
         let s = spoken_window("Where did I have lunch yesterday?", now()).unwrap();
