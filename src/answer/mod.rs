@@ -364,8 +364,12 @@ fn copied(
         &new_word
     };
     let news = |text: &str| Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
+    // A question that does not ask when is not answered by a bare date ("What did DECnet
+    // originally do?" is not "1975").
+    let dated = kind == AnswerKind::Any && !asks_for_date(question);
     let spans = span::quotations(sentence, may_start, &new_word, QUOTE_WORDS);
-    let quotes: Vec<&str> = spans.iter().map(|&(a, b)| &sentence[a..b]).filter(|q| news(q)).collect();
+    let quotes: Vec<&str> =
+        spans.iter().map(|&(a, b)| &sentence[a..b]).filter(|q| news(q) && !(dated && only_a_date(q))).collect();
     if quotes.is_empty() {
         return Ok(extracted(passages, Vec::new(), None));
     }
@@ -610,6 +614,24 @@ fn answer_kind(question: &str) -> AnswerKind {
     }
 }
 
+/// Whether the question speaks of a date or a stretch of time ("In what era …?").
+fn asks_for_date(question: &str) -> bool {
+    const WORDS: [&str; 12] = ["year", "years", "date", "dates", "time", "times", "century", "decade", "period", "era", "age", "day"];
+    let q = question.to_lowercase();
+    q.split(|c: char| !c.is_alphanumeric()).any(|w| WORDS.contains(&w)) || asks_for_figure(question)
+}
+
+/// Whether `text` says only when: a year or a month, with day numbers and function words
+/// ("1975", "In November", "on 3 May 2016").
+fn only_a_date(text: &str) -> bool {
+    let words: Vec<String> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let year = |w: &str| w.len() == 4 && w.chars().all(|c| c.is_ascii_digit());
+    let month = |w: &str| ground::MONTHS.contains(&w);
+    let day = |w: &str| w.len() <= 2 && w.chars().all(|c| c.is_ascii_digit());
+    words.iter().any(|w| year(w) || month(w))
+        && words.iter().all(|w| year(w) || month(w) || day(w) || parse::is_stop_word(&analyze::normalise_word(w)))
+}
+
 /// Whether the question asks for a number, an amount, a date or a time.
 fn asks_for_figure(question: &str) -> bool {
     let q = question.to_lowercase();
@@ -793,6 +815,14 @@ mod tests {
         assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
         assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
         assert!(AnswerKind::Figure.found_in("within 6 months"));
+    }
+
+    #[test]
+    fn a_bare_date_answers_only_a_question_about_when() {
+        assert!(only_a_date("1975") && only_a_date("In November") && only_a_date("on 3 May 2016"));
+        assert!(!only_a_date("1975 in order to connect two PDP-11 minicomputers") && !only_a_date("64.00 GBP") && !only_a_date("24"));
+        assert!(!asks_for_date("What did DECnet originally do?") && !asks_for_date("Why did Harvard end its early admission program?"));
+        assert!(asks_for_date("In what era was the castle built?") && asks_for_date("When did it open?"));
     }
 
     #[test]
