@@ -363,7 +363,9 @@ fn copied(
     } else {
         &new_word
     };
-    let news = |text: &str| Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t));
+    let news = |text: &str| {
+        Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t)) && !only_cjk_function(text)
+    };
     // A question that does not ask when is not answered by a bare date ("What did DECnet
     // originally do?" is not "1975").
     let dated = kind == AnswerKind::Any && !asks_for_date(question);
@@ -466,8 +468,16 @@ fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
 /// Whether `c` is a Chinese character of the question (in one of its character pairs) that
 /// carries meaning: not a question word's (什, 么, 多, 久 …) nor a particle's (的, 了, 是 …).
 fn shared_cjk_char(c: char, asked: &HashSet<String>) -> bool {
-    const FUNCTION: &str = "什么哪谁吗呢怎多少几久何的了是在有和就都也要会把被给让向从对与及其这那个一不";
-    analyze::is_cjk(c) && !FUNCTION.contains(c) && asked.iter().any(|t| t.chars().count() == 2 && t.contains(c))
+    analyze::is_cjk(c) && !CJK_FUNCTION.contains(c) && asked.iter().any(|t| t.chars().count() == 2 && t.contains(c))
+}
+
+/// Chinese characters that carry no answer of their own: question words, particles, pronouns.
+const CJK_FUNCTION: &str = "什么哪谁吗呢怎多少几久何的了是在有和就都也要会把被给让向从对与及其这那个一不他她它们我你您此";
+
+/// Whether `text` is Chinese made only of [`CJK_FUNCTION`] characters ("的", "一个", "他们").
+fn only_cjk_function(text: &str) -> bool {
+    let mut chars = text.chars().filter(|c| c.is_alphanumeric()).peekable();
+    chars.peek().is_some() && chars.all(|c| CJK_FUNCTION.contains(c))
 }
 
 /// Where a sentence's opening phrase ends: just past a comma among its first four words; 0
@@ -815,6 +825,12 @@ mod tests {
         assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
         assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
         assert!(AnswerKind::Figure.found_in("within 6 months"));
+    }
+
+    #[test]
+    fn chinese_particles_and_pronouns_say_nothing() {
+        assert!(only_cjk_function("的") && only_cjk_function("一个") && only_cjk_function("他们"));
+        assert!(!only_cjk_function("野马队") && !only_cjk_function("二十五分钟") && !only_cjk_function("the") && !only_cjk_function(""));
     }
 
     #[test]

@@ -6,7 +6,12 @@
 //! allowed tokens are those whose bytes continue some source from a place where the answer so
 //! far matches; the model's logits choose among them, or to stop at a word boundary.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use jieba_rs::Jieba;
 
 use tokenizers::Tokenizer;
 
@@ -62,13 +67,34 @@ impl TokenBytes {
     }
 }
 
+/// Byte offsets where a Chinese word begins or ends in `text`, by a word segmenter with its
+/// bundled dictionary (jieba's), so that a quotation never starts or stops inside a word
+/// ("明" of "明天", "半部分" of "下半部分"). The last text's cuts are kept: every boundary
+/// test of one sentence asks for them.
+fn cjk_cuts(text: &str) -> Rc<HashSet<usize>> {
+    thread_local! {
+        static LAST: RefCell<Option<(String, Rc<HashSet<usize>>)>> = const { RefCell::new(None) };
+    }
+    static JIEBA: OnceLock<Jieba> = OnceLock::new();
+    LAST.with(|last| {
+        if let Some((_, cuts)) = last.borrow().as_ref().filter(|(t, _)| t == text) {
+            return cuts.clone();
+        }
+        // With its HMM, jieba keeps unknown names whole (玛丽·麦特琳's 麦特琳).
+        let words = JIEBA.get_or_init(Jieba::new).cut(text, true);
+        let cuts: Rc<HashSet<usize>> = Rc::new(words.iter().flat_map(|w| [w.byte_start, w.byte_end]).collect());
+        *last.borrow_mut() = Some((text.to_string(), cuts.clone()));
+        cuts
+    })
+}
+
 fn is_word_byte_start(text: &str, at: usize) -> bool {
     let Some(c) = text[at..].chars().next() else { return false };
     if c.is_whitespace() {
         return false;
     }
     if is_cjk(c) {
-        return true;
+        return !text[..at].chars().next_back().is_some_and(is_cjk) || cjk_cuts(text).contains(&at);
     }
     match text[..at].chars().next_back() {
         None => true,
@@ -92,6 +118,7 @@ fn ends_word(text: &str, at: usize) -> bool {
     let prev = text[..at].chars().next_back();
     let next = text[at..].chars().next();
     match (prev, next) {
+        (Some(p), Some(n)) if is_cjk(p) && is_cjk(n) => cjk_cuts(text).contains(&at),
         (Some(p), Some(n)) => !(p.is_alphanumeric() && n.is_alphanumeric()) || is_cjk(p) || is_cjk(n),
         _ => true,
     }
@@ -309,7 +336,13 @@ mod tests {
         assert!(is_word_byte_start(t, 8));
         assert!(ends_word(t, 11));
         assert!(!ends_word(t, 10));
+        // Chinese words are whole: 会议室 is one, 上锅蒸二十五分钟 splits between words only.
         let cjk = t.find('议').unwrap();
-        assert!(is_word_byte_start(t, cjk) && ends_word(t, cjk));
+        assert!(is_word_byte_start(t, t.find('会').unwrap()) && !is_word_byte_start(t, cjk) && !ends_word(t, cjk));
+        assert!(ends_word(t, t.len()));
+        let steam = "上锅蒸二十五分钟";
+        let starts: Vec<&str> = steam.char_indices().filter(|&(i, _)| is_word_byte_start(steam, i)).map(|(i, _)| &steam[i..]).collect();
+        assert!(starts.contains(&"二十五分钟") && !starts.contains(&"十五分钟") && !starts.contains(&"钟"), "{starts:?}");
+        assert!(!ends_word(steam, steam.find('钟').unwrap()) && ends_word(steam, steam.find('二').unwrap()));
     }
 }
