@@ -2,7 +2,7 @@
 
 mod util;
 
-use util::{sample_dir, Engram};
+use util::{sample_dir, write_aged, Engram};
 
 fn sample() -> Engram {
     let e = Engram::init();
@@ -127,16 +127,8 @@ fn a_missing_language_model_is_a_clear_error_and_extract_still_answers() {
 fn a_time_the_question_names_limits_the_memories_to_those_made_then() {
     let e = Engram::init();
     let notes = e.folder("lunches");
-    let day = std::time::Duration::from_secs(86_400);
-    let now = std::time::SystemTime::now();
-    for (name, text, age) in [
-        ("lunch-ana.md", "Lunch with Ana at Saffron, the Thai place on Elm Street. We both had the green curry.", 1),
-        ("lunch-ben.md", "Lunch with Ben at Luigi's, the pizza place by the station. We both had a margherita.", 10),
-    ] {
-        let path = notes.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(now - day * age).unwrap();
-    }
+    write_aged(&notes.join("lunch-ana.md"), "Lunch with Ana at Saffron, the Thai place on Elm Street. We both had the green curry.", 1);
+    write_aged(&notes.join("lunch-ben.md"), "Lunch with Ben at Luigi's, the pizza place by the station. We both had a margherita.", 10);
     e.run(&["add", notes.to_str().unwrap()]).ok();
     for (q, source) in [("Where did I have lunch yesterday?", "lunch-ana.md"), ("Where did I have lunch 10 days ago?", "lunch-ben.md")] {
         let a = ask(&e, &[q]);

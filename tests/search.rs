@@ -2,7 +2,7 @@
 
 mod util;
 
-use util::{sample_dir, Engram};
+use util::{sample_dir, write_aged, Engram};
 
 fn sample() -> Engram {
     let e = Engram::init();
@@ -127,12 +127,8 @@ fn status_counts_memories() {
 fn the_timeline_lists_memories_newest_first_under_each_day() {
     let e = Engram::init();
     let notes = e.folder("notes");
-    let day = std::time::Duration::from_secs(86_400);
-    let now = std::time::SystemTime::now();
     for (name, age) in [("old.md", 10), ("new.md", 1), ("middle.md", 4)] {
-        let path = notes.join(name);
-        std::fs::write(&path, format!("A note called {name}.")).unwrap();
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(now - day * age).unwrap();
+        write_aged(&notes.join(name), &format!("A note called {name}."), age);
     }
     e.run(&["add", notes.to_str().unwrap()]).ok();
     let listed = |args: &[&str]| -> Vec<String> {

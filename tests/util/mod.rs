@@ -135,6 +135,13 @@ pub fn rewrite(path: &Path, text: &str) {
     std::fs::File::options().write(true).open(path).unwrap().set_modified(later).unwrap();
 }
 
+/// Writes `text` to `path` as if last changed `days` days ago.
+pub fn write_aged(path: &Path, text: &str, days: u32) {
+    std::fs::write(path, text).unwrap();
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400) * days;
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(then).unwrap();
+}
+
 pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample")
 }
