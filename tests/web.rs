@@ -52,14 +52,17 @@ fn the_page_searches_opens_a_memory_scrubs_the_timeline_asks_and_pauses_with_no_
     assert!(report["timeline_frames"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["citations"].as_str().unwrap().contains("flat-tenancy.md"), "{report}");
     assert!(report["answer"].as_str().unwrap().contains("1,450"), "{report}");
+    let when = report["when"].as_str().unwrap();
+    assert!(when.contains("Nothing made last month") && when.contains("all your memories were searched"), "{report}");
+    assert!(report["when_answer"].as_str().unwrap().contains("1,450"), "{report}");
     assert!(report["capture_state"].as_str().unwrap().contains("paused"), "{report}");
-    for shot in ["search.png", "timeline.png", "ask.png", "status.png"] {
+    for shot in ["search.png", "timeline.png", "ask.png", "ask-when.png", "status.png"] {
         assert!(std::fs::metadata(shots.join(shot)).map(|m| m.len() > 1000).unwrap_or(false), "no screenshot {shot}");
     }
     // Keep the pictures for people to look at.
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-shots");
     std::fs::create_dir_all(&keep).unwrap();
-    for shot in ["search.png", "timeline.png", "ask.png", "status.png"] {
+    for shot in ["search.png", "timeline.png", "ask.png", "ask-when.png", "status.png"] {
         std::fs::copy(shots.join(shot), keep.join(shot)).unwrap();
     }
 }

@@ -60,6 +60,13 @@ try {
   out.answer = await page.textContent("#answer");
   out.citations = await page.textContent("#citations");
   await page.screenshot({ path: `${shots}/ask.png` });
+  // A time the question names: nothing was made last month, so every memory is searched.
+  await page.fill("#question", "How much was the monthly rent last month?");
+  await page.press("#question", "Enter");
+  await page.waitForSelector("#when:not([hidden])", { timeout: 120000 });
+  out.when = await page.textContent("#when");
+  out.when_answer = await page.textContent("#answer");
+  await page.screenshot({ path: `${shots}/ask-when.png` });
   out.steps.push("ask");
 
   await page.click("nav button[data-tab=status]");
