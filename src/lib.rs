@@ -765,7 +765,7 @@ impl Engram {
     /// one app (part of its name, any case) when given.
     pub fn timeline(&self, since: Option<i64>, until: Option<i64>, kind: Option<Kind>, app: Option<&str>, limit: usize) -> Result<Vec<Item>> {
         let (since, until) = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
-        let Some(app) = app.map(str::to_lowercase) else {
+        let Some(app) = app else {
             return Ok(self.store.items_between(kind, since, until, limit)?);
         };
         // The app is sealed, so it is matched after opening; only screen memories have one.
@@ -774,7 +774,7 @@ impl Engram {
             Some(_) => return Ok(Vec::new()),
         };
         let items = self.store.items_between(Some(kind), since, until, usize::MAX)?;
-        Ok(items.into_iter().filter(|i| i.meta.app.as_deref().is_some_and(|a| a.to_lowercase().contains(&app))).take(limit).collect())
+        Ok(items.into_iter().filter(|i| i.meta.app_has(app)).take(limit).collect())
     }
 
     /// An item and its whole text.

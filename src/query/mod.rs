@@ -232,8 +232,7 @@ pub fn search(
 /// Whether the item passes the request's app filter; only items with an app are opened for it.
 fn app_matches(store: &Store, req: &SearchRequest, item: i64) -> Result<bool, QueryError> {
     let Some(want) = req.app.as_deref() else { return Ok(true) };
-    let want = want.to_lowercase();
-    Ok(store.item(item)?.meta.app.is_some_and(|a| a.to_lowercase().contains(&want)))
+    Ok(store.item(item)?.meta.app_has(want))
 }
 
 /// Sentences per chunk considered for a meaning snippet.

@@ -96,13 +96,13 @@ pub fn spoken_window(question: &str, now: DateTime<Local>) -> Option<Spoken> {
         }
     }
     let word: Vec<&str> = words.iter().map(|&(a, b)| &lower[a..b]).collect();
+    // "even today", "known as today", "than it is today" mean nowadays.
+    const NOWADAYS: [&str; 9] = ["even", "still", "until", "till", "to", "as", "is", "are", "of"];
     for i in 0..word.len() {
-        // "even today", "known as today", "than it is today" mean nowadays.
-        let nowadays = ["even", "still", "until", "till", "to", "as", "is", "are", "of"];
-        if word[i] == "today" && i > 0 && nowadays.contains(&word[i - 1]) {
+        if word[i] == "today" && i > 0 && NOWADAYS.contains(&word[i - 1]) {
             continue;
         }
-        if let Some((n, since, until)) = english_at(&word[i..], now) {
+        if let Some((n, (since, until))) = english_at(&word[i..], now) {
             return Some(Spoken { start: words[i].0, end: words[i + n - 1].1, since, until });
         }
     }
@@ -115,14 +115,21 @@ fn midnight(now: DateTime<Local>, days: i64) -> i64 {
     local_midnight(d).unwrap_or_else(|| now.timestamp() + days * 86_400)
 }
 
-/// Day `days` from today, from `from` to `to` o'clock (`to` may pass midnight).
-fn hours(now: DateTime<Local>, days: i64, from: i64, to: i64) -> (i64, i64) {
-    let m = midnight(now, days);
+/// Days `from` to `to` (exclusive) counted from today, midnight to midnight: calendar days, so
+/// a stretch across a clock change still starts and ends at midnight.
+fn days(now: DateTime<Local>, from: i64, to: i64) -> (i64, i64) {
+    (midnight(now, from), midnight(now, to))
+}
+
+/// Day `day` from today, from `from` to `to` o'clock (`to` may pass midnight).
+fn hours(now: DateTime<Local>, day: i64, from: i64, to: i64) -> (i64, i64) {
+    let m = midnight(now, day);
     (m + from * 3600, m + to * 3600)
 }
 
-fn week_start(now: DateTime<Local>) -> i64 {
-    midnight(now, -(now.weekday().num_days_from_monday() as i64))
+/// Days from today back to this week's Monday (0 on a Monday).
+fn since_monday(now: DateTime<Local>) -> i64 {
+    now.weekday().num_days_from_monday() as i64
 }
 
 fn month_start(now: DateTime<Local>, back: u32) -> i64 {
@@ -135,14 +142,13 @@ fn month_start(now: DateTime<Local>, back: u32) -> i64 {
 
 const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
-/// The most recent `weekday` (0 = Monday) on or before today, or before today if `strictly`.
-fn last_weekday(now: DateTime<Local>, weekday: i64, strictly: bool) -> (i64, i64) {
-    let today = now.weekday().num_days_from_monday() as i64;
-    let mut back = (today - weekday).rem_euclid(7);
-    if back == 0 && strictly {
-        back = 7;
+/// Days back to the most recent `weekday` (0 = Monday) on or before today, or before today if
+/// `strictly`.
+fn back_to(now: DateTime<Local>, weekday: i64, strictly: bool) -> i64 {
+    match (since_monday(now) - weekday).rem_euclid(7) {
+        0 if strictly => 7,
+        back => back,
     }
-    (midnight(now, -back), midnight(now, 1 - back))
 }
 
 fn count(word: &str) -> Option<i64> {
@@ -165,7 +171,7 @@ fn unit_seconds(word: &str) -> Option<i64> {
 }
 
 /// A phrase at the start of `w`: how many words it takes and its window.
-fn english_at(w: &[&str], now: DateTime<Local>) -> Option<(usize, i64, i64)> {
+fn english_at(w: &[&str], now: DateTime<Local>) -> Option<(usize, (i64, i64))> {
     let at = |k: usize| w.get(k).copied().unwrap_or("");
     let part = |word: &str| match word {
         "morning" => Some((0, 12)),
@@ -175,31 +181,32 @@ fn english_at(w: &[&str], now: DateTime<Local>) -> Option<(usize, i64, i64)> {
         _ => None,
     };
     let t = now.timestamp();
+    let monday = -since_monday(now);
     let window = match (at(0), at(1)) {
-        ("the", "day") if at(2) == "before" && at(3) == "yesterday" => (4, midnight(now, -2), midnight(now, -1)),
+        ("the", "day") if at(2) == "before" && at(3) == "yesterday" => (4, days(now, -2, -1)),
         ("yesterday", p) => match part(p) {
-            Some((from, to)) => (2, hours(now, -1, from, to).0, hours(now, -1, from, to).1),
-            None => (1, midnight(now, -1), midnight(now, 0)),
+            Some((from, to)) => (2, hours(now, -1, from, to)),
+            None => (1, days(now, -1, 0)),
         },
-        ("last", "night") => (2, hours(now, -1, 18, 30).0, hours(now, -1, 18, 30).1),
-        ("today", _) => (1, midnight(now, 0), midnight(now, 1)),
-        ("tonight", _) => (1, hours(now, 0, 17, 24).0, hours(now, 0, 17, 24).1),
+        ("last", "night") => (2, hours(now, -1, 18, 30)),
+        ("today", _) => (1, days(now, 0, 1)),
+        ("tonight", _) => (1, hours(now, 0, 17, 24)),
         ("this", p) if part(p).is_some() => {
             let (from, to) = part(p)?;
-            (2, hours(now, 0, from, to).0, hours(now, 0, from, to).1)
+            (2, hours(now, 0, from, to))
         }
-        ("this", "week") => (2, week_start(now), midnight(now, 1)),
-        ("last", "week") => (2, week_start(now) - 7 * 86_400, week_start(now)),
-        ("this", "month") => (2, month_start(now, 0), midnight(now, 1)),
-        ("last", "month") => (2, month_start(now, 1), month_start(now, 0)),
+        ("this", "week") => (2, days(now, monday, 1)),
+        ("last", "week") => (2, days(now, monday - 7, monday)),
+        ("this", "month") => (2, (month_start(now, 0), midnight(now, 1))),
+        ("last", "month") => (2, (month_start(now, 1), month_start(now, 0))),
         ("last", "weekend") => {
-            let (saturday, _) = last_weekday(now, 5, true);
-            (2, saturday, saturday + 2 * 86_400)
+            let saturday = -back_to(now, 5, true);
+            (2, days(now, saturday, saturday + 2))
         }
         ("on" | "last", day) if WEEKDAYS.contains(&day) => {
             let k = WEEKDAYS.iter().position(|d| *d == day)? as i64;
-            let (a, b) = last_weekday(now, k, at(0) == "last");
-            (2, a, b)
+            let back = back_to(now, k, at(0) == "last");
+            (2, days(now, -back, 1 - back))
         }
         // "in the last 3 days", "over the past week"
         ("the", "last" | "past") => {
@@ -207,27 +214,27 @@ fn english_at(w: &[&str], now: DateTime<Local>) -> Option<(usize, i64, i64)> {
                 Some(n) => (n, unit_seconds(at(3))?),
                 None => (1, unit_seconds(at(2))?),
             };
-            (if count(at(2)).is_some() { 4 } else { 3 }, t - n * unit, t + 1)
+            (if count(at(2)).is_some() { 4 } else { 3 }, (t - n * unit, t + 1))
         }
         ("past" | "last", _) if count(at(1)).is_some() && unit_seconds(at(2)).is_some() => {
-            (3, t - count(at(1))? * unit_seconds(at(2))?, t + 1)
+            (3, (t - count(at(1))? * unit_seconds(at(2))?, t + 1))
         }
         // "3 days ago", "a week ago": that day, or that week or month give or take half of it.
         (n, u) if at(2) == "ago" && count(n).is_some() && unit_seconds(u).is_some() => {
             let (n, unit) = (count(n)?, unit_seconds(u)?);
             match unit {
-                86_400 => (3, midnight(now, -n), midnight(now, 1 - n)),
-                3600 => (3, t - (n + 1) * unit, t - (n - 1).max(0) * unit + 1),
-                _ => (3, t - n * unit - unit / 2, t - n * unit + unit / 2),
+                86_400 => (3, days(now, -n, 1 - n)),
+                3600 => (3, (t - (n + 1) * unit, t - (n - 1).max(0) * unit + 1)),
+                _ => (3, (t - n * unit - unit / 2, t - n * unit + unit / 2)),
             }
         }
         ("a", "few") if unit_seconds(at(2)).is_some() && at(3) == "ago" => {
             let unit = unit_seconds(at(2))?;
-            (4, t - 5 * unit, t - unit)
+            (4, (t - 5 * unit, t - unit))
         }
         _ => return None,
     };
-    Some(window).filter(|w| w.1 < w.2)
+    Some(window).filter(|(_, (since, until))| since < until)
 }
 
 /// The same for a Chinese question: 昨天, 前天, 今早, 上周, 上周三, 这个月, 三天前, 最近三天 ….
@@ -253,56 +260,60 @@ fn chinese(question: &str, now: DateTime<Local>) -> Option<Spoken> {
     };
     const WEEKDAY: &str = "一二三四五六日天";
     let t = now.timestamp();
+    let monday = -since_monday(now);
+    let this_week = days(now, monday, 1);
+    let this_month = (month_start(now, 0), midnight(now, 1));
+    // Longer phrases before those they start with (昨天上午 before 昨天).
+    let fixed: [(&str, (i64, i64)); 18] = [
+        ("前天", days(now, -2, -1)),
+        ("昨天上午", hours(now, -1, 0, 12)),
+        ("昨天下午", hours(now, -1, 12, 18)),
+        ("昨天晚上", hours(now, -1, 17, 30)),
+        ("昨晚", hours(now, -1, 17, 30)),
+        ("昨天", days(now, -1, 0)),
+        ("今天上午", hours(now, 0, 0, 12)),
+        ("今天下午", hours(now, 0, 12, 18)),
+        ("今天晚上", hours(now, 0, 17, 24)),
+        ("今早", hours(now, 0, 0, 12)),
+        ("今晚", hours(now, 0, 17, 24)),
+        ("今天", days(now, 0, 1)),
+        ("这周", this_week),
+        ("本周", this_week),
+        ("这个星期", this_week),
+        ("上个月", (month_start(now, 1), month_start(now, 0))),
+        ("这个月", this_month),
+        ("本月", this_month),
+    ];
+    let spoken = |start: usize, len: usize, (since, until): (i64, i64)| Some(Spoken { start, end: start + len, since, until });
     for (i, _) in question.char_indices() {
         let rest = &question[i..];
-        let fixed: [(&str, (i64, i64)); 18] = [
-            ("前天", (midnight(now, -2), midnight(now, -1))),
-            ("昨天上午", hours(now, -1, 0, 12)),
-            ("昨天下午", hours(now, -1, 12, 18)),
-            ("昨天晚上", hours(now, -1, 17, 30)),
-            ("昨晚", hours(now, -1, 17, 30)),
-            ("昨天", (midnight(now, -1), midnight(now, 0))),
-            ("今天上午", hours(now, 0, 0, 12)),
-            ("今天下午", hours(now, 0, 12, 18)),
-            ("今天晚上", hours(now, 0, 17, 24)),
-            ("今早", hours(now, 0, 0, 12)),
-            ("今晚", hours(now, 0, 17, 24)),
-            ("今天", (midnight(now, 0), midnight(now, 1))),
-            ("这周", (week_start(now), midnight(now, 1))),
-            ("本周", (week_start(now), midnight(now, 1))),
-            ("这个星期", (week_start(now), midnight(now, 1))),
-            ("上个月", (month_start(now, 1), month_start(now, 0))),
-            ("这个月", (month_start(now, 0), midnight(now, 1))),
-            ("本月", (month_start(now, 0), midnight(now, 1))),
-        ];
         // 即使在今天, 直到今天: nowadays.
         let nowadays = rest.starts_with("今天") && question[..i].ends_with(['在', '到', '至']);
-        if let Some((p, (since, until))) = fixed.iter().find(|(p, _)| rest.starts_with(p)).filter(|_| !nowadays) {
-            return Some(Spoken { start: i, end: i + p.len(), since: *since, until: *until });
+        if let Some((p, window)) = fixed.iter().find(|(p, _)| rest.starts_with(p)).filter(|_| !nowadays) {
+            return spoken(i, p.len(), *window);
         }
         for last_week in ["上个星期", "上个礼拜", "上星期", "上周"] {
             if let Some(after) = rest.strip_prefix(last_week) {
-                let monday = week_start(now) - 7 * 86_400;
-                if let Some(d) = after.chars().next().and_then(|c| WEEKDAY.chars().position(|w| w == c)) {
-                    let day = monday + d.min(6) as i64 * 86_400;
-                    let end = i + last_week.len() + after.chars().next().map_or(0, char::len_utf8);
-                    return Some(Spoken { start: i, end, since: day, until: day + 86_400 });
-                }
-                return Some(Spoken { start: i, end: i + last_week.len(), since: monday, until: week_start(now) });
+                return match after.chars().next().and_then(|c| Some((c, WEEKDAY.chars().position(|w| w == c)?))) {
+                    Some((c, d)) => {
+                        let day = monday - 7 + d.min(6) as i64;
+                        spoken(i, last_week.len() + c.len_utf8(), days(now, day, day + 1))
+                    }
+                    None => spoken(i, last_week.len(), days(now, monday - 7, monday)),
+                };
             }
         }
         for recent in ["最近", "过去"] {
             if let Some((len, n)) = rest.strip_prefix(recent).and_then(numeral) {
                 if rest[recent.len() + len..].starts_with('天') {
-                    let end = i + recent.len() + len + '天'.len_utf8();
-                    return Some(Spoken { start: i, end, since: t - n * 86_400, until: t + 1 });
+                    return spoken(i, recent.len() + len + '天'.len_utf8(), (t - n * 86_400, t + 1));
                 }
             }
         }
         if question[..i].chars().next_back().is_none_or(|c| !NUMERALS.contains(c) && !c.is_ascii_digit()) {
             if let Some((len, n)) = numeral(rest) {
                 if rest[len..].starts_with("天前") {
-                    return Some(Spoken { start: i, end: i + len + "天前".len(), since: midnight(now, -n), until: midnight(now, 1 - n) });
+                    return spoken(i, len + "天前".len(), days(now, -n, 1 - n));
                 }
             }
         }

@@ -89,6 +89,13 @@ pub struct ItemMeta {
     pub pid: Option<u32>,
 }
 
+impl ItemMeta {
+    /// Whether the app's name holds `part`, in any case (the `--app` filter).
+    pub fn app_has(&self, part: &str) -> bool {
+        self.app.as_deref().is_some_and(|a| a.to_lowercase().contains(&part.to_lowercase()))
+    }
+}
+
 /// A memory ready to be written.
 #[derive(Debug, Clone)]
 pub struct NewItem {
