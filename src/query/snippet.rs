@@ -78,7 +78,9 @@ pub fn around(text: &str, start: usize, end: usize, width: usize) -> Snippet {
     build(text, &chars, from, to, vec![(start, end)])
 }
 
-/// Sentence byte ranges, trimmed, for picking the one closest to a query.
+/// Sentence byte ranges, trimmed, for picking the one closest to a query. A line ends a
+/// sentence unless it was only wrapped: it stops on no punctuation and the next line goes on in
+/// lower case (mail is wrapped at 72 columns; a list item or heading starts otherwise).
 pub fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -86,7 +88,8 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
     while let Some((i, c)) = iter.next() {
         let end = i + c.len_utf8();
         let next_space = iter.peek().is_none_or(|&(_, n)| n.is_whitespace());
-        let boundary = matches!(c, '。' | '！' | '？' | '\n') || (matches!(c, '.' | '!' | '?') && next_space);
+        let line_ends = c == '\n' && !wrapped(&text[..i], &text[end..]);
+        let boundary = matches!(c, '。' | '！' | '？') || line_ends || (matches!(c, '.' | '!' | '?') && next_space);
         if boundary || iter.peek().is_none() {
             let piece = &text[start..end];
             let lead = piece.len() - piece.trim_start().len();
@@ -98,6 +101,16 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Whether a line break between `before` and `after` only wraps a sentence.
+fn wrapped(before: &str, after: &str) -> bool {
+    let line = before.rsplit('\n').next().unwrap_or(before);
+    let last = line.trim_end_matches([' ', '\t', '\r']).chars().last();
+    let next = after.chars().next();
+    !line.trim_start().starts_with('#')
+        && last.is_some_and(|c| c.is_alphanumeric() || c == ',')
+        && next.is_some_and(|c| c.is_lowercase())
 }
 
 /// Cuts the window `from..to` (in chars), marking `ranges` (in bytes) that fall inside it.
@@ -206,6 +219,23 @@ mod tests {
         assert_eq!(s.len(), 3);
         let snip = around(text, s[1].0, s[1].1, 200).render("[", "]");
         assert_eq!(snip, "First sentence here. [The lease runs out in August.] Last one.");
+    }
+
+    #[test]
+    fn a_wrapped_line_goes_on_with_its_sentence() {
+        let text = "Thanks. The engineer, Gareth, will come on Monday between 9 and 12\nto look at the valve.\n- Tomatoes: sow in March\n- canes: cut back\n# Plan\nnext steps";
+        let got: Vec<&str> = sentences(text).into_iter().map(|(a, b)| &text[a..b]).collect();
+        assert_eq!(
+            got,
+            [
+                "Thanks.",
+                "The engineer, Gareth, will come on Monday between 9 and 12\nto look at the valve.",
+                "- Tomatoes: sow in March",
+                "- canes: cut back",
+                "# Plan",
+                "next steps"
+            ]
+        );
     }
 
     #[test]
