@@ -55,6 +55,28 @@ fn a_question_about_money_the_hour_or_the_year_gets_the_amount_the_time_or_the_y
 }
 
 #[test]
+fn the_lines_under_a_heading_or_mail_header_answer_what_it_names() {
+    let e = sample();
+    // Each question repeats the words of a heading, a mail header or a title line, which used
+    // to win over the line under it that answers; some also ask for a kind of figure (how long,
+    // when, how much) or need a wrapped mail line read whole.
+    for (q, want, source) in [
+        ("When is the next book club?", "26 March", "book-club.eml"),
+        ("What hotel in Lisbon?", "Casa do Bairro", "travel-lisbon.md"),
+        ("What flight do I take to Lisbon?", "TP1351", "travel-lisbon.md"),
+        ("Who is coming to look at the boiler?", "Gareth", "landlord-boiler.eml"),
+        ("What went well in the sprint 14 retro?", "search migration", "retro.txt"),
+        ("How long did the checkout outage last?", "42 minutes", "incident-2026-02-07.md"),
+        ("How much is the energy bill?", "148.22 GBP", "energy-bill.eml"),
+        ("When will the energy bill be collected?", "18 March", "energy-bill.eml"),
+    ] {
+        let a = ask(&e, &[q]);
+        assert!(a["answer"].as_str().unwrap().contains(want), "{q}: {a}");
+        assert!(cited_sources(&a)[0].ends_with(source), "{q}: {a}");
+    }
+}
+
+#[test]
 fn a_chinese_question_is_answered_from_the_chinese_note() {
     let e = sample();
     let a = ask(&e, &["桂花糕要蒸多久？"]);

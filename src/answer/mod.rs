@@ -28,8 +28,9 @@ const FOUND_WORDS: f32 = 0.34;
 const FOUND_MEANING: f32 = 0.42;
 /// Bonus for a sentence of a passage retrieval ranked first (halved for the second, …).
 const RANK_PRIOR: f32 = 0.15;
-/// A mail header line ("From: …") names the message; it rarely answers a question about it.
-const HEADER_PENALTY: f32 = 0.3;
+/// A mail header line ("From: …") or a heading names the memory; it rarely answers a question
+/// about it.
+const LABEL_PENALTY: f32 = 0.3;
 /// Bonus for a sentence with a figure in it when the question asks for one.
 const FIGURE_BONUS: f32 = 0.15;
 /// How many words from a word the question repeats a quotation may start ("What did Marlee
@@ -208,6 +209,20 @@ impl Terms {
     /// there counts half if one of its characters is: question bigrams straddle function
     /// characters (什么, 多久) that the answer does not repeat.
     fn share(&self, text: &str) -> f32 {
+        self.share_in(text, &HashSet::new())
+    }
+
+    /// These terms, those of `words` weighing nothing.
+    fn less(&self, words: &[&str]) -> Terms {
+        let drop: HashSet<String> = words.iter().map(|w| analyze::normalise_word(w)).collect();
+        let weights = self.terms.iter().zip(&self.weights).map(|(t, w)| if drop.contains(t) { 0.0 } else { *w }).collect();
+        Terms { terms: self.terms.clone(), weights }
+    }
+
+    /// [`Terms::share`] of `text`, where a term not in it but `around` it (in the title or
+    /// headings of its memory) counts too: "Flights: TP1351" is about the Lisbon trip its note
+    /// is headed with.
+    fn share_in(&self, text: &str, around: &HashSet<String>) -> f32 {
         let total: f32 = self.weights.iter().sum();
         if total <= 0.0 {
             return 0.0;
@@ -222,6 +237,8 @@ impl Terms {
                     *w
                 } else if t.chars().count() == 2 && t.chars().all(analyze::is_cjk) && t.chars().any(|c| text.contains(c)) {
                     w / 2.0
+                } else if around.contains(t) {
+                    *w
                 } else {
                     0.0
                 }
@@ -262,7 +279,8 @@ pub fn answer(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str)) -> Result<Answe
     let coverage = embedder.map(|e| e.coverage(question)).unwrap_or(0.0);
     let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0).map(|e| (e, coverage)))?;
     let best = sentences.first().cloned();
-    let words = passages.iter().map(|p| terms.share(&p.text)).fold(0.0, f32::max);
+    // The title counts: a receipt saved as "hardware-store.txt" is from the hardware store.
+    let words = passages.iter().map(|p| terms.share_in(&p.text, &words_of(p.title.as_deref().unwrap_or("")))).fold(0.0, f32::max);
     let meaning = sentences.iter().map(|s| s.cos).fold(0.0, f32::max);
     let found = words >= FOUND_WORDS || (coverage >= 0.5 && meaning >= FOUND_MEANING);
     let Some(best) = best.filter(|_| found) else {
@@ -343,12 +361,24 @@ fn copied(
     // year for what year, a capitalised name for who.
     let kind = match answer_kind(question) {
         // A sentence with no amount, time of day or year may still hold the figure that answers.
-        kind @ (AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year) if !kind.found_in(sentence) => AnswerKind::Figure,
+        kind @ (AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year | AnswerKind::Length | AnswerKind::Date)
+            if !kind.found_in(sentence) =>
+        {
+            AnswerKind::Figure
+        }
         kind => kind,
     };
-    // Nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
+    // Nor in a line's label ("Hotel:", "Cause:"), which the question names rather than asks;
+    // nor, unless a figure or a name is asked for, in the sentence's opening phrase ("Later,",
     // "By contrast,", "Soon after,"), which sets the scene rather than answers.
-    let opening = if kind == AnswerKind::Any { opening_phrase_end(sentence) } else { 0 };
+    let label = label_end(sentence);
+    let opening = if label > 0 {
+        label
+    } else if kind == AnswerKind::Any {
+        opening_phrase_end(sentence)
+    } else {
+        0
+    };
     let typed = |text: &str, at: usize| new_word(text, at) && kind.admits(&text[at..]) && at >= opening;
     let near = near_words(sentence, &asked);
     let typed_near = |text: &str, at: usize| {
@@ -410,6 +440,15 @@ fn rank_sentences(
     embedder: Option<(&Embedder, f32)>,
 ) -> Result<Vec<Sentence>, LlmError> {
     let kind = answer_kind(question);
+    // "charge" in "What did the mechanic charge for the brakes?" asks for an amount, which the
+    // kind's bonus looks for; the brakes are what the sentence must be about.
+    let less;
+    let terms = if kind == AnswerKind::Money {
+        less = terms.less(&MONEY_WORDS);
+        &less
+    } else {
+        terms
+    };
     let mut sentences = Vec::new();
     for (k, p) in passages.iter().enumerate() {
         let mut spans = snippet::sentences(&p.text);
@@ -417,11 +456,24 @@ fn rank_sentences(
             spans.push((0, p.text.len()));
         }
         let passage_share = terms.share(&p.text);
+        // What the memory is headed with: its title, mail headers and headings.
+        // What the memory is headed with (its title, mail headers and headings) is what every
+        // line under it is about ("Lisbon" of "# Lisbon trip", an article's name for the lines
+        // that say "the city").
+        let label = |&(start, end): &(usize, usize)| is_label(&p.text[start..end]) || is_title_line(&p.text, start, end);
+        let mut context = words_of(p.title.as_deref().unwrap_or(""));
+        for &(start, end) in spans.iter().filter(|s| label(s)) {
+            context.extend(words_of(&p.text[start..end]));
+        }
         for (start, end) in spans.into_iter().take(SENTENCES_PER_PASSAGE) {
             let sentence = &p.text[start..end];
-            let figure = if kind.found_in(sentence) { FIGURE_BONUS } else { 0.0 };
-            let score = terms.share(sentence) + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure
-                - if is_header_line(sentence) { HEADER_PENALTY } else { 0.0 };
+            let figure = match kind {
+                AnswerKind::Figure if kind.found_in(sentence) => FIGURE_BONUS,
+                _ if kind.found_in(sentence) => 2.0 * FIGURE_BONUS,
+                _ => 0.0,
+            };
+            let share = terms.share_in(sentence, &context) - if label(&(start, end)) { LABEL_PENALTY } else { 0.0 };
+            let score = share + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure;
             sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
         }
     }
@@ -480,6 +532,37 @@ fn only_cjk_function(text: &str) -> bool {
     chars.peek().is_some() && chars.all(|c| CJK_FUNCTION.contains(c))
 }
 
+/// The index terms of `text`.
+fn words_of(text: &str) -> HashSet<String> {
+    analyze::analyze(text).into_iter().map(|t| t.text).collect()
+}
+
+/// Whether `text[start..end]` is a title: a short first line with no closing punctuation,
+/// with more below it ("Sprint 14 retrospective", "Passport renewal checklist").
+fn is_title_line(text: &str, start: usize, end: usize) -> bool {
+    let line = &text[start..end];
+    text[..start].trim().is_empty()
+        && !line.contains('\n')
+        && line.split_whitespace().count() <= 8
+        && !line.ends_with(['.', '!', '?', ':', ';', ',', '。', '！', '？', '：', '；', '，'])
+        && !text[end..].trim().is_empty()
+}
+
+/// Where a line's label ends: just past a colon (and a space) after one to four words that
+/// open it ("Hotel: Casa do Bairro", "Follow-up: …"); 0 when it has none. A time of day
+/// ("14:03") is no label.
+fn label_end(sentence: &str) -> usize {
+    let Some(colon) = sentence.find(": ") else { return 0 };
+    let head = sentence[..colon].trim_start_matches(['-', '*', ' ']);
+    let words = head.split_whitespace().count();
+    let plain = head.chars().all(|c| c.is_alphabetic() || " -'".contains(c));
+    if (1..=4).contains(&words) && plain {
+        colon + 2
+    } else {
+        0
+    }
+}
+
 /// Where a sentence's opening phrase ends: just past a comma among its first four words; 0
 /// when it has none.
 fn opening_phrase_end(sentence: &str) -> usize {
@@ -500,9 +583,10 @@ fn opening_phrase_end(sentence: &str) -> usize {
     0
 }
 
-fn is_header_line(sentence: &str) -> bool {
+/// Whether a line labels its memory rather than says something: a mail header or a heading.
+fn is_label(sentence: &str) -> bool {
     const HEADERS: [&str; 8] = ["From:", "To:", "Cc:", "Bcc:", "Subject:", "Date:", "Content-Type:", "Reply-To:"];
-    HEADERS.iter().any(|h| sentence.starts_with(h))
+    HEADERS.iter().any(|h| sentence.starts_with(h)) || sentence.starts_with('#')
 }
 
 /// What kind of words a question's answer starts with, where the question makes it plain.
@@ -515,6 +599,10 @@ enum AnswerKind {
     Clock,
     /// A year: four digits ("1795", "2019年").
     Year,
+    /// A date or day: a figure, month or weekday that is not an amount of money.
+    Date,
+    /// A length of time or of road: a figure and its unit ("42 minutes", "three weeks", "25分钟").
+    Length,
     Name,
     Any,
 }
@@ -530,6 +618,7 @@ impl AnswerKind {
                 first.is_some_and(|c| c.is_ascii_digit() || "£$€¥".contains(c) || CJK_FIGURE.contains(c))
                     || NUMBER_WORDS.contains(&word.as_str())
                     || ground::MONTHS.contains(&word.as_str())
+                    || WEEKDAYS.contains(&word.as_str())
             }
             AnswerKind::Money => first.is_some_and(|c| "£$€¥".contains(c)) || figure_then(rest, &CURRENCIES),
             AnswerKind::Clock => {
@@ -547,6 +636,8 @@ impl AnswerKind {
                     && after[1..].starts_with(|c: char| c.is_ascii_digit());
                 digits == 4 && !figure_goes_on
             }
+            AnswerKind::Length => figure_then(rest, &LENGTH_UNITS),
+            AnswerKind::Date => AnswerKind::Figure.admits(rest) && !AnswerKind::Money.admits(rest),
             AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || analyze::is_cjk(c)),
         }
     }
@@ -556,7 +647,7 @@ impl AnswerKind {
     fn found_in(self, sentence: &str) -> bool {
         match self {
             AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit()),
-            AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year => {
+            AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year | AnswerKind::Length | AnswerKind::Date => {
                 sentence.char_indices().any(|(i, _)| span::may_start_at(sentence, i) && self.admits(&sentence[i..]))
             }
             AnswerKind::Name | AnswerKind::Any => false,
@@ -568,7 +659,26 @@ const CURRENCIES: [&str; 17] = [
     "gbp", "usd", "eur", "cny", "rmb", "jpy", "chf", "dollars", "dollar", "pounds", "euros", "euro", "元", "块", "美元", "英镑", "欧元",
 ];
 
-/// Whether `rest` starts with a figure ("312.40", "1,450") followed by one of `units`.
+/// Words that ask what something cost. Whole words: "fee" is not in "feel", nor "pay" in
+/// "taxpayer". Not "spent" or "rent", which as often ask where or what ("where did I spend the
+/// weekend").
+const MONEY_WORDS: [&str; 17] = [
+    "cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "fee", "bill", "bills",
+    "owe", "owed", "owes",
+];
+
+/// Units of time and of distance, for "how long".
+const LENGTH_UNITS: [&str; 42] = [
+    "seconds", "second", "secs", "minutes", "minute", "mins", "min", "hours", "hour", "hrs", "hr", "days", "day", "nights",
+    "night", "weeks", "week", "fortnight", "months", "month", "years", "year", "decades", "centuries", "century", "km",
+    "kilometres", "kilometers", "miles", "mile", "metres", "meters", "m", "feet", "ft", "秒", "分钟", "小时", "个小时", "天",
+    "个月", "年",
+];
+
+const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+/// Whether `rest` starts with a figure ("312.40", "1,450", "three", "二十五") followed by one
+/// of `units`.
 fn figure_then(rest: &str, units: &[&str]) -> bool {
     let mut end = 0;
     for (i, c) in rest.char_indices() {
@@ -579,6 +689,14 @@ fn figure_then(rest: &str, units: &[&str]) -> bool {
         }
     }
     if end == 0 {
+        let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_lowercase();
+        end = if NUMBER_WORDS.contains(&word.as_str()) && word != "a" {
+            word.len()
+        } else {
+            rest.char_indices().find(|&(_, c)| !CJK_NUMERALS.contains(c)).map_or(rest.len(), |(i, _)| i)
+        };
+    }
+    if end == 0 {
         return false;
     }
     let after = rest[end..].trim_start().to_lowercase();
@@ -586,6 +704,9 @@ fn figure_then(rest: &str, units: &[&str]) -> bool {
         after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
     })
 }
+
+/// Chinese numerals.
+const CJK_NUMERALS: &str = "零〇一二两三四五六七八九十百千万亿半几";
 
 /// Characters a Chinese figure or date starts with: numerals, then 周三, 星期, 今天, 去年 ….
 const CJK_FIGURE: &str = "零〇一二两三四五六七八九十百千万亿半几数周星今明昨去前";
@@ -597,20 +718,23 @@ const NUMBER_WORDS: [&str; 24] = [
 
 fn answer_kind(question: &str) -> AnswerKind {
     let q = question.trim_start().to_lowercase();
-    // Whole words: "fee" is not in "feel", nor "pay" in "taxpayer". Not "spent" or "rent",
-    // which as often ask where or what ("where did I spend the weekend").
-    const MONEY_WORDS: [&str; 12] =
-        ["cost", "costs", "price", "priced", "prices", "charge", "charged", "charges", "pay", "paid", "pays", "fee"];
     const MONEY_CJK: [&str; 5] = ["多少钱", "费用", "价格", "花了", "价钱"];
     const CLOCK: [&str; 5] = ["what time", "at which time", "几点", "幾點", "什么时间"];
     const YEAR: [&str; 5] = ["what year", "which year", "哪年", "哪一年", "何年"];
+    // "When did I pay the deposit?" asks for a date, not the amount.
+    const WHEN: [&str; 7] = ["what date", "what day", "which day", "什么时候", "何时", "哪天", "哪一天"];
+    const LENGTH: [&str; 4] = ["how long", "多久", "多长时间", "多長時間"];
     let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).collect();
     if CLOCK.iter().any(|w| q.contains(w)) {
         AnswerKind::Clock
+    } else if q.starts_with("when") || WHEN.iter().any(|w| q.contains(w)) {
+        AnswerKind::Date
     } else if words.iter().any(|w| MONEY_WORDS.contains(w)) || q.contains("how much money") || MONEY_CJK.iter().any(|w| q.contains(w)) {
         AnswerKind::Money
     } else if YEAR.iter().any(|w| q.contains(w)) {
         AnswerKind::Year
+    } else if LENGTH.iter().any(|w| q.contains(w)) {
+        AnswerKind::Length
     } else if asks_for_figure(question) {
         AnswerKind::Figure
     } else if ["who ", "whom ", "whose ", "where ", "in which country", "in what country", "in which city", "in what city", "what city", "what country", "which city", "which country"]
@@ -645,11 +769,16 @@ fn only_a_date(text: &str) -> bool {
 /// Whether the question asks for a number, an amount, a date or a time.
 fn asks_for_figure(question: &str) -> bool {
     let q = question.to_lowercase();
-    const ASKS: [&str; 17] = [
-        "how much", "how many", "how long", "how old", "how far", "how often", "when ", "what year", "what date",
-        "which year", "what day", "多少", "几", "什么时候", "多久", "哪年", "何时",
+    const ASKS: [&str; 29] = [
+        "how much", "how many", "how long", "how old", "how far", "how often", "how early", "how late", "how soon",
+        "how big", "how large", "how tall", "how high", "how heavy", "how fast", "how deep", "how wide", "when ",
+        "what year", "what date", "which year", "what day", "多少", "几", "什么时候", "多久", "哪年", "何时", "多长",
     ];
-    q.starts_with("when") || ASKS.iter().any(|a| q.contains(a))
+    // Whole words that ask for a measure ("What is the minimum password length?").
+    const MEASURES: [&str; 5] = ["minimum", "maximum", "length", "population", "percentage"];
+    q.starts_with("when")
+        || ASKS.iter().any(|a| q.contains(a))
+        || q.split(|c: char| !c.is_alphanumeric()).any(|w| MEASURES.contains(&w))
 }
 
 /// The chat prompt with as many numbered passages as fit the model's window, and how many.
@@ -793,6 +922,18 @@ mod tests {
     }
 
     #[test]
+    fn a_line_label_ends_at_its_colon() {
+        assert_eq!(label_end("Hotel: Casa do Bairro, Rua da Rosa 42."), 7);
+        assert_eq!(label_end("- Follow-up: alerts 30 days ahead."), 13);
+        assert_eq!(label_end("Action item: Luis 负责"), 13);
+        assert_eq!(label_end("Duration: 42 minutes (14:03 to 14:45 UTC)."), 10);
+        // Too long to be a label, or a figure before the colon.
+        assert_eq!(label_end("The three reasons the committee gave were these: cost and time."), 0);
+        assert_eq!(label_end("At 14:03: the site went down."), 0);
+        assert_eq!(label_end("No colon here."), 0);
+    }
+
+    #[test]
     fn the_opening_phrase_ends_at_an_early_comma() {
         assert_eq!(opening_phrase_end("Later, oxyacetylene welding was demonstrated in 1901."), 6);
         assert_eq!(opening_phrase_end("By contrast, the Court of Justice held otherwise."), 12);
@@ -811,6 +952,10 @@ mod tests {
         assert_eq!(answer_kind("How many interceptions did they get?"), AnswerKind::Figure);
         assert_eq!(answer_kind("How did I feel about the taxpayer meeting?"), AnswerKind::Any);
         assert_eq!(answer_kind("Where did I spend the weekend?"), AnswerKind::Name);
+        assert_eq!(answer_kind("How much is the energy bill?"), AnswerKind::Money);
+        // When a payment was made is a date, not an amount.
+        assert_eq!(answer_kind("When did I pay the deposit?"), AnswerKind::Date);
+        assert_eq!(answer_kind("What day is the bill collected?"), AnswerKind::Date);
         let starts = |kind: AnswerKind, s: &str| -> Vec<String> {
             s.char_indices()
                 .filter(|&(i, _)| i == 0 || s[..i].ends_with(char::is_whitespace))
@@ -825,6 +970,8 @@ mod tests {
         assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
         assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
         assert!(AnswerKind::Figure.found_in("within 6 months"));
+        let due = "Amount due: 148.22 GBP, collected by direct debit on 18 March.";
+        assert_eq!(starts(AnswerKind::Date, due), ["18", "March."]);
     }
 
     #[test]
@@ -842,11 +989,28 @@ mod tests {
     }
 
     #[test]
+    fn a_question_about_how_long_wants_a_length_of_time_or_road() {
+        assert_eq!(answer_kind("How long did the checkout outage last?"), AnswerKind::Length);
+        assert_eq!(answer_kind("桂花糕要蒸多久？"), AnswerKind::Length);
+        assert!(AnswerKind::Length.admits("42 minutes (14:03 to 14:45 UTC)."));
+        assert!(AnswerKind::Length.admits("three weeks; do not book flights"));
+        assert!(AnswerKind::Length.admits("二十五分钟，放凉后切块。"));
+        assert!(AnswerKind::Length.admits("12 km from the coast"));
+        assert!(!AnswerKind::Length.admits("1,900 failed checkouts."));
+        assert!(!AnswerKind::Length.admits("5 million people"));
+        assert!(!AnswerKind::Length.admits("three cloves of garlic"));
+        assert!(AnswerKind::Length.found_in("Duration: 42 minutes.") && !AnswerKind::Length.found_in("Impact: about 1,900 failed checkouts."));
+        // A question about when also starts on a weekday.
+        assert!(AnswerKind::Figure.admits("Monday between 9 and 12"));
+        assert!(asks_for_figure("What is the minimum password length?"));
+    }
+
+    #[test]
     fn a_question_about_the_year_wants_a_year() {
         assert_eq!(answer_kind("In what year did Hutton publish his theory?"), AnswerKind::Year);
         assert_eq!(answer_kind("Which year was the bridge opened?"), AnswerKind::Year);
         assert_eq!(answer_kind("房子是哪一年买的？"), AnswerKind::Year);
-        assert_eq!(answer_kind("When was the bridge opened?"), AnswerKind::Figure);
+        assert_eq!(answer_kind("When was the bridge opened?"), AnswerKind::Date);
         let book = "Hutton published a two-volume version of his theories in 1795, 12 years later.";
         assert!(AnswerKind::Year.admits("1795, 12 years later") && AnswerKind::Year.admits("2019年买的"));
         assert!(!AnswerKind::Year.admits("two-volume") && !AnswerKind::Year.admits("12 years") && !AnswerKind::Year.admits("17950"));
