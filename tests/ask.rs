@@ -69,6 +69,8 @@ fn the_lines_under_a_heading_or_mail_header_answer_what_it_names() {
         ("How long did the checkout outage last?", "42 minutes", "incident-2026-02-07.md"),
         ("How much is the energy bill?", "148.22 GBP", "energy-bill.eml"),
         ("When will the energy bill be collected?", "18 March", "energy-bill.eml"),
+        // The signature "Priya" only repeats the question.
+        ("What is Priya making for book club?", "lentil soup", "book-club.eml"),
     ] {
         let a = ask(&e, &[q]);
         assert!(a["answer"].as_str().unwrap().contains(want), "{q}: {a}");

@@ -393,9 +393,7 @@ fn copied(
     } else {
         &new_word
     };
-    let news = |text: &str| {
-        Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t)) && !only_cjk_function(text)
-    };
+    let news = |text: &str| says_more(text, &asked);
     // A question that does not ask when is not answered by a bare date ("What did DECnet
     // originally do?" is not "1975").
     let dated = kind == AnswerKind::Any && !asks_for_date(question);
@@ -440,6 +438,8 @@ fn rank_sentences(
     embedder: Option<(&Embedder, f32)>,
 ) -> Result<Vec<Sentence>, LlmError> {
     let kind = answer_kind(question);
+    let asked: HashSet<String> = Terms::of(question).into_iter().collect();
+    let mut echoes = Vec::new();
     // "charge" in "What did the mechanic charge for the brakes?" asks for an amount, which the
     // kind's bonus looks for; the brakes are what the sentence must be about.
     let less;
@@ -474,8 +474,17 @@ fn rank_sentences(
             };
             let share = terms.share_in(sentence, &context) - if label(&(start, end)) { LABEL_PENALTY } else { 0.0 };
             let score = share + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure;
-            sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
+            // A line that only repeats the question (a mail's signature "Priya" for "What is
+            // Priya making?") cannot answer it, however close in meaning.
+            if says_more(sentence, &asked) {
+                sentences.push(Sentence { passage: k, start, end, score, cos: 0.0 });
+            } else {
+                echoes.push(Sentence { passage: k, start, end, score, cos: 0.0 });
+            }
         }
+    }
+    if sentences.is_empty() {
+        sentences = echoes;
     }
     if let Some((e, coverage)) = embedder {
         let texts: Vec<&str> = sentences.iter().map(|s| &passages[s.passage].text[s.start..s.end]).collect();
@@ -530,6 +539,12 @@ const CJK_FUNCTION: &str = "什么哪谁吗呢怎多少几久何的了是在有�
 fn only_cjk_function(text: &str) -> bool {
     let mut chars = text.chars().filter(|c| c.is_alphanumeric()).peekable();
     chars.peek().is_some() && chars.all(|c| CJK_FUNCTION.contains(c))
+}
+
+/// Whether `text` says something the question (its terms `asked`) does not: a word beyond them
+/// that is not a function word.
+fn says_more(text: &str, asked: &HashSet<String>) -> bool {
+    Terms::of(text).iter().any(|t| !asked.contains(t) && !parse::is_stop_word(t)) && !only_cjk_function(text)
 }
 
 /// The index terms of `text`.
