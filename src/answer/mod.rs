@@ -360,7 +360,8 @@ fn copied(
     // figure for how many / when, an amount for what it cost, a time of day for what time, a
     // year for what year, a capitalised name for who.
     let kind = match answer_kind(question) {
-        // A sentence with no amount, time of day or year may still hold the figure that answers.
+        // A sentence with no amount, time of day, year, length or date may still hold the
+        // figure that answers.
         kind @ (AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year | AnswerKind::Length | AnswerKind::Date)
             if !kind.found_in(sentence) =>
         {
@@ -456,7 +457,6 @@ fn rank_sentences(
             spans.push((0, p.text.len()));
         }
         let passage_share = terms.share(&p.text);
-        // What the memory is headed with: its title, mail headers and headings.
         // What the memory is headed with (its title, mail headers and headings) is what every
         // line under it is about ("Lisbon" of "# Lisbon trip", an article's name for the lines
         // that say "the city").
