@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::embed::{EmbedError, Embedder};
 use crate::index::analyze;
 use crate::llm::{span, Generation, Generator, LlmError};
-use crate::query::{parse, snippet};
+use crate::query::{parse, snippet, time};
 use crate::store::Kind;
 
 /// Share of the question's weighted words a passage must hold to count as an answer…
@@ -633,7 +633,7 @@ impl AnswerKind {
                 first.is_some_and(|c| c.is_ascii_digit() || "£$€¥".contains(c) || CJK_FIGURE.contains(c))
                     || NUMBER_WORDS.contains(&word.as_str())
                     || ground::MONTHS.contains(&word.as_str())
-                    || WEEKDAYS.contains(&word.as_str())
+                    || time::WEEKDAYS.contains(&word.as_str())
             }
             AnswerKind::Money => first.is_some_and(|c| "£$€¥".contains(c)) || figure_then(rest, &CURRENCIES),
             AnswerKind::Clock => {
@@ -689,8 +689,6 @@ const LENGTH_UNITS: [&str; 42] = [
     "kilometres", "kilometers", "miles", "mile", "metres", "meters", "m", "feet", "ft", "秒", "分钟", "小时", "个小时", "天",
     "个月", "年",
 ];
-
-const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
 /// Whether `rest` starts with a figure ("312.40", "1,450", "three", "二十五") followed by one
 /// of `units`.

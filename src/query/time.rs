@@ -140,7 +140,8 @@ fn month_start(now: DateTime<Local>, back: u32) -> i64 {
     NaiveDate::from_ymd_opt(y, m, 1).and_then(local_midnight).unwrap_or(now.timestamp())
 }
 
-const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+/// English weekday names, Monday first.
+pub const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
 /// Days back to the most recent `weekday` (0 = Monday) on or before today, or before today if
 /// `strictly`.
