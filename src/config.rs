@@ -41,11 +41,21 @@ pub struct Config {
     pub privacy: PrivacyConfig,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Folders the daemon keeps indexed (`--watch` adds to these).
     pub watch: Vec<PathBuf>,
+    /// Let the language model caption new memories, at low priority.
+    pub captions: bool,
+    /// Seconds between rounds of captioning; the model is loaded only for a round.
+    pub caption_every_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig { watch: Vec::new(), captions: true, caption_every_secs: 120 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,10 +83,13 @@ pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i64>>> 
     Ok(q)
 }
 
-/// Ingests `dir`'s corpus into a temporary store and runs every query.
-pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, mut progress: impl FnMut(&str)) -> Result<EvalRun> {
+/// Ingests `dir`'s corpus into a temporary store and runs every query. With `captions`, each
+/// document is first captioned by the language model and its caption indexed with its title,
+/// to measure whether captions help retrieval.
+pub fn run(dir: &Path, limit: usize, mode: Mode, config: Config, captions: bool, mut progress: impl FnMut(&str)) -> Result<EvalRun> {
     let queries: Vec<QueryLine> = read_jsonl(&dir.join("queries.jsonl"))?;
-    let corpus = load_corpus(dir, config, mode != Mode::Keyword, &mut progress)?;
+    let captioned = if captions { Some(caption_corpus(dir, config.clone(), &mut progress)?) } else { None };
+    let corpus = load(dir, config, mode != Mode::Keyword, captioned.as_ref(), &mut progress)?;
     let engram = &corpus.engram;
     progress(&format!("running {} queries", queries.len()));
     let mut run = Vec::new();
@@ -116,6 +119,32 @@ pub struct Corpus {
 
 /// Ingests `dir`/corpus.jsonl into a new temporary store, embedding it when `embed` is set.
 pub fn load_corpus(dir: &Path, config: Config, embed: bool, progress: &mut dyn FnMut(&str)) -> Result<Corpus> {
+    load(dir, config, embed, None, progress)
+}
+
+/// Each document's caption, by corpus id.
+fn caption_corpus(dir: &Path, config: Config, progress: &mut dyn FnMut(&str)) -> Result<HashMap<String, String>> {
+    let mut corpus = load(dir, config, false, None, progress)?;
+    progress("captioning the corpus");
+    let started = std::time::Instant::now();
+    let done = corpus.engram.caption_pending(usize::MAX, &|| false, &|_| {}, &mut |done, total| {
+        if done % 20 == 0 || done == total {
+            progress(&format!("captioned {done} of {total}"));
+        }
+    })?;
+    progress(&format!("{done} captions in {:.1} s", started.elapsed().as_secs_f64()));
+    let items = corpus.engram.store().all_items()?;
+    let captions = corpus.engram.captions(&items.iter().map(|i| i.content_id).collect::<Vec<_>>())?;
+    Ok(items.into_iter().filter_map(|i| captions.get(&i.content_id).map(|c| (i.source, c.clone()))).collect())
+}
+
+fn load(
+    dir: &Path,
+    config: Config,
+    embed: bool,
+    captions: Option<&HashMap<String, String>>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Corpus> {
     let corpus: Vec<CorpusDoc> = read_jsonl(&dir.join("corpus.jsonl"))?;
     let tmp = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary store: {e}")))?;
     let key = DataKey::generate()?;
@@ -128,10 +157,14 @@ pub fn load_corpus(dir: &Path, config: Config, embed: bool, progress: &mut dyn F
             .filter(|d| !d.text.trim().is_empty() || !d.title.trim().is_empty())
             .map(|d| {
                 let text = if d.text.trim().is_empty() { d.title.clone() } else { d.text.clone() };
+                let title = match captions.and_then(|c| c.get(&d.id)) {
+                    Some(c) => format!("{}\n{c}", d.title),
+                    None => d.title.clone(),
+                };
                 NewItem {
                     kind: Kind::Doc,
                     source: d.id.clone(),
-                    title: (!d.title.trim().is_empty()).then(|| d.title.clone()),
+                    title: (!title.trim().is_empty()).then_some(title),
                     meta: ItemMeta::default(),
                     time: now,
                     mtime: now,

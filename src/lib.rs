@@ -21,7 +21,7 @@ pub mod serve;
 pub mod store;
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -174,6 +174,37 @@ pub fn spawn_with_store<T: Send + 'static>(
     rx.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))?
 }
 
+/// Gives contents without a caption from the configured model one, newest first, until none
+/// is left, `limit` are done, or `stop` says so; `progress` hears (done, of how many). The
+/// language model is loaded only if there is work, and freed on return. Returns how many were
+/// captioned (a content with no line that can serve counts too: it is not tried again).
+pub fn caption_contents(
+    store: &mut Store,
+    models: &config::ModelsConfig,
+    limit: usize,
+    stop: &dyn Fn() -> bool,
+    on_convert: &dyn Fn(&Path),
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let total = (store.count_without_caption(&models.generator)? as usize).min(limit);
+    let mut generator = None;
+    let mut done = 0;
+    while done < total && !stop() {
+        let Some(content_id) = store.contents_without_caption(&models.generator, 1)?.pop() else { break };
+        let title = store.titles_of(content_id)?.join(" · ");
+        let text = store.text_of(content_id)?;
+        let generator = match &mut generator {
+            Some(g) => g,
+            None => generator.insert(Generator::load(&models.generator_path(), on_convert)?),
+        };
+        let line = answer::caption::caption(generator, &title, &text)?;
+        store.put_caption(content_id, &models.generator, line.as_deref())?;
+        done += 1;
+        progress(done, total);
+    }
+    Ok(done)
+}
+
 /// A question for [`Engram::ask`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AskRequest {
@@ -268,6 +299,9 @@ pub struct Status {
     pub frames: i64,
     /// Chunks still waiting for a sentence embedding.
     pub chunks_without_vector: i64,
+    /// Distinct texts the language model has not captioned yet.
+    #[serde(default)]
+    pub texts_without_caption: i64,
     pub embedder: String,
     /// How the embedder's dense layers multiply here: "AMX bf16 tiles" or "f32".
     #[serde(default)]
@@ -434,6 +468,18 @@ impl Engram {
             progress(AddEvent::Embedding(done, total));
         }
         Ok(done)
+    }
+
+    /// Captions memories that have none yet (see [`caption_contents`]).
+    pub fn caption_pending(
+        &mut self,
+        limit: usize,
+        stop: &dyn Fn() -> bool,
+        on_convert: &dyn Fn(&Path),
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<usize> {
+        let models = self.config.models.clone();
+        caption_contents(&mut self.store, &models, limit, stop, on_convert, progress)
     }
 
     /// Reads and chunks one file, or `None` when the store already has it as it is.
@@ -777,6 +823,11 @@ impl Engram {
         Ok(items.into_iter().filter(|i| i.meta.app_has(app)).take(limit).collect())
     }
 
+    /// The captions these contents have, by content id.
+    pub fn captions(&self, content_ids: &[i64]) -> Result<HashMap<i64, String>> {
+        Ok(self.store.captions_of(content_ids)?)
+    }
+
     /// An item and its whole text.
     pub fn show(&self, id: i64) -> Result<(Item, String)> {
         let item = match self.store.item(id) {
@@ -849,6 +900,7 @@ impl Engram {
             frame_bytes,
             frames,
             chunks_without_vector: self.store.count_without_vector(&embedder)?,
+            texts_without_caption: self.store.count_without_caption(&self.config.models.generator)?,
             embedder,
             embedder_arithmetic: embed::arithmetic().to_string(),
         })

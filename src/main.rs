@@ -1,5 +1,6 @@
 //! The `engram` command: parses arguments, unlocks, calls the library, prints.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -163,6 +164,13 @@ enum Command {
         #[arg(long, conflicts_with_all = ["id", "path", "before"])]
         app: Option<String>,
     },
+    /// Let the language model caption memories that have no caption yet, newest first (the
+    /// daemon does this in the background)
+    Caption {
+        /// Most memories to caption
+        #[arg(long, default_value_t = usize::MAX, hide_default_value = true)]
+        limit: usize,
+    },
     /// Rebuild the keyword index from the store
     Reindex,
     /// Change the passphrase (the data is not re-encrypted)
@@ -182,6 +190,10 @@ enum Command {
         /// Which retriever to score
         #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "semantic"])]
         mode: String,
+        /// Caption every document with the language model first and index its caption with
+        /// its title (slow: about a second a document)
+        #[arg(long)]
+        captions: bool,
     },
 }
 
@@ -314,7 +326,24 @@ fn run(cli: Cli) -> Result<(), Error> {
             let (since, until, kind, app) = filters.parse()?;
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let items = engram.timeline(since, until, kind, app.as_deref(), limit)?;
-            print_timeline(&items, json);
+            let captions = engram.captions(&items.iter().map(|i| i.content_id).collect::<Vec<_>>())?;
+            print_timeline(&items, &captions, json);
+        }
+        Command::Caption { limit } => {
+            let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+            let bar = progress_bar(json);
+            bar.set_message("captioning memories");
+            let on_convert = |p: &Path| eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display());
+            let done = engram.caption_pending(limit, &|| false, &on_convert, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", json!({ "captioned": done }));
+            } else {
+                println!("captioned {done} memories");
+            }
         }
         Command::Show { id, image, highlight } => {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
@@ -405,13 +434,14 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("index:          {} chunks, generation {} of {}", s.indexed_chunks, s.index_generation, s.store.generation);
                 println!("disk:           {} bytes database ({} screenshots, {} bytes), {} bytes index", s.database_bytes, s.frames, s.frame_bytes, s.index_bytes);
                 println!("embedder:       {} ({} chunks waiting for a vector; dense layers in {})", s.embedder, s.chunks_without_vector, s.embedder_arithmetic);
+                println!("captions:       {} of {} distinct texts waiting for one", s.texts_without_caption, s.store.contents);
                 if let (Some(a), Some(b)) = (s.store.oldest, s.store.newest) {
                     println!("span:           {} to {}", local_time(a), local_time(b));
                 }
                 match &daemon {
                     Some(d) => println!(
-                        "daemon:         running (pid {}), capture {}; {} frames stored, {} unchanged, {} excluded",
-                        d.pid, d.capture, d.frames_stored, d.frames_unchanged, d.frames_excluded
+                        "daemon:         running (pid {}), capture {}; {} frames stored, {} unchanged, {} excluded; captions {}, {} written",
+                        d.pid, d.capture, d.frames_stored, d.frames_unchanged, d.frames_excluded, d.captions, d.captioned
                     ),
                     None => println!("daemon:         not running"),
                 }
@@ -467,10 +497,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print!("{}", config.to_toml());
             }
         }
-        Command::Eval { dir: eval_dir, out, mode } => {
+        Command::Eval { dir: eval_dir, out, mode, captions } => {
             let quiet = json || !std::io::stderr().is_terminal();
             let mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
-            let result = engram::eval::run(&eval_dir, 100, mode, config, |msg| {
+            let result = engram::eval::run(&eval_dir, 100, mode, config, captions, |msg| {
                 if !quiet {
                     eprintln!("{msg}");
                 }
@@ -559,6 +589,7 @@ fn print_results(results: &[SearchResult], json: bool) {
                     "title": r.title,
                     "time": rfc3339(r.time),
                     "snippet": r.snippet.render("**", "**"),
+                    "caption": r.caption,
                 })
             })
             .collect();
@@ -575,6 +606,10 @@ fn print_results(results: &[SearchResult], json: bool) {
         let title = r.title.as_deref().unwrap_or("");
         println!("[{}] {}  ({}, {}, score {:.2})", r.id, title, r.kind.as_str(), local_time(r.time), r.score);
         println!("    {}", r.source);
+        // A caption the snippet already shows is not repeated.
+        if let Some(c) = r.caption.as_deref().filter(|c| !r.snippet.render("", "").contains(c.trim_end_matches('…'))) {
+            println!("    — {c}");
+        }
         println!("    {}", r.snippet.render(open, close));
     }
 }
@@ -630,11 +665,16 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
 
 
 /// Memories under a line for each day: time, id, kind, then app and window title or path.
-fn print_timeline(items: &[engram::store::Item], json: bool) {
+fn print_timeline(items: &[engram::store::Item], captions: &HashMap<i64, String>, json: bool) {
     if json {
         let rows: Vec<_> = items
             .iter()
-            .map(|i| json!({ "id": i.id, "kind": i.kind, "source": i.source, "title": i.title, "app": i.meta.app, "time": rfc3339(i.time) }))
+            .map(|i| {
+                json!({
+                    "id": i.id, "kind": i.kind, "source": i.source, "title": i.title, "app": i.meta.app,
+                    "time": rfc3339(i.time), "caption": captions.get(&i.content_id),
+                })
+            })
             .collect();
         println!("{}", json!({ "memories": rows }));
         return;
@@ -656,6 +696,9 @@ fn print_timeline(items: &[engram::store::Item], json: bool) {
             _ => i.source.clone(),
         };
         println!("  {hour}  {:<7} {:<6} {what}", format!("[{}]", i.id), i.kind.as_str());
+        if let Some(c) = captions.get(&i.content_id) {
+            println!("  {:<22} — {c}", "");
+        }
     }
 }
 

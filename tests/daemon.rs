@@ -280,3 +280,33 @@ fn a_second_daemon_is_refused_and_doctor_proves_the_gate() {
     assert_eq!(doc["ok"], true, "{doc}");
     assert!(doc["exclude_apps"].as_array().unwrap().iter().any(|a| a == "keepassxc"));
 }
+
+#[test]
+fn new_memories_are_captioned_in_the_background_at_the_lowest_priority() {
+    let e = Engram::init();
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[daemon]\ncaption_every_secs = 1\n").unwrap();
+    let notes = e.folder("notes");
+    std::fs::write(
+        notes.join("plumber.txt"),
+        "Plumber visit\n\nThe plumber replaced the kitchen tap washer and will send the invoice by Friday.\nBring biscuits.",
+    )
+    .unwrap();
+    let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
+    let caption = |e: &Engram| {
+        let t = e.run(&["timeline", "--json"]).ok().json();
+        t["memories"][0]["caption"].as_str().map(String::from)
+    };
+    let first = wait_for(Duration::from_secs(120), "a caption for the note", || caption(&e));
+    assert!(first.contains("kitchen tap washer"), "{first}");
+    assert_eq!(thread_nice(d.child.id(), "caption"), Some(19));
+    // A note written while the daemon runs is captioned in a later round.
+    std::fs::write(notes.join("vet.txt"), "Vet appointment\n\nThe vet said the cat needs a dental check in the spring.").unwrap();
+    let second = wait_for(Duration::from_secs(120), "a caption for the new note", || caption(&e).filter(|c| c != &first));
+    assert!(second.contains("dental check"), "{second}");
+    assert_eq!(d.state(&e).unwrap()["captions"], "on");
+    // daemon.json is rewritten once a second.
+    wait_for(Duration::from_secs(10), "the count of captions", || (d.state(&e)?["captioned"].as_u64()? >= 2).then_some(()));
+    d.stop();
+}

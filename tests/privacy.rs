@@ -35,6 +35,10 @@ fn canaries_are_never_on_disk_in_the_clear() {
     assert_eq!(e.search("潜水艇").len(), 1);
     assert_eq!(e.search("zqxfilenamecanary").len(), 1);
     assert_eq!(e.search("鸚鵡").len(), 1);
+    // Captions are lines of the memory: sealed like it.
+    e.run(&["caption"]).ok();
+    let timeline = e.run(&["timeline", "--json"]).ok().stdout;
+    assert!(timeline.contains("\"caption\":\"meeting notes mention zqxcanarylatin7731"), "{timeline}");
     assert_no_plaintext(&e);
 }
 

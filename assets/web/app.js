@@ -85,6 +85,13 @@ async function runSearch(ev) {
   }
 }
 
+// The line the local model chose to say what a memory is about; not repeated when the
+// snippet already shows it.
+function captionNode(caption, shown) {
+  if (!caption || (shown || "").replaceAll("**", "").includes(caption.replace(/…$/, ""))) return [];
+  return [el("div", { class: "caption" }, caption)];
+}
+
 function resultNode(r, i) {
   const c = r.content;
   const isScreen = r.type === "OCR";
@@ -95,6 +102,7 @@ function resultNode(r, i) {
     el("div", {},
       el("div", { class: "hit-title" }, title),
       el("div", { class: "hit-source" }, `${source} — ${when(c.timestamp)}`),
+      ...captionNode(c.caption, c.text),
       snippetNode(c.snippet, c.text)));
   return li;
 }
@@ -161,6 +169,8 @@ async function openMemory(id, highlight = lastQuery) {
     const m = await api(`/api/memories/${id}`);
     $("detail-title").textContent = m.title || m.source;
     $("detail-meta").textContent = `${m.kind} · ${m.app_name || m.source} · ${when(m.time)} · engram show ${m.id}`;
+    $("detail-caption").textContent = m.caption || "";
+    $("detail-caption").hidden = !m.caption;
     $("detail-frame").replaceChildren(...(m.frame ? [frameNode(m, highlight)] : []));
     $("detail-text").textContent = m.text;
     if (!$("detail").open) $("detail").showModal();
@@ -199,7 +209,7 @@ async function loadTimeline() {
   for (const [h, list] of byHour) {
     const thumbs = el("div", { class: "thumbs" });
     for (const [f, i] of list) {
-      thumbs.append(el("img", { src: `/api/frames/${f.id}?thumb=1`, alt: f.window_name || "", title: `${f.app_name} — ${f.window_name || ""}`, "data-i": i, onclick: () => scrubTo(i) }));
+      thumbs.append(el("img", { src: `/api/frames/${f.id}?thumb=1`, alt: f.window_name || "", title: `${f.app_name} — ${f.window_name || ""}${f.caption ? `\n${f.caption}` : ""}`, "data-i": i, onclick: () => scrubTo(i) }));
     }
     hours.append(el("div", { class: "hour" }, el("h4", {}, `${String(h).padStart(2, "0")}:00`), thumbs));
   }
@@ -213,6 +223,7 @@ function scrubTo(i) {
   const f = frames[i];
   cur.replaceChildren(
     el("p", {}, el("strong", {}, f.window_name || f.app_name), ` — ${f.app_name}, ${when(f.time)}`),
+    ...captionNode(f.caption, ""),
     el("img", { src: `/api/frames/${f.id}`, alt: f.window_name || "frame", onclick: () => openMemory(f.id, "") }));
   for (const t of document.querySelectorAll(".thumbs img")) t.classList.toggle("current", t.dataset.i === String(i));
 }

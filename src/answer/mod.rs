@@ -8,6 +8,7 @@
 //! Retrieval decides whether there is an answer at all: when no passage carries enough of the
 //! question, by its words or by meaning, the answer is "not found" and the model is not loaded.
 
+pub mod caption;
 pub mod ground;
 
 use std::cell::RefMut;

@@ -62,6 +62,12 @@ pub struct State {
     pub files_removed: u64,
     pub retention_removed: u64,
     pub watched_folders: usize,
+    /// Memories the language model captioned in the background.
+    #[serde(default)]
+    pub captioned: u64,
+    /// "on", "off: why".
+    #[serde(default)]
+    pub captions: String,
     pub omp_thread_limit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -76,6 +82,8 @@ enum Msg {
     CaptureOff(String),
     WatchError(String),
     Request(socket::Pending),
+    Captioned(usize),
+    CaptionsOff(String),
 }
 
 /// Reads the pause file: `Some(until)` while paused (0 = until resumed).
@@ -183,6 +191,13 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         state.capture = "off: [screen] capture = false in the config".into();
         None
     };
+    let captioner = if engram.config().daemon.captions {
+        state.captions = "on".into();
+        Some(spawn_captioner(&engram, tx.clone(), stop.clone())?)
+    } else {
+        state.captions = "off: [daemon] captions = false in the config".into();
+        None
+    };
     let server = {
         let t = tx.clone();
         socket::serve(&dir, move |p| t.send(Msg::Request(p)).is_ok(), stop.clone())
@@ -260,6 +275,14 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                     engram.unload_generator();
                 }
             }
+            Ok(Msg::Captioned(n)) => {
+                state.captioned += n as u64;
+                log(&format!("captioned {n} memories"));
+            }
+            Ok(Msg::CaptionsOff(why)) => {
+                log(&format!("captions are off: {why}"));
+                state.captions = format!("off: {why}");
+            }
             Ok(Msg::WatchError(e)) => {
                 log(&format!("folder watcher: {e}"));
                 state.last_error = Some(e);
@@ -292,6 +315,9 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     stop.store(true, Ordering::Relaxed);
     if let Some(r) = recorder {
         let _ = r.join();
+    }
+    if let Some(c) = captioner {
+        let _ = c.join();
     }
     let _ = server.join();
     engram.store().checkpoint()?;
@@ -406,17 +432,77 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
     .expect("the capture thread starts")
 }
 
+/// Captions memories in rounds, on a store connection of its own, at the lowest priority: a
+/// caption is a nicety, never worth slowing the user's own programs or the capture. The
+/// language model is loaded for a round and freed after it.
+fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>> {
+    let mut store = engram.store().reopen()?;
+    let models = engram.config().models.clone();
+    let every = Duration::from_secs(engram.config().daemon.caption_every_secs.max(1));
+    let thread = std::thread::Builder::new().name("caption".into());
+    Ok(thread
+        .spawn(move || {
+            set_nice(CAPTION_NICE);
+            // The model's matrix products run on a pool of this thread's own, whose threads
+            // inherit its priority (the global pool may have been started at normal priority).
+            let pool = match rayon::ThreadPoolBuilder::new().thread_name(|i| format!("caption-{i}")).build() {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Msg::CaptionsOff(format!("could not start its threads: {e}")));
+                    return;
+                }
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let stopped = || stop.load(Ordering::Relaxed);
+                // Rest as long as each caption took: at most half of a core, whatever the backlog.
+                let mut last = Instant::now();
+                let mut rest = |_, _| {
+                    let took = last.elapsed();
+                    while last.elapsed() < took * 2 && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    last = Instant::now();
+                };
+                let round = pool.install(|| crate::caption_contents(&mut store, &models, usize::MAX, &stopped, &|_| {}, &mut rest));
+                match round {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        if tx.send(Msg::Captioned(n)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::CaptionsOff(e.to_string()));
+                        return;
+                    }
+                }
+                let slept = Instant::now();
+                while slept.elapsed() < every && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        })
+        .expect("the caption thread starts"))
+}
+
 /// The nice value of the capture thread.
 const CAPTURE_NICE: libc::c_int = 10;
+/// The nice value of the caption thread: the lowest.
+const CAPTION_NICE: libc::c_int = 19;
 
 /// Capture and OCR, the daemon's heaviest work, yield to the user's own programs when the
 /// machine is busy. Searches over the socket are answered on the main thread, which keeps its
 /// normal priority.
 fn lower_priority() {
+    set_nice(CAPTURE_NICE);
+}
+
+/// Sets this thread's nice value.
+fn set_nice(nice: libc::c_int) {
     // SAFETY: both calls only read or change this thread's own scheduling weight.
     unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CAPTURE_NICE);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
     }
 }
 

@@ -165,6 +165,16 @@ pub struct Generation {
     pub total: Duration,
 }
 
+/// How likely a whole answer is, from [`Generator::weigh`].
+#[derive(Debug, Clone, Copy)]
+pub struct Weight {
+    /// Of the answer's tokens and then of stopping.
+    pub log_prob: f32,
+    pub tokens: usize,
+    pub prompt_tokens: usize,
+    pub first_token: Duration,
+}
+
 pub struct Generator {
     model: Model,
     tokenizer: Tokenizer,
@@ -408,6 +418,25 @@ impl Generator {
     /// and what it took, or `None` when this model cannot weigh whole answers (only the dense
     /// llama family can) and the caller should decode instead.
     pub fn most_likely(&mut self, prompt: &str, answers: &[&str]) -> Result<Option<(usize, Generation)>, LlmError> {
+        let started = Instant::now();
+        let Some(weighed) = self.weigh(prompt, answers)? else { return Ok(None) };
+        // The first of equals, as greedy decoding would keep.
+        let best = weighed.iter().enumerate().filter_map(|(i, w)| w.map(|w| (i, w))).min_by(|a, b| b.1.log_prob.total_cmp(&a.1.log_prob));
+        Ok(best.map(|(i, w)| {
+            let generation = Generation {
+                text: answers[i].to_string(),
+                prompt_tokens: w.prompt_tokens,
+                new_tokens: w.tokens,
+                first_token: w.first_token,
+                total: started.elapsed(),
+            };
+            (i, generation)
+        }))
+    }
+
+    /// How likely the model finds each of `answers` as its whole reply to `prompt` (`None` for
+    /// an answer with no tokens), or `None` when this model cannot weigh whole answers.
+    pub fn weigh(&mut self, prompt: &str, answers: &[&str]) -> Result<Option<Vec<Option<Weight>>>, LlmError> {
         if !matches!(self.model, Model::Dense(_)) || answers.is_empty() {
             return Ok(None);
         }
@@ -427,7 +456,7 @@ impl Generator {
         // Longest first: a shorter answer whose tokens begin a longer one is read off its pass.
         let mut order: Vec<usize> = (0..answers.len()).filter(|&i| !encoded[i].is_empty()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
-        let mut scores: Vec<Option<f32>> = vec![None; answers.len()];
+        let mut scores: Vec<Option<Weight>> = vec![None; answers.len()];
         for &i in &order {
             if scores[i].is_some() {
                 continue;
@@ -443,22 +472,12 @@ impl Generator {
             for &j in &order {
                 let other = &encoded[j];
                 if scores[j].is_none() && tokens.starts_with(other) {
-                    scores[j] = Some(prefix[other.len() - 1] + stop(&rows[other.len() - 1]));
+                    let log_prob = prefix[other.len() - 1] + stop(&rows[other.len() - 1]);
+                    scores[j] = Some(Weight { log_prob, tokens: other.len(), prompt_tokens: pos, first_token });
                 }
             }
         }
-        // The first of equals, as greedy decoding would keep.
-        let best = scores.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).min_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(best.map(|(i, _)| {
-            let generation = Generation {
-                text: answers[i].to_string(),
-                prompt_tokens: pos,
-                new_tokens: encoded[i].len(),
-                first_token,
-                total: started.elapsed(),
-            };
-            (i, generation)
-        }))
+        Ok(Some(scores))
     }
 
     /// The decoding loop: `choose` sees the logits and the tokens so far and picks the next

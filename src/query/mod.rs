@@ -96,6 +96,9 @@ pub struct SearchResult {
     pub time: i64,
     pub snippet: Snippet,
     pub chunk_id: i64,
+    /// The line the language model chose to say what the memory is about, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// What a search found. Results whose sealed rows failed their integrity check are left out
@@ -201,6 +204,14 @@ pub fn search(
             }
             Err(e) => return Err(e.into()),
         };
+        let caption = match req.snippets.then(|| store.captions_of(&[item.content_id])).transpose() {
+            Ok(mut c) => c.as_mut().and_then(|c| c.remove(&item.content_id)),
+            Err(StoreError::Crypto(CryptoError::Tamper(what))) => {
+                damaged.push(what);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut snippet = Snippet::default();
         {
             if let Some(c) = chunk {
@@ -219,6 +230,7 @@ pub fn search(
             time,
             snippet,
             chunk_id,
+            caption,
         });
     }
     if let (Some(sem), Some(qv)) = (semantic, &query_vector) {

@@ -116,13 +116,13 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
                     "frame_id": r.id, "id": r.id, "text": text, "timestamp": rfc3339(r.time),
                     "app_name": r.source, "window_name": r.title.clone().unwrap_or_default(),
                     "file_path": "", "offset_index": 0, "tags": [], "score": r.score, "kind": "screen",
-                    "snippet": r.snippet.pieces,
+                    "snippet": r.snippet.pieces, "caption": r.caption,
                 }})
             } else {
                 json!({ "type": "File", "content": {
                     "id": r.id, "text": text, "timestamp": rfc3339(r.time), "file_path": r.source,
                     "title": r.title.clone().unwrap_or_default(), "score": r.score, "kind": r.kind,
-                    "snippet": r.snippet.pieces,
+                    "snippet": r.snippet.pieces, "caption": r.caption,
                 }})
             }
         })
@@ -145,8 +145,9 @@ fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {
     let (item, text) = engram.show(id)?;
     let frame = engram.frame_words(id)?;
     let words: Option<Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
+    let caption = engram.captions(&[item.content_id])?.remove(&item.content_id);
     Ok(json!({
-        "id": item.id, "kind": item.kind, "source": item.source, "title": item.title,
+        "id": item.id, "kind": item.kind, "source": item.source, "title": item.title, "caption": caption,
         "app_name": item.meta.app, "time": rfc3339(item.time), "timestamp": item.time, "size": item.size,
         "text": text,
         "frame": frame.map(|f| json!({ "width": f.width, "height": f.height, "words": words, "url": format!("/api/frames/{id}") })),
@@ -155,9 +156,13 @@ fn memory(engram: &Engram, id: i64) -> Result<Value, ApiError> {
 
 fn timeline(engram: &Engram, since: i64, until: i64, limit: usize) -> Result<Value, ApiError> {
     let items = engram.store().items_between(Some(Kind::Screen), since, until, limit).map_err(|e| ApiError::from(Error::from(e)))?;
+    let captions = engram.captions(&items.iter().map(|i| i.content_id).collect::<Vec<_>>())?;
     let frames: Vec<Value> = items
         .iter()
-        .map(|i| json!({ "id": i.id, "time": rfc3339(i.time), "timestamp": i.time, "app_name": i.source, "window_name": i.title }))
+        .map(|i| {
+            json!({ "id": i.id, "time": rfc3339(i.time), "timestamp": i.time, "app_name": i.source, "window_name": i.title,
+                    "caption": captions.get(&i.content_id) })
+        })
         .collect();
     Ok(json!({ "frames": frames }))
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
     ("0002_embeddings.sql", include_str!("../../migrations/0002_embeddings.sql")),
     ("0003_frames.sql", include_str!("../../migrations/0003_frames.sql")),
+    ("0004_captions.sql", include_str!("../../migrations/0004_captions.sql")),
 ];
 
 pub fn run(conn: &Connection) -> Result<()> {

@@ -8,6 +8,7 @@
 //! keyword index (which records the generation it has caught up to) can tell what it missed
 //! after a crash. Not for: tokenising, ranking, or deciding what to index.
 
+mod captions;
 mod frames;
 mod migrate;
 mod vectors;
@@ -194,6 +195,15 @@ impl Store {
 
     pub fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    /// A second connection to the same database, for a thread of its own.
+    pub fn reopen(&self) -> Result<Store> {
+        let path = self.conn.path().filter(|p| !p.is_empty()).map(Path::new).ok_or_else(|| StoreError::Open {
+            path: ":memory:".into(),
+            why: "an in-memory store cannot be opened twice".into(),
+        })?;
+        Store::open(path, self.sealer.clone())
     }
 
     pub fn generation(&self) -> Result<i64> {
@@ -587,18 +597,18 @@ impl RawChunk {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::DataKey;
 
-    fn store() -> (tempfile::TempDir, Store) {
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
         let store = Store::open(&dir.path().join("engram.db"), sealer).unwrap();
         (dir, store)
     }
 
-    fn item(source: &str, text: &str) -> NewItem {
+    pub(crate) fn item(source: &str, text: &str) -> NewItem {
         let mid = text.len() / 2;
         let mid = (mid..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap();
         NewItem {
