@@ -149,7 +149,10 @@ fn search(engram: &Engram, args: &Value) -> Result<Value, String> {
     let results: Vec<Value> = found
         .results
         .iter()
-        .map(|r| json!({ "id": r.id, "kind": r.kind, "source": r.source, "title": r.title, "time": rfc3339(r.time), "snippet": r.snippet.render("**", "**") }))
+        .map(|r| {
+            json!({ "id": r.id, "kind": r.kind, "source": r.source, "title": r.title, "time": rfc3339(r.time),
+                    "snippet": r.snippet.render("**", "**"), "caption": r.caption })
+        })
         .collect();
     Ok(json!({ "results": results }))
 }
@@ -166,5 +169,7 @@ fn ask(engram: &Engram, args: &Value) -> Result<Value, String> {
 fn get(engram: &Engram, args: &Value) -> Result<Value, String> {
     let id = args.get("id").and_then(Value::as_i64).ok_or("id is required (an integer from search_memory)")?;
     let (item, text) = engram.show(id).map_err(|e| e.to_string())?;
-    Ok(json!({ "id": item.id, "kind": item.kind, "source": item.source, "title": item.title, "app": item.meta.app, "time": rfc3339(item.time), "text": text }))
+    let caption = engram.captions(&[item.content_id]).map_err(|e| e.to_string())?.remove(&item.content_id);
+    Ok(json!({ "id": item.id, "kind": item.kind, "source": item.source, "title": item.title, "app": item.meta.app,
+               "time": rfc3339(item.time), "caption": caption, "text": text }))
 }

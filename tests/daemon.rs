@@ -310,3 +310,21 @@ fn new_memories_are_captioned_in_the_background_at_the_lowest_priority() {
     wait_for(Duration::from_secs(10), "the count of captions", || (d.state(&e)?["captioned"].as_u64()? >= 2).then_some(()));
     d.stop();
 }
+
+#[test]
+fn without_the_language_model_captions_are_off_and_the_daemon_goes_on() {
+    let e = Engram::init();
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[daemon]\ncaption_every_secs = 1\n[models]\ngenerator = \"/nonexistent/model.gguf\"\n").unwrap();
+    let notes = e.folder("notes");
+    std::fs::write(notes.join("plan.txt"), "garden plan: plant tulips in october and dahlias in may").unwrap();
+    let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
+    let why = wait_for(Duration::from_secs(30), "captions to be off", || {
+        d.state(&e)?["captions"].as_str().filter(|c| c.starts_with("off:")).map(String::from)
+    });
+    assert!(why.contains("/nonexistent/model.gguf"), "{why}");
+    std::fs::write(notes.join("later.txt"), "a note about kayaks written while captions are off").unwrap();
+    wait_for(Duration::from_secs(20), "the new note", || (!sources(&e, "kayaks").is_empty()).then_some(()));
+    d.stop();
+}

@@ -276,8 +276,8 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 }
             }
             Ok(Msg::Captioned(n)) => {
+                // Counted, not logged: one line per caption would crowd the log.
                 state.captioned += n as u64;
-                log(&format!("captioned {n} memories"));
             }
             Ok(Msg::CaptionsOff(why)) => {
                 log(&format!("captions are off: {why}"));
@@ -452,11 +452,20 @@ fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> R
                     return;
                 }
             };
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                // Each round waits first: start-up (reconciling, embedding) comes before captions.
+                let slept = Instant::now();
+                while slept.elapsed() < every && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 let stopped = || stop.load(Ordering::Relaxed);
                 // Rest as long as each caption took: at most half of a core, whatever the backlog.
                 let mut last = Instant::now();
                 let mut rest = |_, _| {
+                    let _ = tx.send(Msg::Captioned(1));
                     let took = last.elapsed();
                     while last.elapsed() < took * 2 && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(50));
@@ -464,21 +473,9 @@ fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> R
                     last = Instant::now();
                 };
                 let round = pool.install(|| crate::caption_contents(&mut store, &models, usize::MAX, &stopped, &|_| {}, &mut rest));
-                match round {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        if tx.send(Msg::Captioned(n)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Msg::CaptionsOff(e.to_string()));
-                        return;
-                    }
-                }
-                let slept = Instant::now();
-                while slept.elapsed() < every && !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
+                if let Err(e) = round {
+                    let _ = tx.send(Msg::CaptionsOff(e.to_string()));
+                    return;
                 }
             }
         })
