@@ -443,9 +443,9 @@ fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> R
     Ok(thread
         .spawn(move || {
             set_nice(CAPTION_NICE);
-            // The model's matrix products run on a pool of this thread's own, whose threads
-            // inherit its priority (the global pool may have been started at normal priority).
-            let pool = match rayon::ThreadPoolBuilder::new().thread_name(|i| format!("caption-{i}")).build() {
+            // The model's parallel matrix products run on a pool of this thread's own, of one
+            // thread, which inherits its priority (the global pool may run at normal priority).
+            let pool = match rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|i| format!("caption-{i}")).build() {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = tx.send(Msg::CaptionsOff(format!("could not start its threads: {e}")));
