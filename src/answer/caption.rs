@@ -70,9 +70,17 @@ pub fn candidates(title: &str, text: &str) -> Vec<String> {
     let scanned = clip(text, SCAN_BYTES);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    let footer = footer_start(text);
     for (start, end) in snippet::sentences(scanned) {
         let line = scanned[start..end].trim();
-        if line.is_empty() || is_label(line) || is_title_line(scanned, start, end) || !mostly_letters(line) || looks_like_code(line) || line.contains("://") {
+        if line.is_empty()
+            || is_label(line)
+            || is_title_line(scanned, start, end)
+            || start >= footer
+            || !mostly_letters(line)
+            || looks_like_code(line)
+            || line.contains("://")
+        {
             continue;
         }
         // On one line, without list marks and Markdown emphasis.
@@ -155,6 +163,21 @@ fn mostly_letters(line: &str) -> bool {
     visible > 0 && letters * 10 >= visible * 6
 }
 
+/// Where a text's footer starts: its last line when that is short and not a sentence (a
+/// mail's signature "Kwik Garage, 2 Station Road", a page's "Cookie settings Accept all");
+/// the text's end otherwise.
+fn footer_start(text: &str) -> usize {
+    let body = text.trim_end();
+    let start = body.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let last = body[start..].trim();
+    let sentence = last.ends_with(['.', '!', '?', '。', '！', '？']);
+    if start > 0 && !sentence && last.split_whitespace().count() <= 6 {
+        start
+    } else {
+        text.len()
+    }
+}
+
 /// Whether a line is a statement of a program rather than prose about it.
 fn looks_like_code(line: &str) -> bool {
     ["{", "}", "->", "=>", " = ", "==", "();", "::"].iter().any(|m| line.contains(m))
@@ -182,6 +205,10 @@ mod tests {
                     The engineer from HeatWise will come on Thursday between 8 and 12 to look at the boiler.\n\n\
                     Thanks,\nMark";
         assert_eq!(candidates("Boiler service", mail), ["The engineer from HeatWise will come on Thursday between 8 and 12 to look at the boiler"]);
+        // Nor a signature: a short last line that is not a sentence.
+        let signed = "Please book the rear brakes in within six months.\n\nKwik Garage, 2 Station Road\n";
+        assert_eq!(candidates("", signed), ["Please book the rear brakes in within six months"]);
+        assert_eq!(candidates("", "Kwik Garage, 2 Station Road"), ["Kwik Garage, 2 Station Road"]);
         let note = "# Lisbon trip, April\n\nFlight TP1351 leaves at 07:40; hotel is Casa do Bairro.\n";
         assert_eq!(candidates("travel-lisbon.md", note), ["Flight TP1351 leaves at 07:40; hotel is Casa do Bairro"]);
         // A line the title already says, in other case or order, adds nothing.
