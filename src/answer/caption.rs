@@ -24,8 +24,12 @@ const CAPTION_WORDS: usize = 24;
 const MIN_TERMS: usize = 3;
 /// Most lines weighed (in reading order): each costs the model one pass over its tokens.
 const MAX_CANDIDATES: usize = 10;
-/// How much of the memory the model reads, in bytes (about 300 tokens of English).
+/// How much of the memory the model reads, in bytes (about 300 tokens of English)…
 const READ_BYTES: usize = 1200;
+/// …and in tokens.
+const READ_TOKENS: usize = 320;
+/// Most tokens of candidate lines weighed for one caption.
+const WEIGH_TOKENS: usize = 320;
 /// Lines looked at, in bytes from the start: what a memory is about is near its top.
 const SCAN_BYTES: usize = 6000;
 
@@ -33,13 +37,25 @@ const SYSTEM: &str = "You write a one-line caption that says what a text is abou
 
 /// The caption of a memory with `title` and `text`, or `None` when no line of it can serve.
 pub fn caption(generator: &mut Generator, title: &str, text: &str) -> Result<Option<String>, LlmError> {
-    let lines = candidates(title, text);
+    let mut lines = candidates(title, text);
+    // The lines weighed cost one pass each over their tokens: as many as fit the budget (a
+    // Chinese line is about three times the tokens of an English one of the same length).
+    let mut spent = 0;
+    let fit = lines.iter().take_while(|l| {
+        spent += generator.count(l);
+        spent <= WEIGH_TOKENS
+    });
+    let fit = fit.count().max(2);
+    lines.truncate(fit);
     match lines.len() {
         0 => return Ok(None),
         1 => return Ok(lines.into_iter().next()),
         _ => {}
     }
-    let head = clip(text, READ_BYTES);
+    let mut head = clip(text, READ_BYTES);
+    while head.len() > 64 && generator.count(head) > READ_TOKENS {
+        head = clip(head, head.len() * 3 / 4);
+    }
     let user = if title.trim().is_empty() { head.to_string() } else { format!("{title}\n\n{head}") };
     let prompt = generator.format().prompt(SYSTEM, &user);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -53,11 +69,6 @@ pub fn caption(generator: &mut Generator, title: &str, text: &str) -> Result<Opt
         .zip(&central)
         .enumerate()
         .filter_map(|(i, (w, c))| w.map(|w| (i, w.log_prob / w.tokens as f32 + CENTRAL_WEIGHT * c)))
-        .inspect(|(i, score)| {
-            if std::env::var_os("ENGRAM_CAPTION_DEBUG").is_some() {
-                eprintln!("{score:7.3} {:5.2} {:?}", central[*i], lines[*i]);
-            }
-        })
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
     Ok(best.map(|(i, _)| lines[i].clone()))
 }
