@@ -14,6 +14,13 @@ fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
     e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
 }
 
+/// A config that has the daemon caption every second (its rounds otherwise wait two minutes).
+fn caption_every_second(e: &Engram) {
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[daemon]\ncaption_every_secs = 1\n").unwrap();
+}
+
 fn status(e: &Engram) -> serde_json::Value {
     e.run(&["status", "--json"]).ok().json()
 }
@@ -36,6 +43,7 @@ fn thread_nice(pid: u32, name: &str) -> Option<i64> {
 fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_static_screen_adds_nothing() {
     let mut x = X::start();
     let e = Engram::init();
+    caption_every_second(&e);
     x.terminal("Budget notes - vim", "XTerm", "Quarterly budget review: marmalade invoice 4711\n会议纪要：预算审查在周五下午\n");
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
     let found = wait_for(Duration::from_secs(60), "the screen text to be searchable", || hits(&e, "marmalade").into_iter().next());
@@ -73,6 +81,8 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     assert!(frames.iter().any(|m| m["id"] == hit["id"] && m["title"] == "Budget notes - vim"), "{frames:?}");
     assert!(frames.iter().all(|m| m["kind"] == "screen" && m["app"] == "XTerm"), "{frames:?}");
     assert!(timeline("firefox").is_empty());
+    // While the user is at the screen, the language model stays unloaded: no captions.
+    assert_eq!(d.state(&e).unwrap()["captioned"], 0);
     let log = d.stop();
     assert!(log.contains("stopped"), "{log}");
     // The log ends up on disk (the journal, under systemd): no titles, apps or screen text in it.
@@ -284,9 +294,8 @@ fn a_second_daemon_is_refused_and_doctor_proves_the_gate() {
 #[test]
 fn new_memories_are_captioned_in_the_background_at_the_lowest_priority() {
     let e = Engram::init();
-    let config = e.tmp.path().join("config/engram");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("config.toml"), "[daemon]\ncaption_every_secs = 1\n").unwrap();
+    caption_every_second(&e);
+    // No display: the screen is not recorded, so captions need not wait for the user to be away.
     let notes = e.folder("notes");
     std::fs::write(
         notes.join("plumber.txt"),

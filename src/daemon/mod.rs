@@ -191,9 +191,12 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         state.capture = "off: [screen] capture = false in the config".into();
         None
     };
+    // Whether the user is away (no input, or the screen locked), or the screen is not
+    // recorded at all: captions are written only then.
+    let away = Arc::new(AtomicBool::new(recorder.is_none()));
     let captioner = if engram.config().daemon.captions {
         state.captions = "on".into();
-        Some(spawn_captioner(&engram, tx.clone(), stop.clone())?)
+        Some(spawn_captioner(&engram, tx.clone(), stop.clone(), away.clone())?)
     } else {
         state.captions = "off: [daemon] captions = false in the config".into();
         None
@@ -222,6 +225,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 last_event = Instant::now();
             }
             Ok(Msg::Frame(c)) => {
+                away.store(false, Ordering::Relaxed);
                 let replaces = if c.continues { last_frame } else { None };
                 let id = engram.add_frame(&c, replaces)?;
                 last_frame = Some(id);
@@ -251,6 +255,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 log(&format!("recording the screen every {}s{}", opts.interval, if shm { "" } else { " (without MIT-SHM)" }));
             }
             Ok(Msg::Tick(what)) => {
+                away.store(matches!(what, "idle" | "locked"), Ordering::Relaxed);
                 if what == "unchanged" {
                     state.frames_unchanged += 1;
                 }
@@ -261,6 +266,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 state.capture = "on".into();
             }
             Ok(Msg::CaptureOff(why)) => {
+                away.store(true, Ordering::Relaxed);
                 log(&format!("screen capture is off: {why}"));
                 state.capture = format!("off: {why}");
             }
@@ -432,10 +438,11 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
     .expect("the capture thread starts")
 }
 
-/// Captions memories in rounds, on a store connection of its own, at the lowest priority: a
-/// caption is a nicety, never worth slowing the user's own programs or the capture. The
-/// language model is loaded for a round and freed after it.
-fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>> {
+/// Captions memories in rounds, on a store connection of its own, at the lowest priority and
+/// only while `away` (the user is idle, or the screen is not recorded): a caption is a nicety,
+/// never worth slowing the user's own programs or the capture, or holding the model's memory
+/// while they work. The language model is loaded for a round and freed after it.
+fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>, away: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>> {
     let mut store = engram.store().reopen()?;
     let models = engram.config().models.clone();
     let every = Duration::from_secs(engram.config().daemon.caption_every_secs.max(1));
@@ -461,7 +468,11 @@ fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> R
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let stopped = || stop.load(Ordering::Relaxed);
+                if !away.load(Ordering::Relaxed) {
+                    continue;
+                }
+                // The user coming back ends the round.
+                let stopped = || stop.load(Ordering::Relaxed) || !away.load(Ordering::Relaxed);
                 // Rest as long as each caption took: at most half of a core, whatever the backlog.
                 let mut last = Instant::now();
                 let mut rest = |_, _| {
