@@ -349,6 +349,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
             let (item, text) = engram.show(id)?;
             let frame = engram.frame_words(id)?;
+            let caption = engram.captions(&[item.content_id])?.remove(&item.content_id);
             if let Some(out) = &image {
                 let no_picture = || Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", item.kind.as_str()));
                 let f = frame.as_ref().ok_or_else(no_picture)?;
@@ -358,11 +359,14 @@ fn run(cli: Cli) -> Result<(), Error> {
             if json {
                 let words: Option<serde_json::Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
                 let frame_json = frame.as_ref().map(|f| json!({ "width": f.width, "height": f.height, "words": words }));
-                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "text": text, "frame": frame_json }));
+                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "caption": caption, "text": text, "frame": frame_json }));
             } else {
                 println!("{} [{}] {}", item.id, item.kind.as_str(), item.source);
                 if let Some(t) = &item.title {
                     println!("title: {t}");
+                }
+                if let Some(c) = &caption {
+                    println!("caption: {c}");
                 }
                 println!("time:  {}", local_time(item.time));
                 println!("size:  {} bytes", item.size);

@@ -41,7 +41,9 @@ fn each_memory_gets_a_caption_made_of_its_own_words_shown_with_it() {
         // A caption is a line of the memory (list marks and emphasis left out, a long line cut
         // with "…"): never a header, never the model's own words.
         let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-        let text = one_line(&e.run(&["show", &id.to_string()]).ok().stdout.replace('*', ""));
+        let shown = e.run(&["show", "--json", &id.to_string()]).ok().json();
+        assert_eq!(shown["caption"].as_str(), Some(caption.as_str()));
+        let text = one_line(&shown["text"].as_str().unwrap().replace('*', ""));
         let words = caption.trim_end_matches('…');
         assert!(text.contains(words), "{name}: {caption:?} is not in its memory");
         assert!(!["From:", "To:", "Subject:", "Date:", "#"].iter().any(|h| caption.starts_with(h)), "{name}: {caption:?}");
