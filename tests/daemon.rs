@@ -89,6 +89,12 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     for clear in ["Budget notes", "XTerm", "marmalade", "预算", "wombat"] {
         assert!(!log.contains(clear), "{clear:?} in the daemon's log: {log}");
     }
+    // Once captioned, the frame's caption is one of the lines OCR read from it.
+    e.run(&["caption"]).ok();
+    let shown = e.run(&["show", "--json", &hit["id"].to_string()]).ok().json();
+    let caption = shown["caption"].as_str().expect("the frame has a caption");
+    let text = shown["text"].as_str().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains(caption.trim_end_matches('…')), "{caption:?} is not in the frame's text {text:?}");
 }
 
 #[test]
