@@ -2,11 +2,12 @@
 //!
 //! The 135M model cannot be trusted to write a caption of its own: asked for one it wrote
 //! "This is a great example of how to manage your finances effectively" under meeting notes
-//! (BENCHMARKS.md). So it chooses instead: each sentence of the memory that could serve is cut
-//! to its first clause, and the model weighs every one whole as its reply to "what is this
-//! about"; the likeliest per token is the caption. A caption is therefore always the memory's
-//! own words, never an invention, and picks out the line that says what the memory is about —
-//! most useful for a screen's OCR text, where the first line is a menu bar.
+//! (BENCHMARKS.md). So it chooses instead: each sentence of the memory that could serve, on one
+//! line and cut to [`CAPTION_WORDS`], is weighed whole as the model's reply to "what is this
+//! about"; the likeliest per token wins, helped by how much of it the rest of the memory
+//! repeats. A caption is therefore always the memory's own words, never an invention, and picks
+//! out the line that says what the memory is about — most useful for a screen's OCR text, where
+//! the first lines are menus and tabs.
 
 use std::collections::HashSet;
 
@@ -17,10 +18,11 @@ use crate::query::{parse, snippet};
 
 /// Weight of a line's centrality beside the model's mean log-probability per token.
 const CENTRAL_WEIGHT: f32 = 1.0;
-/// Longest caption, in words (Chinese words as a segmenter cuts them); a longer clause is cut
-/// and ends in "…".
+/// Longest caption, in words (a Chinese character counts half); a longer line is cut and ends
+/// in "…".
 const CAPTION_WORDS: usize = 24;
-/// Fewest index terms a line needs to say what a memory is about.
+/// Fewest words that matter (index terms other than function words) a line needs to say what
+/// a memory is about.
 const MIN_TERMS: usize = 3;
 /// Most lines weighed (in reading order): each costs the model one pass over its tokens.
 const MAX_CANDIDATES: usize = 10;
@@ -76,7 +78,7 @@ pub fn caption(generator: &mut Generator, title: &str, text: &str) -> Result<Opt
 /// The lines that could serve as a caption, in reading order, each on one line and cut to at
 /// most [`CAPTION_WORDS`] words: not a label (mail header, heading, title line), not a line
 /// the title already says, not an address, with at least [`MIN_TERMS`] words, mostly letters.
-pub fn candidates(title: &str, text: &str) -> Vec<String> {
+fn candidates(title: &str, text: &str) -> Vec<String> {
     let titled = words_of(title);
     let scanned = clip(text, SCAN_BYTES);
     let mut seen = HashSet::new();
@@ -142,6 +144,13 @@ fn cut(line: &str) -> String {
     line.trim_end_matches(['.', '!', '?', ':', ';', ',', '。', '！', '？', '：', '；', '，']).to_string()
 }
 
+/// How many words a line holds, a Chinese character counting half.
+fn words(line: &str) -> f32 {
+    let cjk = line.chars().filter(|&c| is_cjk(c)).count();
+    let other = line.split(|c: char| c.is_whitespace() || is_cjk(c)).filter(|w| !w.is_empty()).count();
+    other as f32 + cjk as f32 / 2.0
+}
+
 /// A line's index terms that are not stop words.
 fn content_terms(line: &str) -> HashSet<String> {
     words_of(line).into_iter().filter(|t| !parse::is_stop_word(t)).collect()
@@ -182,7 +191,7 @@ fn footer_start(text: &str) -> usize {
     let start = body.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let last = body[start..].trim();
     let sentence = last.ends_with(['.', '!', '?', '。', '！', '？']);
-    if start > 0 && !sentence && last.split_whitespace().count() <= 6 {
+    if start > 0 && !sentence && words(last) <= 6.0 {
         start
     } else {
         text.len()
@@ -220,6 +229,9 @@ mod tests {
         let signed = "Please book the rear brakes in within six months.\n\nKwik Garage, 2 Station Road\n";
         assert_eq!(candidates("", signed), ["Please book the rear brakes in within six months"]);
         assert_eq!(candidates("", "Kwik Garage, 2 Station Road"), ["Kwik Garage, 2 Station Road"]);
+        // A last line in Chinese without a full stop is a sentence when it is long enough.
+        let plan = "周六上午带孩子去科技馆。\n周日和朋友去爬香山，记得带水和防晒霜";
+        assert_eq!(candidates("", plan).len(), 2);
         let note = "# Lisbon trip, April\n\nFlight TP1351 leaves at 07:40; hotel is Casa do Bairro.\n";
         assert_eq!(candidates("travel-lisbon.md", note), ["Flight TP1351 leaves at 07:40; hotel is Casa do Bairro"]);
         // A line the title already says, in other case or order, adds nothing.
