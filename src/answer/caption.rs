@@ -200,7 +200,9 @@ fn footer_start(text: &str) -> usize {
 
 /// Whether a line is a statement of a program rather than prose about it.
 fn looks_like_code(line: &str) -> bool {
-    ["{", "}", "->", "=>", " = ", "==", "();", "::"].iter().any(|m| line.contains(m))
+    // A call: a name right before its parenthesis ("copytree(", not "back (ask Tom)").
+    let call = line.as_bytes().windows(2).any(|w| w[1] == b'(' && (w[0].is_ascii_alphanumeric() || w[0] == b'_'));
+    call || ["{", "}", "->", "=", "::"].iter().any(|m| line.contains(m))
 }
 
 /// `text` cut to at most `bytes`, at a character boundary.
@@ -240,7 +242,8 @@ mod tests {
 
     #[test]
     fn code_and_ocr_debris_are_not_candidates() {
-        let text = "fn fizzbuzz(n: u32) -> String {\nTARGET = Path(\"/media/backup-drive/photos\")\n|| ## 0x3F |= 12 ;; 44\n< > C https://example.com/backup/photos/disk\n\
+        let text = "fn fizzbuzz(n: u32) -> String {\nTARGET = Path(\"/media/backup-drive/photos\")\n\
+                    shutil.copytree(SOURCE, dest, dirs_exist_ok=True)\n|| ## 0x3F |= 12 ;; 44\n< > C https://example.com/backup/photos/disk\n\
                     The backup script copies the photos folder\nto the external disk.";
         assert_eq!(candidates("", text), ["The backup script copies the photos folder to the external disk"]);
     }
