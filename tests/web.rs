@@ -27,6 +27,8 @@ fn the_page_searches_opens_a_memory_scrubs_the_timeline_asks_and_pauses_with_no_
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
     wait_for(Duration::from_secs(60), "a screen memory", || (e.run(&["status", "--json"]).ok().json()["frames"].as_i64()? >= 1).then_some(()));
     d.stop();
+    // The newest memory, the screen frame, gets its caption (one line OCR read from it).
+    assert_eq!(e.run(&["caption", "--json", "--limit", "1"]).ok().json()["captioned"], 1);
 
     let mut server = e.command().args(["serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut url = String::new();
@@ -50,6 +52,7 @@ fn the_page_searches_opens_a_memory_scrubs_the_timeline_asks_and_pauses_with_no_
     assert!(report["results_text"].as_str().unwrap().contains("Rent notes - editor"), "the screen memory is among the results: {report}");
     assert!(report["thumb_boxes"].as_u64().unwrap() >= 1, "the matched word is boxed on the result's thumbnail: {report}");
     assert!(report["timeline_frames"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["timeline_caption"].as_str().unwrap().contains("monthly rent reminder"), "the frame's caption under it: {report}");
     assert!(report["citations"].as_str().unwrap().contains("flat-tenancy.md"), "{report}");
     assert!(report["answer"].as_str().unwrap().contains("1,450"), "{report}");
     let when = report["when"].as_str().unwrap();

@@ -50,6 +50,7 @@ try {
   await page.waitForSelector("#tl-current img", { timeout: 30000 });
   out.timeline_frames = await page.locator(".thumbs img").count();
   out.timeline_label = await page.textContent("#tl-label");
+  out.timeline_caption = (await page.locator("#tl-current .caption").allTextContents()).join(" ");
   await page.screenshot({ path: `${shots}/timeline.png` });
   out.steps.push("timeline");
 
