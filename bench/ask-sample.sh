@@ -9,13 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 questions=${1:-bench/sample-questions.tsv}
-if [ -z "${ENGRAM_BIN:-}" ]; then cargo build --release --locked >&2; fi
-engram=${ENGRAM_BIN:-$PWD/target/release/engram}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
-$engram init >/dev/null
-$engram add assets/sample >/dev/null
+. bench/sample-store.sh
 right=0
 total=0
 while IFS=$'\t' read -r question want; do

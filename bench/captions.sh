@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sets=("$@")
 if [ ${#sets[@]} -eq 0 ]; then sets=(xquad_en xquad_zh); fi
-if [ -z "${ENGRAM_BIN:-}" ]; then cargo build --release --locked >&2; fi
-engram=${ENGRAM_BIN:-$PWD/target/release/engram}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
-$engram init >/dev/null
-$engram add assets/sample >/dev/null
+. bench/sample-store.sh
 start=$(date +%s.%N)
 /usr/bin/time -f '%M' -o "$work/rss" $engram caption --json > "$work/done"
 end=$(date +%s.%N)

@@ -96,8 +96,8 @@ fn candidates(title: &str, text: &str) -> Vec<String> {
         {
             continue;
         }
-        // On one line, without list marks and Markdown emphasis.
-        let line = line.trim_start_matches(['-', '*', '•', '>', '/', '"', '\'', ' ']).replace('*', "");
+        // On one line, without list marks, Markdown emphasis and docstring quotes.
+        let line = line.trim_start_matches(['-', '*', '•', '>', '/', '"', '\'', ' ']).trim_end_matches(r#"""""#).replace('*', "");
         let line = cut(&line.split_whitespace().collect::<Vec<_>>().join(" "));
         let terms = content_terms(&line);
         if terms.len() < MIN_TERMS || terms.is_subset(&titled) || !seen.insert(line.clone()) {
@@ -244,7 +244,7 @@ mod tests {
     fn code_and_ocr_debris_are_not_candidates() {
         let text = "fn fizzbuzz(n: u32) -> String {\nTARGET = Path(\"/media/backup-drive/photos\")\n\
                     shutil.copytree(SOURCE, dest, dirs_exist_ok=True)\n|| ## 0x3F |= 12 ;; 44\n< > C https://example.com/backup/photos/disk\n\
-                    The backup script copies the photos folder\nto the external disk.";
+                    \"\"\"The backup script copies the photos folder\nto the external disk.\"\"\"";
         assert_eq!(candidates("", text), ["The backup script copies the photos folder to the external disk"]);
     }
 
