@@ -27,6 +27,10 @@ for q in "What did the mechanic charge for the brakes?" "How much is the monthly
     say "engram ask $q"
     $engram ask "$q"
 done
+say "engram caption (what the daemon does while you are away; about a minute here)"
+$engram caption
+say "engram timeline --kind file --limit 6"
+$engram timeline --kind file --limit 6
 say "engram doctor (the privacy gate, proved on fake secrets)"
 $engram doctor
 say "engram status"
