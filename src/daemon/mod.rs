@@ -195,8 +195,17 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     // recorded at all: captions are written only then.
     let away = Arc::new(AtomicBool::new(recorder.is_none()));
     let captioner = if engram.config().daemon.captions {
-        state.captions = "on".into();
-        Some(spawn_captioner(&engram, tx.clone(), stop.clone(), away.clone())?)
+        // Captions are a nicety: if they cannot start, the daemon goes on without them.
+        match spawn_captioner(&engram, tx.clone(), stop.clone(), away.clone()) {
+            Ok(thread) => {
+                state.captions = "on".into();
+                Some(thread)
+            }
+            Err(e) => {
+                state.captions = format!("off: {e}");
+                None
+            }
+        }
     } else {
         state.captions = "off: [daemon] captions = false in the config".into();
         None
