@@ -478,8 +478,7 @@ impl Engram {
         on_convert: &dyn Fn(&Path),
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<usize> {
-        let models = self.config.models.clone();
-        caption_contents(&mut self.store, &models, limit, stop, on_convert, progress)
+        caption_contents(&mut self.store, &self.config.models, limit, stop, on_convert, progress)
     }
 
     /// Reads and chunks one file, or `None` when the store already has it as it is.

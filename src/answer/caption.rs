@@ -40,6 +40,9 @@ const SYSTEM: &str = "You write a one-line caption that says what a text is abou
 /// The caption of a memory with `title` and `text`, or `None` when no line of it can serve.
 pub fn caption(generator: &mut Generator, title: &str, text: &str) -> Result<Option<String>, LlmError> {
     let mut lines = candidates(title, text);
+    if lines.len() < 2 {
+        return Ok(lines.pop());
+    }
     // The lines weighed cost one pass each over their tokens: as many as fit the budget (a
     // Chinese line is about three times the tokens of an English one of the same length).
     let mut spent = 0;
@@ -47,13 +50,8 @@ pub fn caption(generator: &mut Generator, title: &str, text: &str) -> Result<Opt
         spent += generator.count(l);
         spent <= WEIGH_TOKENS
     });
-    let fit = fit.count().max(2);
-    lines.truncate(fit);
-    match lines.len() {
-        0 => return Ok(None),
-        1 => return Ok(lines.into_iter().next()),
-        _ => {}
-    }
+    let fit = fit.count();
+    lines.truncate(fit.max(2));
     let mut head = clip(text, READ_BYTES);
     while head.len() > 64 && generator.count(head) > READ_TOKENS {
         head = clip(head, head.len() * 3 / 4);

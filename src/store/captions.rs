@@ -36,15 +36,15 @@ impl Store {
     /// again). A content deleted meanwhile is skipped.
     pub fn put_caption(&mut self, content_id: i64, model: &str, caption: Option<&str>) -> Result<()> {
         let sealed = caption.map(|c| self.sealer.seal(place(content_id), c.as_bytes())).transpose()?;
-        let exists: Option<i64> =
-            self.conn.query_row("SELECT id FROM contents WHERE id = ?1", [content_id], |r| r.get(0)).optional()?;
-        if exists.is_some() {
-            self.conn.execute(
-                "INSERT OR REPLACE INTO captions (content_id, model, text) VALUES (?1, ?2, ?3)",
-                params![content_id, model, sealed],
-            )?;
+        let put = self.conn.execute(
+            "INSERT OR REPLACE INTO captions (content_id, model, text) VALUES (?1, ?2, ?3)",
+            params![content_id, model, sealed],
+        );
+        // As for vectors: a content deleted meanwhile has no row to hang a caption on.
+        match put {
+            Err(e) if !matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation)) => Err(e.into()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The captions these contents have (from any model), opened.
