@@ -110,8 +110,34 @@ pub fn crop(img: &Image, r: Rect) -> Image {
 
 /// Paints boxes solid black, a little larger than the box so no stroke of a glyph survives.
 pub fn black_out(img: &mut Image, boxes: &[Rect]) {
+    paint(img, boxes, 2, [0, 0, 0]);
+}
+
+/// Paints over what other windows drew on `area` with `area`'s own most common colour (its
+/// background): their pixels are gone, and OCR reads the rest as a page with a gap, where a
+/// black block made it drop whole lines.
+pub fn paint_over(img: &mut Image, covered: &[Rect], area: Rect) {
+    if covered.is_empty() {
+        return;
+    }
+    let mut counts: std::collections::HashMap<[u8; 3], u32> = std::collections::HashMap::new();
+    let (x0, y0) = (area.x.max(0) as u32, area.y.max(0) as u32);
+    let (x1, y1) = ((x0 + area.w).min(img.width), (y0 + area.h).min(img.height));
+    for y in (y0..y1).step_by(3) {
+        for x in (x0..x1).step_by(3) {
+            if covered.iter().any(|r| x as i32 >= r.x && (x as i32) < r.x + r.w as i32 && y as i32 >= r.y && (y as i32) < r.y + r.h as i32) {
+                continue;
+            }
+            let i = ((y * img.width + x) * 3) as usize;
+            *counts.entry([img.rgb[i], img.rgb[i + 1], img.rgb[i + 2]]).or_default() += 1;
+        }
+    }
+    let background = counts.into_iter().max_by_key(|&(c, n)| (n, c)).map_or([0, 0, 0], |(c, _)| c);
+    paint(img, covered, 0, background);
+}
+
+fn paint(img: &mut Image, boxes: &[Rect], pad: i32, colour: [u8; 3]) {
     for b in boxes {
-        let pad = 2;
         let x0 = (b.x - pad).max(0) as u32;
         let y0 = (b.y - pad).max(0) as u32;
         let x1 = ((b.x + b.w as i32 + pad).max(0) as u32).min(img.width);
@@ -119,8 +145,8 @@ pub fn black_out(img: &mut Image, boxes: &[Rect]) {
         for y in y0..y1 {
             let start = ((y * img.width + x0) * 3) as usize;
             let end = ((y * img.width + x1) * 3) as usize;
-            if start < end {
-                img.rgb[start..end].fill(0);
+            for px in img.rgb[start.min(end)..end].chunks_exact_mut(3) {
+                px.copy_from_slice(&colour);
             }
         }
     }
@@ -253,6 +279,22 @@ mod tests {
         assert_eq!(px(10, 10), 0);
         assert_eq!(px(14, 14), 0);
         assert_eq!(px(30, 20), 200);
+    }
+
+    #[test]
+    fn what_covers_a_window_is_painted_in_its_background() {
+        let mut img = blank(40, 30, 250);
+        // A dark overlay with text-like specks, over part of the window at (5,5) 30x20.
+        for y in 10..20 {
+            for x in 12..30 {
+                let i = ((y * 40 + x) * 3) as usize;
+                img.rgb[i..i + 3].copy_from_slice(if x % 3 == 0 { &[255, 255, 255] } else { &[20, 20, 90] });
+            }
+        }
+        let over = Rect { x: 12, y: 10, w: 18, h: 10 };
+        paint_over(&mut img, &[over], Rect { x: 5, y: 5, w: 30, h: 20 });
+        assert!(img.rgb.chunks(3).all(|p| p == [250, 250, 250]), "a pixel of the overlay is left");
+        paint_over(&mut img, &[], Rect { x: 0, y: 0, w: 40, h: 30 });
     }
 
     #[test]

@@ -18,8 +18,22 @@ pub struct GateError {
 
 pub struct Gate {
     apps: Vec<String>,
+    /// Each excluded app's name as a whole word anywhere in a title ("KeePassXC - Passwords",
+    /// "Passwords.kdbx - KeePassXC").
+    app_words: Vec<Regex>,
     markers: Vec<String>,
     titles: Vec<Regex>,
+}
+
+/// What the gate knows of a window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowFacts<'a> {
+    /// Its class (`WM_CLASS`, or a Wayland app_id).
+    pub app: &'a str,
+    pub instance: &'a str,
+    pub title: &'a str,
+    /// The file name of the owning process's executable.
+    pub exe: Option<&'a str>,
 }
 
 impl Gate {
@@ -29,24 +43,34 @@ impl Gate {
             .iter()
             .map(|p| Regex::new(&format!("(?i){p}")).map_err(|e| GateError { pattern: p.clone(), why: e.to_string() }))
             .collect::<Result<_, _>>()?;
+        let app_words = cfg
+            .exclude_apps
+            .iter()
+            .map(|a| Regex::new(&format!(r"(?i)(?:^|[^\p{{L}}\p{{N}}]){}(?:$|[^\p{{L}}\p{{N}}])", regex::escape(a))).expect("an escaped name is a valid pattern"))
+            .collect();
         Ok(Gate {
             apps: cfg.exclude_apps.iter().map(|a| a.to_lowercase()).collect(),
+            app_words,
             markers: cfg.private_window_markers.iter().map(|m| m.to_lowercase()).collect(),
             titles,
         })
     }
 
-    /// Why a window must not be captured, or `None` when it may be. Apps match their class or
-    /// instance name, or a title that ends with the app's name (" - KeePassXC"), ignoring case.
-    pub fn excludes(&self, app: &str, instance: &str, title: &str) -> Option<String> {
-        let (app_l, inst_l, title_l) = (app.to_lowercase(), instance.to_lowercase(), title.to_lowercase());
-        if let Some(a) = self.apps.iter().find(|a| app_l.contains(a.as_str()) || inst_l.contains(a.as_str()) || title_l.ends_with(a.as_str())) {
-            return Some(format!("excluded app {a}"));
+    /// Why a window must not be captured, or `None` when it may be. An excluded app matches,
+    /// ignoring case, its class, instance or executable name containing the app's name, or the
+    /// app's name as a word anywhere in the title: renaming the window or its class does not
+    /// hide the program.
+    pub fn excludes(&self, w: WindowFacts) -> Option<String> {
+        let (app_l, inst_l, title_l) = (w.app.to_lowercase(), w.instance.to_lowercase(), w.title.to_lowercase());
+        let exe_l = w.exe.map(str::to_lowercase).unwrap_or_default();
+        let named = |a: &str| app_l.contains(a) || inst_l.contains(a) || (!exe_l.is_empty() && exe_l.contains(a));
+        if let Some(i) = self.apps.iter().enumerate().position(|(i, a)| named(a) || self.app_words[i].is_match(w.title)) {
+            return Some(format!("excluded app {}", self.apps[i]));
         }
         if let Some(m) = self.markers.iter().find(|m| title_l.contains(m.as_str())) {
             return Some(format!("private window ({m})"));
         }
-        self.titles.iter().find(|r| r.is_match(title)).map(|r| format!("excluded title pattern {}", &r.as_str()[4..]))
+        self.titles.iter().find(|r| r.is_match(w.title)).map(|r| format!("excluded title pattern {}", &r.as_str()[4..]))
     }
 }
 
@@ -195,12 +219,26 @@ mod tests {
     fn gate_excludes_password_managers_private_windows_and_patterns() {
         let cfg = PrivacyConfig { exclude_titles: vec!["^Online banking".into()], ..Default::default() };
         let gate = Gate::new(&cfg).unwrap();
-        assert!(gate.excludes("KeePassXC", "keepassxc", "Passwords.kdbx - KeePassXC").is_some());
-        assert!(gate.excludes("XTerm", "xterm", "Passwords.kdbx - KeePassXC").is_some());
-        assert!(gate.excludes("firefox", "Navigator", "Cats — Mozilla Firefox Private Browsing").is_some());
-        assert!(gate.excludes("Google-chrome", "google-chrome", "New Tab - Google Chrome (Incognito)").is_some());
-        assert!(gate.excludes("firefox", "Navigator", "online BANKING - My Bank").is_some());
-        assert!(gate.excludes("XTerm", "xterm", "notes.txt - vim").is_none());
+        let excludes = |app, instance, title| gate.excludes(WindowFacts { app, instance, title, exe: None });
+        assert!(excludes("KeePassXC", "keepassxc", "Passwords.kdbx - KeePassXC").is_some());
+        assert!(excludes("XTerm", "xterm", "Passwords.kdbx - KeePassXC").is_some());
+        assert!(excludes("firefox", "Navigator", "Cats — Mozilla Firefox Private Browsing").is_some());
+        assert!(excludes("Google-chrome", "google-chrome", "New Tab - Google Chrome (Incognito)").is_some());
+        assert!(excludes("firefox", "Navigator", "online BANKING - My Bank").is_some());
+        assert!(excludes("XTerm", "xterm", "notes.txt - vim").is_none());
         assert!(Gate::new(&PrivacyConfig { exclude_titles: vec!["(".into()], ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn a_password_manager_is_known_by_its_title_anywhere_and_by_its_executable() {
+        let gate = Gate::new(&PrivacyConfig::default()).unwrap();
+        let w = |app, title, exe| WindowFacts { app, instance: app, title, exe };
+        assert!(gate.excludes(w("Xdialog", "KeePassXC - Passwords", None)).is_some(), "the name first in the title");
+        assert!(gate.excludes(w("Xdialog", "Unlock 1Password", None)).is_some());
+        // A renamed class and a neutral title: the program is still the password manager.
+        assert!(gate.excludes(w("MyVault", "Entries", Some("keepassxc"))).is_some());
+        assert!(gate.excludes(w("Alacritty", "Entries", Some("alacritty"))).is_none());
+        // A whole word only: "goalkeeper" is not Keeper.
+        assert!(gate.excludes(w("firefox", "Goalkeeper drills - Mozilla Firefox", None)).is_none());
     }
 }

@@ -1,12 +1,14 @@
 //! One capture step: look at the screen, decide whether this moment is worth keeping and may be
 //! kept, read its text, and hand back a frame that has already been through the privacy gate.
 //!
-//! What is stored is the focused window (the whole screen when no window has focus): every
-//! pixel kept has then been read by OCR and redacted, and a password manager left open beside
-//! the focused window is never in a stored picture.
+//! What is stored is the focused window's own pixels and nothing else: no focused window, or
+//! focus that moved while the screen was read, means no frame; windows stacked above it
+//! (notifications, menus, another app's window) are painted over before OCR. Every pixel kept
+//! has then been read by OCR and redacted, and a password manager open beside or over the
+//! focused window is never in a stored picture.
 
 use super::frames::{self, LumaGrid};
-use super::privacy::{self, Gate};
+use super::privacy::{self, Gate, WindowFacts};
 use super::x11::{Display, Image, Rect, X11Error};
 use crate::config::{PrivacyConfig, ScreenConfig};
 use crate::extract::ocr::{self, Ocr, OcrError, Word};
@@ -60,6 +62,9 @@ pub enum Tick {
     Captured(Box<Captured>),
     Unchanged,
     Excluded(String),
+    /// No window has focus (the desktop, a window that just closed, or a window manager that
+    /// does not say), or focus moved during the grab: nothing on screen is known to be admitted.
+    NoWindow,
     Idle,
     Locked,
 }
@@ -106,13 +111,23 @@ impl Recorder {
                 return Ok(Tick::Idle);
             }
         }
-        let window = self.display.active_window()?.unwrap_or_default();
-        if let Some(why) = self.gate.excludes(&window.app, &window.instance, &window.title) {
+        let Some(window) = self.display.active_window()? else { return Ok(Tick::NoWindow) };
+        let Some(area) = window.rect else { return Ok(Tick::NoWindow) };
+        let facts = WindowFacts { app: &window.app, instance: &window.instance, title: &window.title, exe: window.exe.as_deref() };
+        if let Some(why) = self.gate.excludes(facts) {
             return Ok(Tick::Excluded(why));
         }
-        let screen = self.display.grab()?;
+        let above = self.display.covering(window.id, area)?;
+        let mut screen = self.display.grab()?;
+        // What was grabbed belongs to `window` only if it still had focus, in the same place,
+        // once the grab was done; a window above it then or before is blacked out either way.
+        if self.display.active_window()?.as_ref() != Some(&window) {
+            return Ok(Tick::NoWindow);
+        }
+        let mut covered = self.display.covering(window.id, area)?;
+        covered.extend(above);
+        frames::paint_over(&mut screen, &covered, area);
         let grid = LumaGrid::of(&screen);
-        let area = window.rect.unwrap_or(Rect { x: 0, y: 0, w: screen.width, h: screen.height });
         // Only the watched window matters: a clock ticking elsewhere is no change.
         let same_window = self.last.as_ref().filter(|l| l.title == window.title && l.area == area);
         let changed = same_window.map(|l| l.grid.changes(&grid, area));
@@ -123,7 +138,6 @@ impl Recorder {
         }
         let img = frames::crop(&screen, area);
         let started = std::time::Instant::now();
-        let one_window = window.rect.is_some();
         let rows = frames::row_hashes(&img);
         // What is already read: the last frame's words, moved up if the window scrolled.
         let (known, changed_rows) = match same_window {
@@ -151,7 +165,7 @@ impl Recorder {
                 let fresh = self.ocr.words(&frames::crop(&img, b), (b.x, b.y), true)?;
                 (merge(&known, fresh, b), b.w as u64 * b.h as u64)
             }
-            None => (self.ocr.words(&img, (0, 0), one_window)?, img.width as u64 * img.height as u64),
+            None => (self.ocr.words(&img, (0, 0), true)?, img.width as u64 * img.height as u64),
         };
         let ocr_ms = started.elapsed().as_millis() as u64;
         let continues = same_window.is_some_and(|l| now - l.since < COALESCE_SECS && continues(&l.words, &words));

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::screensaver;
 use x11rb::protocol::shm::{self, ConnectionExt as _};
-use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, Window};
+use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, MapState, Window, WindowClass};
 use x11rb::rust_connection::RustConnection;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,12 +47,17 @@ pub struct Rect {
 /// What the user is looking at.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActiveWindow {
+    /// The X window id, to tell whether focus moved during a grab.
+    pub id: u32,
     pub title: String,
     /// The window's class (`WM_CLASS`), e.g. "XTerm", "firefox".
     pub app: String,
     /// The instance name, the first half of `WM_CLASS`.
     pub instance: String,
     pub pid: Option<u32>,
+    /// The file name of the owning process's executable (from `_NET_WM_PID`), when it runs on
+    /// this machine and can be read.
+    pub exe: Option<String>,
     /// Where it is on the screen, clipped to it.
     pub rect: Option<Rect>,
 }
@@ -192,7 +197,44 @@ impl Display {
         let geo = self.conn.get_geometry(win)?.reply()?;
         let at = self.conn.translate_coordinates(win, self.root, 0, 0)?.reply()?;
         let rect = clip(Rect { x: at.dst_x as i32, y: at.dst_y as i32, w: geo.width as u32, h: geo.height as u32 }, self.size());
-        Ok(ActiveWindow { title, app, instance, pid, rect })
+        let exe = pid.and_then(executable);
+        Ok(ActiveWindow { id: win, title, app, instance, pid, exe, rect })
+    }
+
+    /// The parts of `area` covered by other windows stacked above `win` (notifications, menus,
+    /// tooltips, another app's always-on-top window): their pixels are not `win`'s to keep.
+    /// Without a compositor every window draws straight to the screen, so the stacking order
+    /// of the root's children is what is seen.
+    pub fn covering(&self, win: Window, area: Rect) -> Result<Vec<Rect>, X11Error> {
+        let top = self.top_level(win)?;
+        let stack = self.conn.query_tree(self.root)?.reply()?.children;
+        let Some(pos) = stack.iter().position(|&w| w == top) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for &above in &stack[pos + 1..] {
+            // A window that closed meanwhile covers nothing.
+            let Ok(attrs) = self.conn.get_window_attributes(above)?.reply() else { continue };
+            if attrs.map_state != MapState::VIEWABLE || attrs.class == WindowClass::INPUT_ONLY {
+                continue;
+            }
+            let Ok(geo) = self.conn.get_geometry(above)?.reply() else { continue };
+            let border = geo.border_width as i32;
+            let r = Rect { x: geo.x as i32, y: geo.y as i32, w: geo.width as u32 + 2 * border as u32, h: geo.height as u32 + 2 * border as u32 };
+            if let Some(overlap) = intersect(r, area) {
+                out.push(overlap);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The child of the root that holds `win` (the window manager's frame around it, or `win`).
+    fn top_level(&self, mut win: Window) -> Result<Window, X11Error> {
+        loop {
+            let tree = self.conn.query_tree(win)?.reply()?;
+            if tree.parent == self.root || tree.parent == 0 {
+                return Ok(win);
+            }
+            win = tree.parent;
+        }
     }
 
     /// `_NET_WM_NAME`, else `WM_NAME` decoded by the type it was actually stored with.
@@ -238,12 +280,23 @@ fn bgrx_to_rgb(bgrx: &[u8], rgb: &mut Vec<u8>) {
     }
 }
 
-fn clip(r: Rect, (sw, sh): (u32, u32)) -> Option<Rect> {
-    let x0 = r.x.max(0);
-    let y0 = r.y.max(0);
-    let x1 = (r.x + r.w as i32).min(sw as i32);
-    let y1 = (r.y + r.h as i32).min(sh as i32);
+/// The file name of a process's executable, from /proc (Linux).
+fn executable(pid: u32) -> Option<String> {
+    let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some(path.file_name()?.to_string_lossy().trim_end_matches(" (deleted)").to_string())
+}
+
+/// The part of `a` that is also in `b`.
+pub fn intersect(a: Rect, b: Rect) -> Option<Rect> {
+    let x0 = a.x.max(b.x);
+    let y0 = a.y.max(b.y);
+    let x1 = (a.x + a.w as i32).min(b.x + b.w as i32);
+    let y1 = (a.y + a.h as i32).min(b.y + b.h as i32);
     (x1 > x0 && y1 > y0).then(|| Rect { x: x0, y: y0, w: (x1 - x0) as u32, h: (y1 - y0) as u32 })
+}
+
+fn clip(r: Rect, (sw, sh): (u32, u32)) -> Option<Rect> {
+    intersect(r, Rect { x: 0, y: 0, w: sw, h: sh })
 }
 
 fn latin1(b: &[u8]) -> String {

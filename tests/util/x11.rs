@@ -8,16 +8,44 @@ use std::time::{Duration, Instant};
 
 use super::Engram;
 
-/// An X server with a window manager, stopped on drop.
+/// An X server with a window manager (or none), stopped on drop.
 pub struct X {
     pub display: String,
     server: Child,
-    wm: Child,
+    wm: Option<Child>,
     windows: Vec<Child>,
 }
 
+/// A terminal window to open: `program` is the xterm to run (a copy under another name, to
+/// test recognising a program by its executable).
+pub struct Term<'a> {
+    pub title: &'a str,
+    pub class: &'a str,
+    pub text: &'a str,
+    pub program: &'a str,
+    /// `COLSxROWS+X+Y`.
+    pub geometry: &'a str,
+    /// Drawn over everything without the window manager, as notifications and menus are.
+    pub override_redirect: bool,
+    /// A font with Chinese glyphs (its wide cells space Latin letters far apart); false: xterm's
+    /// own fixed font.
+    pub cjk_font: bool,
+}
+
+impl Default for Term<'_> {
+    fn default() -> Self {
+        Term { title: "", class: "XTerm", text: "", program: "xterm", geometry: "100x20+40+40", override_redirect: false, cjk_font: true }
+    }
+}
+
 impl X {
-    pub fn start() -> X {
+    /// An X server with no window manager: nothing says which window has focus.
+    pub fn start_bare() -> X {
+        let (server, display) = Self::server();
+        X { display, server, wm: None, windows: Vec::new() }
+    }
+
+    fn server() -> (Child, String) {
         let mut server = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
             .stdout(Stdio::piped())
@@ -26,14 +54,18 @@ impl X {
             .expect("Xvfb is not installed: scripts/test.sh installs it (Debian package xvfb)");
         let mut line = String::new();
         BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let display = format!(":{}", line.trim());
+        (server, format!(":{}", line.trim()))
+    }
+
+    pub fn start() -> X {
+        let (server, display) = Self::server();
         let wm = Command::new("openbox")
             .env("DISPLAY", &display)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("openbox is not installed: scripts/test.sh installs it");
-        let x = X { display, server, wm, windows: Vec::new() };
+        let x = X { display, server, wm: Some(wm), windows: Vec::new() };
         // The window manager is up once it has claimed the root window's supporting-WM hint.
         wait_for(Duration::from_secs(20), "openbox to start", || {
             let out = Command::new("xprop").args(["-root", "_NET_SUPPORTING_WM_CHECK"]).env("DISPLAY", &x.display).output().ok()?;
@@ -44,18 +76,32 @@ impl X {
 
     /// An xterm with this title and class showing `text`, brought to the front.
     pub fn terminal(&mut self, title: &str, class: &str, text: &str) {
+        self.open(Term { title, class, text, ..Default::default() });
+        self.activate(title);
+    }
+
+    /// Opens a terminal window (not brought to the front) and waits until it shows its text.
+    pub fn open(&mut self, t: Term) {
         let file = std::env::temp_dir().join(format!("engram-xterm-{}-{}.txt", std::process::id(), self.windows.len()));
-        std::fs::write(&file, text).unwrap();
-        let child = Command::new("xterm")
-            .env("DISPLAY", &self.display)
-            .args(["-T", title, "-class", class, "-fa", "Noto Sans Mono CJK SC", "-fs", "14", "-geometry", "100x20+40+40"])
+        std::fs::write(&file, t.text).unwrap();
+        let mut cmd = Command::new(t.program);
+        cmd.env("DISPLAY", &self.display).args(["-T", t.title, "-class", t.class, "-geometry", t.geometry]);
+        if t.cjk_font {
+            cmd.args(["-fa", "Noto Sans Mono CJK SC", "-fs", "14"]);
+        }
+        if t.override_redirect {
+            cmd.args(["-xrm", "*overrideRedirect: true"]);
+        }
+        let child = cmd
             .args(["-e", "sh", "-c", &format!("cat '{}'; rm -f '{}'; exec sleep 100000", file.display(), file.display())])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("xterm is not installed: scripts/test.sh installs it");
         self.windows.push(child);
-        self.activate(title);
+        // The text is on screen once the shell has removed the file it read it from.
+        wait_for(Duration::from_secs(20), "the terminal to show its text", || (!file.exists()).then_some(()));
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     pub fn activate(&self, title: &str) {
@@ -74,8 +120,10 @@ impl Drop for X {
             let _ = w.kill();
             let _ = w.wait();
         }
-        let _ = self.wm.kill();
-        let _ = self.wm.wait();
+        if let Some(wm) = &mut self.wm {
+            let _ = wm.kill();
+            let _ = wm.wait();
+        }
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
@@ -93,8 +141,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(e: &Engram, display: Option<&str>, args: &[&str]) -> Daemon {
+        Self::start_via(e, display, args, &[])
+    }
+
+    /// Started through a wrapper program, such as `setpriv ARGS…`.
+    pub fn start_via(e: &Engram, display: Option<&str>, args: &[&str], wrapper: &[&str]) -> Daemon {
         let log = e.tmp.path().join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
-        let mut c = e.command();
+        let mut c = e.command_via(wrapper);
         c.arg("daemon").args(args).stderr(std::fs::File::create(&log).unwrap()).stdout(Stdio::null());
         match display {
             Some(d) => c.env("DISPLAY", d),
