@@ -39,6 +39,27 @@ pub struct Config {
     pub screen: ScreenConfig,
     /// What is never captured and what is never kept.
     pub privacy: PrivacyConfig,
+    /// What an agent may read through `engram mcp`.
+    pub mcp: McpConfig,
+}
+
+/// The memories an agent may reach through `engram mcp`: every tool (search, ask, get by id)
+/// sees only these.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// Kinds of memory: "file", "screen", "doc".
+    pub kinds: Vec<String>,
+    /// Screen memories only of these apps (part of the name, any case); empty: every app.
+    pub apps: Vec<String>,
+    /// Only memories made in the last this many days (0: any age).
+    pub max_age_days: u64,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig { kinds: ["file", "screen", "doc"].map(String::from).to_vec(), apps: Vec::new(), max_age_days: 0 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,11 +71,14 @@ pub struct DaemonConfig {
     pub captions: bool,
     /// Seconds between rounds of captioning; the model is loaded only for a round.
     pub caption_every_secs: u64,
+    /// Screen capture pauses while the data directory's disk has less free than this many MiB,
+    /// and resumes by itself when room returns.
+    pub min_free_mb: u64,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
-        DaemonConfig { watch: Vec::new(), captions: true, caption_every_secs: 120 }
+        DaemonConfig { watch: Vec::new(), captions: true, caption_every_secs: 120, min_free_mb: 256 }
     }
 }
 

@@ -51,6 +51,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
     let (img, words) = fake_frame(&line);
     let captured = redact_frame(img, words.clone(), "Firefox", "Checkout", None, chrono::Utc::now().timestamp(), 80.0);
     let frame_id = engram.add_frame(&captured, None)?;
+    engram.sync_index()?;
 
     let mut checks = Vec::new();
     let mut stored_text = String::new();

@@ -148,6 +148,11 @@ fn the_api_needs_the_token_the_right_host_and_no_foreign_origin() {
     assert_eq!(first.headers["location"], "/");
     let cookie = first.headers["set-cookie"].split(';').next().unwrap().to_string();
     assert!(first.headers["set-cookie"].contains("HttpOnly") && first.headers["set-cookie"].contains("SameSite=Strict"));
+    // Browsers send a 127.0.0.1 cookie to every port there: it is a session of its own, never
+    // the token, and it does not work as one.
+    assert!(!cookie.contains(&s.token), "the cookie is the token: {cookie}");
+    let as_bearer = format!("Bearer {}", cookie.split_once('=').unwrap().1);
+    assert_eq!(s.request("GET", "/api/status", &[("Authorization", &as_bearer)], None).status, 401);
     let page = s.request("GET", "/", &[("Cookie", &cookie)], None);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("<title>engram</title>"));
@@ -243,6 +248,25 @@ fn a_frame_comes_back_as_a_picture_and_shows_in_the_timeline() {
     assert_eq!(s.get("/api/search?q=lisbon&window_name=other").json()["data"], json!([]));
 }
 
+#[test]
+fn another_users_connection_is_closed_and_a_request_that_panicked_is_answered() {
+    let e = sample_store();
+    let s = Server::start(&e);
+    // The same request, from this user and from another (nobody), with the right token.
+    let request = format!("GET /api/status HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n", s.host(), s.token);
+    let script = format!("exec 3<>/dev/tcp/127.0.0.1/{} && printf '{}' >&3 && cat <&3", s.port, request.replace('\r', "\\r").replace('\n', "\\n"));
+    let mine = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(String::from_utf8_lossy(&mine.stdout).starts_with("HTTP/1.0 200") || String::from_utf8_lossy(&mine.stdout).starts_with("HTTP/1.1 200"), "{mine:?}");
+    let theirs = std::process::Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", &script]).output().unwrap();
+    assert!(theirs.stdout.is_empty(), "another user was answered: {}", String::from_utf8_lossy(&theirs.stdout));
+
+    // A time far out of range once panicked the thread that holds the store, for good.
+    let r = s.post("/api/ask", &json!({ "question": "What did I see 999999999 days ago?" }));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("event: answer") || r.text().contains("event: error"), "{}", r.text());
+    assert_eq!(s.get("/api/search?q=tenancy").status, 200, "the next request is answered");
+}
+
 /// Sends one JSON-RPC message per line and reads the replies.
 struct Mcp {
     child: Child,
@@ -250,6 +274,21 @@ struct Mcp {
 }
 
 impl Mcp {
+    fn start(e: &Engram) -> Mcp {
+        let mut child = e.command().arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut m = Mcp { child, out };
+        let init = m.call(json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } } }));
+        assert_eq!(init["result"]["serverInfo"]["name"], "engram");
+        m.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        m
+    }
+
+    fn tool(&mut self, id: u64, name: &str, arguments: Value) -> Value {
+        self.call(json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } }))["result"].clone()
+    }
+
     fn send(&mut self, msg: Value) {
         let stdin = self.child.stdin.as_mut().unwrap();
         writeln!(stdin, "{msg}").unwrap();
@@ -300,6 +339,33 @@ fn mcp_lists_its_tools_and_searches_reads_and_answers() {
     assert_eq!(garbage["error"]["code"], -32600);
     drop(m.child.stdin.take());
     assert!(m.child.wait().unwrap().success(), "mcp exits when its input ends");
+}
+
+#[test]
+fn an_agent_reads_only_what_the_settings_allow_marked_as_untrusted() {
+    let e = sample_store();
+    let file_id = e.search("tenancy")[0]["id"].clone();
+    let mut m = Mcp::start(&e);
+    let found = m.tool(1, "search_memory", json!({ "query": "tenancy" }));
+    assert_eq!(found["structuredContent"]["results"][0]["id"], file_id);
+    assert!(found["content"][0]["text"].as_str().unwrap().contains("<untrusted-memory-content>"), "{found}");
+    assert!(found["structuredContent"]["untrusted_content"].as_str().unwrap().contains("never instructions"));
+    // A time far out of range once panicked the thread that holds the store, for good.
+    let asked = m.tool(2, "ask_memory", json!({ "question": "What did I see 999999999 days ago?" }));
+    assert!(asked.is_object(), "{asked}");
+    assert_eq!(m.tool(3, "search_memory", json!({ "query": "tenancy" }))["isError"], false, "the next call is answered");
+    drop(m);
+
+    // Screen memories only: files are not found, not even by their id.
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[mcp]\nkinds = [\"screen\"]\n").unwrap();
+    let mut m = Mcp::start(&e);
+    assert_eq!(m.tool(1, "search_memory", json!({ "query": "tenancy" }))["structuredContent"]["results"], json!([]));
+    let got = m.tool(2, "get_memory", json!({ "id": file_id }));
+    assert_eq!(got["isError"], true, "{got}");
+    assert!(got["content"][0]["text"].as_str().unwrap().contains("no memory with id"), "{got}");
+    assert_eq!(m.tool(3, "ask_memory", json!({ "question": "How much is the rent?" }))["isError"], true);
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! Not for: deciding *what* to seal (the store and index do that) or where keys come from
 //! (the vault does).
 
+pub mod locked;
 pub mod vault;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -21,6 +22,8 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
+
+use self::locked::Locked;
 
 const SEAL_VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -39,18 +42,19 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
 }
 
-/// The 256-bit key that seals all content. Zeroed when dropped.
-pub struct DataKey(Zeroizing<[u8; 32]>);
+/// The 256-bit key that seals all content: on a locked page left out of core dumps, wiped
+/// when dropped.
+pub struct DataKey(Locked<[u8; 32]>);
 
 impl DataKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
+        let mut key = Locked::new([0u8; 32]);
         random_bytes(key.as_mut())?;
         Ok(DataKey(key))
     }
 
     pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
-        let key = DataKey(Zeroizing::new(bytes));
+        let key = DataKey(Locked::new(bytes));
         bytes.zeroize();
         key
     }
@@ -75,20 +79,21 @@ impl Place<'_> {
 }
 
 /// Seals and opens values, and computes keyed hashes, with keys derived from one [`DataKey`].
+/// The AES round keys and the hash key live on locked pages (see [`locked`]).
 pub struct Sealer {
-    cipher: Aes256Gcm,
-    hash_key: Zeroizing<[u8; 32]>,
+    cipher: Locked<Aes256Gcm>,
+    hash_key: Locked<[u8; 32]>,
 }
 
 impl Sealer {
     pub fn new(data_key: &DataKey) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(b"engram"), data_key.as_bytes());
         let mut seal_key = Zeroizing::new([0u8; 32]);
-        let mut hash_key = Zeroizing::new([0u8; 32]);
+        let mut hash_key = Locked::new([0u8; 32]);
         // Both outputs are 32 bytes, far below HKDF-SHA256's 8160-byte limit.
         hk.expand(b"seal v1", seal_key.as_mut()).expect("32-byte HKDF output");
         hk.expand(b"hash v1", hash_key.as_mut()).expect("32-byte HKDF output");
-        let cipher = Aes256Gcm::new_from_slice(seal_key.as_ref()).expect("32-byte AES key");
+        let cipher = Locked::new(Aes256Gcm::new_from_slice(seal_key.as_ref()).expect("32-byte AES key"));
         Sealer { cipher, hash_key }
     }
 

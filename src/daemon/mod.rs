@@ -33,6 +33,12 @@ pub const PAUSE_FILE: &str = "paused";
 const SETTLE: Duration = Duration::from_millis(400);
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
+/// How long a failed write (a busy index, a full or read-only disk) waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Frames kept in memory while they cannot be written; older ones are dropped first.
+const UNSAVED_FRAMES: usize = 8;
+/// How often the free space on the data directory's disk is read.
+const DISK_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Options {
     pub interval: f64,
@@ -54,8 +60,6 @@ pub struct State {
     /// Frames that only added text to the previous one and replaced it.
     pub frames_coalesced: u64,
     pub frames_unchanged: u64,
-    pub frames_excluded: u64,
-    pub redactions: u64,
     /// Milliseconds of OCR over all stored frames.
     pub ocr_ms_total: u64,
     pub files_indexed: u64,
@@ -71,6 +75,22 @@ pub struct State {
     pub omp_thread_limit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Bytes free on the data directory's disk when capture paused for want of room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_full: Option<u64>,
+    /// Told only over the socket: never in `daemon.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<Private>,
+}
+
+/// Counters that would tell how often a password manager, a private window or a secret was on
+/// screen: kept in memory and told only to the user's own processes over the socket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Private {
+    pub frames_excluded: u64,
+    /// Ticks with no focused window, or focus that moved during the grab.
+    pub frames_without_window: u64,
+    pub redactions: u64,
 }
 
 enum Msg {
@@ -170,23 +190,37 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         log(&format!("watching {}", roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")));
         Some(w)
     };
-    // Catch up with what changed while stopped.
+    // Catch up with what changed while stopped; what cannot be read now is tried again later.
+    let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut retry_at = Instant::now();
     if !roots.is_empty() {
         log(&format!("reconciling {} watched folder(s)", roots.len()));
-        let report = engram.add_paths(&roots, &mut |_: AddEvent| {})?;
-        state.files_indexed += (report.added + report.updated) as u64;
-        state.files_removed += report.removed as u64;
-        log(&format!(
-            "reconciled: {} new, {} changed, {} removed, {} unchanged",
-            report.added, report.updated, report.removed, report.unchanged
-        ));
+        match engram.add_paths(&roots, &mut |_: AddEvent| {}) {
+            Ok(report) => {
+                state.files_indexed += (report.added + report.updated) as u64;
+                state.files_removed += report.removed as u64;
+                log(&format!(
+                    "reconciled: {} new, {} changed, {} removed, {} unchanged",
+                    report.added, report.updated, report.removed, report.unchanged
+                ));
+            }
+            Err(e) => {
+                failed(&mut state, log, "reconciling the watched folders", &e);
+                pending.extend(roots.iter().cloned());
+                retry_at = Instant::now() + RETRY_AFTER;
+            }
+        }
     }
     embed(&mut engram, &mut state, log);
-    let removed = engram.apply_retention(now)?;
-    state.retention_removed += removed as u64;
+    match engram.apply_retention(now) {
+        Ok(removed) => state.retention_removed += removed as u64,
+        Err(e) => failed(&mut state, log, "retention", &e),
+    }
 
+    // Set while the disk is too full to keep frames: the recorder then reads nothing.
+    let no_room = Arc::new(AtomicBool::new(false));
     let recorder = if engram.config().screen.capture {
-        Some(spawn_recorder(&engram, &dir, opts.interval, tx.clone(), stop.clone()))
+        Some(spawn_recorder(&engram, &dir, opts.interval, tx.clone(), stop.clone(), no_room.clone()))
     } else {
         state.capture = "off: [screen] capture = false in the config".into();
         None
@@ -221,12 +255,18 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     log("ready");
 
     let files_cfg = engram.config().files.clone();
+    let min_free = engram.config().daemon.min_free_mb.saturating_mul(1 << 20);
     let excluded = files::exclusions(&files_cfg).map_err(|e| Error::Usage(e.to_string()))?;
-    let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut private = Private::default();
+    // Frames that could not be written yet, oldest first, each with the frame it replaces.
+    let mut unsaved: std::collections::VecDeque<(Box<Captured>, bool)> = std::collections::VecDeque::new();
     let mut last_frame: Option<i64> = None;
+    // Frames are stored but the keyword index has not caught up with them yet.
+    let mut index_behind = false;
     let mut last_event = Instant::now();
     let mut last_retention = Instant::now();
     let mut last_state = Instant::now();
+    let mut last_disk: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Msg::Paths(paths)) => {
@@ -235,28 +275,23 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             }
             Ok(Msg::Frame(c)) => {
                 away.store(false, Ordering::Relaxed);
-                let replaces = if c.continues { last_frame } else { None };
-                let id = engram.add_frame(&c, replaces)?;
-                last_frame = Some(id);
-                if replaces.is_some() {
-                    state.frames_coalesced += 1;
-                } else {
-                    state.frames_stored += 1;
-                }
-                state.redactions += c.redactions as u64;
-                state.capture = "on".into();
+                private.redactions += c.redactions as u64;
                 state.ocr_ms_total += c.ocr_ms;
-                // Counts only: the log may be kept on disk (the journal), and titles are content.
-                log(&format!(
-                    "frame {id}{}: {} words, {} redacted, OCR {} ms over {} kpx, {} KiB",
-                    replaces.map(|r| format!(" (replaces {r}: same text and more)")).unwrap_or_default(),
-                    c.words.len(),
-                    c.redactions,
-                    c.ocr_ms,
-                    c.ocr_pixels / 1000,
-                    (c.image.len() + c.thumb.len()) / 1024
-                ));
-                embed(&mut engram, &mut state, log);
+                state.capture = "on".into();
+                let continues = c.continues;
+                unsaved.push_back((c, continues));
+                if unsaved.len() > UNSAVED_FRAMES {
+                    unsaved.pop_front();
+                    log("a frame was dropped: frames could not be written for a while");
+                }
+                if unsaved.len() == 1 || Instant::now() >= retry_at {
+                    if save_frames(&mut engram, &mut unsaved, &mut last_frame, &mut state, log) {
+                        index_behind = !catch_up(&mut engram, &mut state, log);
+                    }
+                    if !unsaved.is_empty() || index_behind {
+                        retry_at = Instant::now() + RETRY_AFTER;
+                    }
+                }
             }
             Ok(Msg::Started { shm }) => {
                 state.shm = shm;
@@ -265,13 +300,17 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             }
             Ok(Msg::Tick(what)) => {
                 away.store(matches!(what, "idle" | "locked"), Ordering::Relaxed);
-                if what == "unchanged" {
-                    state.frames_unchanged += 1;
+                match what {
+                    "unchanged" => state.frames_unchanged += 1,
+                    NO_WINDOW => private.frames_without_window += 1,
+                    _ => {}
                 }
-                state.capture = if what == "unchanged" { "on" } else { what }.into();
+                if state.disk_full.is_none() {
+                    state.capture = if what == "unchanged" { "on" } else { what }.into();
+                }
             }
             Ok(Msg::Excluded) => {
-                state.frames_excluded += 1;
+                private.frames_excluded += 1;
                 state.capture = "on".into();
             }
             Ok(Msg::CaptureOff(why)) => {
@@ -281,7 +320,8 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             }
             Ok(Msg::Request(p)) => {
                 let asked = matches!(p.request, socket::Request::Ask(_));
-                let last = answer(&engram, p.request, &mut |text| {
+                let told = State { private: Some(private.clone()), ..state.clone() };
+                let last = answer(&engram, &told, p.request, &mut |text| {
                     let _ = p.reply.send(socket::Reply::Text { text: text.to_string() });
                 });
                 let _ = p.reply.send(last);
@@ -311,15 +351,36 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
-        if !pending.is_empty() && last_event.elapsed() >= SETTLE {
+        if (!unsaved.is_empty() || index_behind) && Instant::now() >= retry_at {
+            if save_frames(&mut engram, &mut unsaved, &mut last_frame, &mut state, log) {
+                index_behind = !catch_up(&mut engram, &mut state, log);
+            }
+            if !unsaved.is_empty() || index_behind {
+                retry_at = Instant::now() + RETRY_AFTER;
+            }
+        }
+        if !pending.is_empty() && last_event.elapsed() >= SETTLE && Instant::now() >= retry_at {
             let paths = std::mem::take(&mut pending);
-            apply_changes(&mut engram, &roots, &files_cfg, &excluded, paths, &mut state, log)?;
+            if let Err((e, paths)) = apply_changes(&mut engram, &roots, &files_cfg, &excluded, paths, &mut state, log) {
+                failed(&mut state, log, &format!("indexing {} changed path(s)", paths.len()), &e);
+                pending.extend(paths);
+                retry_at = Instant::now() + RETRY_AFTER;
+            }
         }
         if last_retention.elapsed() >= RETENTION_EVERY {
-            state.retention_removed += engram.apply_retention(chrono::Utc::now().timestamp())? as u64;
+            match engram.apply_retention(chrono::Utc::now().timestamp()) {
+                Ok(n) => state.retention_removed += n as u64,
+                Err(e) => failed(&mut state, log, "retention", &e),
+            }
             // Fold the write-ahead log back into the database so it does not sit at its high mark.
-            engram.store().checkpoint()?;
+            if let Err(e) = engram.store().checkpoint() {
+                failed(&mut state, log, "checkpoint", &e.into());
+            }
             last_retention = Instant::now();
+        }
+        if last_disk.is_none_or(|t| t.elapsed() >= DISK_EVERY) {
+            last_disk = Some(Instant::now());
+            check_room(&dir, min_free, &no_room, &mut state, log);
         }
         if last_state.elapsed() >= Duration::from_secs(1) {
             state_file.save(&state);
@@ -335,7 +396,12 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
         let _ = c.join();
     }
     let _ = server.join();
-    engram.store().checkpoint()?;
+    if !unsaved.is_empty() && !save_frames(&mut engram, &mut unsaved, &mut last_frame, &mut state, log) {
+        log(&format!("{} frame(s) could not be written before stopping", unsaved.len()));
+    }
+    if let Err(e) = engram.store().checkpoint() {
+        failed(&mut state, log, "checkpoint", &e.into());
+    }
     state.running = false;
     state_file.save(&state);
     Ok(state)
@@ -350,11 +416,13 @@ fn apply_changes(
     paths: BTreeSet<PathBuf>,
     state: &mut State,
     log: &dyn Fn(&str),
-) -> Result<()> {
-    let (present, gone): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.exists());
+) -> std::result::Result<(), (Error, BTreeSet<PathBuf>)> {
+    let (present, gone): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| p.exists());
     let present: Vec<PathBuf> = present.into_iter().filter(|p| watch::wanted(p, roots, cfg, excluded)).collect();
+    // Adding and forgetting are each done whole or not at all, and redoing either is harmless:
+    // on failure every path is handed back to be tried again.
     if !present.is_empty() {
-        let report = engram.add_paths(&present, &mut |_: AddEvent| {})?;
+        let report = engram.add_paths(&present, &mut |_: AddEvent| {}).map_err(|e| (e, paths.clone()))?;
         let changed = report.added + report.updated;
         state.files_indexed += changed as u64;
         state.files_removed += report.removed as u64;
@@ -364,7 +432,7 @@ fn apply_changes(
     }
     if !gone.is_empty() {
         // One pass and one index compaction for the whole batch (a deleted folder is many events).
-        let removed = engram.drop_vanished(&gone)?;
+        let removed = engram.drop_vanished(&gone).map_err(|e| (e, paths.clone()))?;
         state.files_removed += removed as u64;
         if removed > 0 {
             log(&format!("forgot {removed} deleted or moved file(s)"));
@@ -373,14 +441,120 @@ fn apply_changes(
     Ok(())
 }
 
-fn answer(engram: &Engram, request: socket::Request, on_text: &mut dyn FnMut(&str)) -> socket::Reply {
+/// Answers one socket request. A panic while answering costs that request, not the daemon.
+fn answer(engram: &Engram, state: &State, request: socket::Request, on_text: &mut dyn FnMut(&str)) -> socket::Reply {
     use socket::{Reply, Request};
     let failed = |e: Error| Reply::Error { message: e.to_string(), code: e.exit_code() };
-    match request {
+    let run = std::panic::AssertUnwindSafe(|| match request {
         Request::Search(req) => engram.search(&req).map(Reply::Search).unwrap_or_else(failed),
-        Request::Status => engram.status().map(|s| Reply::Status(Box::new(s))).unwrap_or_else(failed),
+        Request::Status => engram
+            .status()
+            .map(|mut s| {
+                s.daemon = Some(state.clone());
+                Reply::Status(Box::new(s))
+            })
+            .unwrap_or_else(failed),
         Request::Ask(req) => engram.ask(&req, &|_| {}, on_text).map(|a| Reply::Answer(Box::new(a))).unwrap_or_else(failed),
+    });
+    std::panic::catch_unwind(run).unwrap_or_else(|_| Reply::Error { message: crate::INTERNAL_ERROR.into(), code: 1 })
+}
+
+/// Writes the frames waiting in `unsaved`, oldest first; false when one could not be written
+/// (it and those after it stay to be tried again).
+fn save_frames(
+    engram: &mut Engram,
+    unsaved: &mut std::collections::VecDeque<(Box<Captured>, bool)>,
+    last_frame: &mut Option<i64>,
+    state: &mut State,
+    log: &dyn Fn(&str),
+) -> bool {
+    while let Some((c, continues)) = unsaved.front() {
+        let replaces = if *continues { *last_frame } else { None };
+        let id = match engram.add_frame(c, replaces) {
+            Ok(id) => id,
+            Err(e) => {
+                failed(state, log, &format!("writing a frame ({} waiting)", unsaved.len()), &e);
+                return false;
+            }
+        };
+        *last_frame = Some(id);
+        if replaces.is_some() {
+            state.frames_coalesced += 1;
+        } else {
+            state.frames_stored += 1;
+        }
+        // Counts only: the log may be kept on disk (the journal), and titles are content. How
+        // many words were redacted is not said either: it would tell when secrets were on screen.
+        log(&format!(
+            "frame {id}{}: {} words, OCR {} ms over {} kpx, {} KiB",
+            replaces.map(|r| format!(" (replaces {r}: same text and more)")).unwrap_or_default(),
+            c.words.len(),
+            c.ocr_ms,
+            c.ocr_pixels / 1000,
+            (c.image.len() + c.thumb.len()) / 1024
+        ));
+        unsaved.pop_front();
     }
+    true
+}
+
+/// Brings the keyword index and the vectors up to the store; false when the index could not
+/// (its writer is busy in another process, or the disk is full) and must be tried again.
+fn catch_up(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) -> bool {
+    let indexed = match engram.sync_index() {
+        Ok(()) => true,
+        Err(e) => {
+            failed(state, log, "indexing new frames", &e);
+            false
+        }
+    };
+    embed(engram, state, log);
+    indexed
+}
+
+/// Logs a failed step by what it was and the kind of error, never its message (which may name
+/// a file), and keeps the kind for `status`.
+fn failed(state: &mut State, log: &dyn Fn(&str), what: &str, e: &Error) {
+    let msg = format!("{what} failed ({}); will try again", e.kind());
+    if state.last_error.as_deref() != Some(msg.as_str()) {
+        log(&msg);
+    }
+    state.last_error = Some(msg);
+}
+
+/// Pauses capture while the data directory's disk has less than `min_free` bytes free, and
+/// resumes it when room returns (with a margin, so it does not flap at the edge).
+fn check_room(dir: &Path, min_free: u64, no_room: &AtomicBool, state: &mut State, log: &dyn Fn(&str)) {
+    let Some(free) = free_bytes(dir) else { return };
+    let mib = |b: u64| b >> 20;
+    match state.disk_full {
+        None if free < min_free => {
+            log(&format!("the disk is nearly full ({} MiB free, {} MiB needed): screen capture paused", mib(free), mib(min_free)));
+            state.disk_full = Some(free);
+            state.capture = format!("paused: disk full ({} MiB free)", mib(free));
+            no_room.store(true, Ordering::Relaxed);
+        }
+        Some(_) if free >= min_free + min_free / 4 => {
+            log(&format!("room again on the disk ({} MiB free): screen capture resumed", mib(free)));
+            state.disk_full = None;
+            state.capture = "on".into();
+            no_room.store(false, Ordering::Relaxed);
+        }
+        Some(_) => {
+            state.disk_full = Some(free);
+            state.capture = format!("paused: disk full ({} MiB free)", mib(free));
+        }
+        None => {}
+    }
+}
+
+/// Bytes an unprivileged process may still write on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(path.as_ptr(), &mut st) } == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 fn embed(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) {
@@ -393,14 +567,15 @@ fn embed(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) {
                 state.last_error = Some(msg);
             }
         }
-        Err(e) => {
-            log(&format!("embedding failed: {e}"));
-            state.last_error = Some(e.to_string());
-        }
+        // Chunks without a vector are found again at the next try.
+        Err(e) => failed(state, log, "embedding", &e),
     }
 }
 
-fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// The capture state while no window has focus.
+const NO_WINDOW: &str = "no focused window";
+
+fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>, no_room: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let screen = engram.config().screen.clone();
     let privacy = engram.config().privacy.clone();
     let dir = dir.to_path_buf();
@@ -421,11 +596,14 @@ fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, s
             let now = chrono::Utc::now().timestamp();
             let msg = if paused(&dir, now).is_some() {
                 Msg::Tick("paused")
+            } else if no_room.load(Ordering::Relaxed) {
+                Msg::Tick("disk full")
             } else {
                 match recorder.tick(now) {
                     Ok(Tick::Captured(c)) => Msg::Frame(c),
                     Ok(Tick::Unchanged) => Msg::Tick("unchanged"),
                     Ok(Tick::Excluded(_)) => Msg::Excluded,
+                    Ok(Tick::NoWindow) => Msg::Tick(NO_WINDOW),
                     Ok(Tick::Idle) => Msg::Tick("idle"),
                     Ok(Tick::Locked) => Msg::Tick("locked"),
                     Err(e) => {

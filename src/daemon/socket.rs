@@ -20,6 +20,8 @@ use crate::query::{Matches, SearchRequest};
 use crate::Status;
 
 pub const SOCKET_FILE: &str = "daemon.sock";
+/// The longest request line read: a search or a question is far shorter.
+const MAX_REQUEST: u64 = 64 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -79,7 +81,10 @@ fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Re
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
+    BufReader::new(std::io::Read::take(&stream, MAX_REQUEST)).read_line(&mut line)?;
+    if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST {
+        return write_line(&stream, &Reply::Error { message: format!("request too large (over {MAX_REQUEST} bytes)"), code: 2 });
+    }
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
             let (tx, rx) = mpsc::channel();

@@ -109,6 +109,9 @@ pub struct Matches {
     pub damaged: Vec<String>,
 }
 
+/// The most results one search returns.
+pub const MAX_RESULTS: usize = 10_000;
+
 /// Snippet width in characters.
 const SNIPPET_CHARS: usize = 200;
 
@@ -122,6 +125,8 @@ pub fn search(
     if req.limit == 0 || req.query.trim().is_empty() {
         return Ok(Matches::default());
     }
+    // Whoever asked (a socket client, an API caller), a search returns at most this many.
+    let limit = req.limit.min(MAX_RESULTS);
     let semantic = if req.mode == Mode::Keyword { None } else { semantic };
     let query_vector = match semantic {
         Some(s) => Some(s.embedder.embed_queries(&[req.query.as_str()])?.remove(0)),
@@ -135,7 +140,7 @@ pub fn search(
         keyword.search(&q, 100_000)?.into_iter().map(|h| h.content_id).collect()
     };
     // Filters apply after ranking, so ask for more until enough pass or the indexes run out.
-    let mut want = (req.limit * 5).max(50);
+    let mut want = (limit * 5).max(50);
     let ranked = loop {
         let keyword_hits = if req.mode == Mode::Semantic || query.is_empty() {
             Vec::new()
@@ -174,14 +179,14 @@ pub fn search(
                 ranked.push((c.score, time, item, c.chunk_id));
             }
         }
-        if ranked.len() >= req.limit || exhausted || want > 1_000_000 {
+        if ranked.len() >= limit || exhausted || want > 1_000_000 {
             break ranked;
         }
         want *= 4;
     };
     let mut ranked = ranked;
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-    ranked.truncate(req.limit);
+    ranked.truncate(limit);
     let terms = parse::positive_terms(&query);
     let mut results = Vec::with_capacity(ranked.len());
     // Hits that share no word with the query, whose snippet is the sentence closest in meaning.

@@ -111,8 +111,10 @@ pub fn spoken_window(question: &str, now: DateTime<Local>) -> Option<Spoken> {
 
 /// Local midnight `days` days from today.
 fn midnight(now: DateTime<Local>, days: i64) -> i64 {
-    let d = now.date_naive() + Duration::days(days);
-    local_midnight(d).unwrap_or_else(|| now.timestamp() + days * 86_400)
+    Duration::try_days(days)
+        .and_then(|d| now.date_naive().checked_add_signed(d))
+        .and_then(local_midnight)
+        .unwrap_or_else(|| now.timestamp().saturating_add(days.saturating_mul(86_400)))
 }
 
 /// Days `from` to `to` (exclusive) counted from today, midnight to midnight: calendar days, so
@@ -152,13 +154,18 @@ fn back_to(now: DateTime<Local>, weekday: i64, strictly: bool) -> i64 {
     }
 }
 
+/// The most of a unit a spoken time may count back ("500 weeks ago"); larger counts are not
+/// read as a time, so no date arithmetic can overflow.
+const MOST_COUNTED: i64 = 100_000;
+
 fn count(word: &str) -> Option<i64> {
     const WORDS: [&str; 13] =
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
-    match word {
+    let n = match word {
         "a" | "an" => Some(1),
         _ => word.parse().ok().or_else(|| WORDS.iter().position(|w| *w == word).map(|n| n as i64)),
-    }
+    };
+    n.filter(|n| (0..=MOST_COUNTED).contains(n))
 }
 
 fn unit_seconds(word: &str) -> Option<i64> {
@@ -244,7 +251,7 @@ fn chinese(question: &str, now: DateTime<Local>) -> Option<Spoken> {
     let numeral = |s: &str| -> Option<(usize, i64)> {
         let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
         if !digits.is_empty() {
-            return digits.parse().ok().map(|n| (digits.len(), n));
+            return digits.parse().ok().filter(|n| (0..=MOST_COUNTED).contains(n)).map(|n| (digits.len(), n));
         }
         let run: Vec<char> = s.chars().take_while(|c| NUMERALS.contains(*c)).collect();
         let value = |c: char| "零一二三四五六七八九".chars().position(|d| d == c).map(|n| n as i64).or((c == '两').then_some(2));
@@ -336,6 +343,17 @@ mod tests {
         assert_eq!(parse_time("3d", now()).unwrap(), n - 3 * 86_400);
         assert_eq!(parse_time("2 weeks ago", now()).unwrap(), n - 14 * 86_400);
         assert_eq!(parse_time("90min", now()).unwrap(), n - 90 * 60);
+    }
+
+    #[test]
+    fn huge_counts_are_no_time_and_never_panic() {
+        for q in ["what did I see 999999999 days ago?", "notes from 9223372036854775807 weeks ago", "the last 99999999999 months", "999999999天前的笔记"] {
+            assert_eq!(spoken_window(q, now()), None, "{q}");
+        }
+        for t in ["999999999 days ago", "9223372036854775807s", "99999999999999y"] {
+            let _ = parse_time(t, now());
+        }
+        assert!(midnight(now(), i64::MAX) > 0 && midnight(now(), i64::MIN) < 0);
     }
 
     #[test]

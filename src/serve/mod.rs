@@ -1,12 +1,17 @@
 //! `engram serve`: the local web page and its API, on 127.0.0.1 only.
 //!
-//! Every request must carry the random token printed at start: as `?token=` on the first visit
-//! (answered with a cookie and a redirect that takes the token out of the address bar), then as
-//! the cookie, or as `Authorization: Bearer` for programs. A request naming another Host, or sent
-//! from another Origin, is refused before the token is even looked at: a web page elsewhere
-//! cannot reach this server through the user's browser (DNS rebinding, cross-site requests).
-//! Nothing decrypted is cached: every response says `Cache-Control: no-store`.
+//! Only the user who started it is answered: a connection from another local user is closed
+//! unread (see [`peer`]). Every request must carry the random token printed at start: as
+//! `?token=` on the first visit (answered with a session cookie of its own, not the token, and
+//! a redirect that takes the token out of the address bar), then as the cookie, or as
+//! `Authorization: Bearer` for programs. Browsers send a 127.0.0.1 cookie to every port there,
+//! so the cookie is useless to another user's server: their connections are refused. A request
+//! naming another Host, or sent from another Origin, is refused before the token is even looked
+//! at: a web page elsewhere cannot reach this server through the user's browser (DNS
+//! rebinding, cross-site requests). Nothing decrypted is cached: every response says
+//! `Cache-Control: no-store`.
 
+mod peer;
 mod worker;
 
 use std::convert::Infallible;
@@ -33,10 +38,13 @@ use crate::store::Kind;
 use crate::{AskRequest, Engram, Error};
 use worker::{ApiError, AskEvent, Job};
 
-const COOKIE: &str = "engram_token";
+const COOKIE: &str = "engram_session";
 
 struct Shared {
     token: String,
+    /// The browser session's cookie value: another random secret, so the token itself is never
+    /// stored by a browser.
+    session: String,
     /// Host headers this server answers to.
     hosts: Vec<String>,
     /// Origins its own page sends.
@@ -49,9 +57,8 @@ struct Shared {
 /// Serves until the process is stopped. `open` unlocks the store (on the thread that will own
 /// it); `on_ready` gets the address to open, with the token.
 pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: u16, on_ready: impl FnOnce(&str)) -> Result<(), Error> {
-    let mut token_bytes = [0u8; 24];
-    crate::crypto::random_bytes(&mut token_bytes)?;
-    let token: String = token_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex()?;
+    let session = random_hex()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,6 +73,7 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
         let (dir, ask) = crate::spawn_with_store(open, |e| (e.dir().to_path_buf(), e.config().ask.clone()), move |e| worker::run(e, rx))?;
         let shared = Arc::new(Shared {
             token: token.clone(),
+            session,
             hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
             origins: vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")],
             jobs: tx,
@@ -73,8 +81,15 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
             ask,
         });
         on_ready(&format!("http://127.0.0.1:{port}/?token={token}"));
-        axum::serve(listener, router(shared)).await.map_err(|e| Error::Other(format!("the server stopped: {e}")))
+        axum::serve(peer::SameUser(listener), router(shared)).await.map_err(|e| Error::Other(format!("the server stopped: {e}")))
     })
+}
+
+/// 24 random bytes as hex.
+fn random_hex() -> Result<String, Error> {
+    let mut bytes = [0u8; 24];
+    crate::crypto::random_bytes(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -122,7 +137,7 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
         .collect::<Vec<_>>();
     let query_token = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
     let good = |t: &str| same(t.as_bytes(), s.token.as_bytes());
-    let mut response = if bearer.is_some_and(good) || cookie.iter().any(|c| good(c)) {
+    let mut response = if bearer.is_some_and(good) || cookie.iter().any(|c| same(c.as_bytes(), s.session.as_bytes())) {
         next.run(req).await
     } else if query_token.is_some_and(good) {
         if req.method() == Method::GET && !req.uri().path().starts_with("/api/") {
@@ -132,7 +147,7 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
             Response::builder()
                 .status(StatusCode::SEE_OTHER)
                 .header(header::LOCATION, to)
-                .header(header::SET_COOKIE, format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", s.token))
+                .header(header::SET_COOKIE, format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", s.session))
                 .body(Body::empty())
                 .expect("a redirect builds")
         } else {
@@ -172,7 +187,8 @@ async fn call<T>(s: &Shared, make: impl FnOnce(worker::Reply<T>) -> Job) -> Resu
     let (tx, rx) = oneshot::channel();
     let gone = || ApiError { status: 503, error: "the store is closed".into() };
     s.jobs.send(make(tx)).await.map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())?
+    // The worker took the job but dropped its reply: the job panicked (and was caught).
+    rx.await.map_err(|_| ApiError { status: 500, error: crate::INTERNAL_ERROR.into() })?
 }
 
 fn bad(msg: String) -> ApiError {
@@ -288,7 +304,9 @@ async fn pause(State(s): State<Arc<Shared>>, Json(b): Json<PauseBody>) -> Result
     if b.resume {
         crate::daemon::resume(&s.dir).map_err(failed)?;
     } else {
-        crate::daemon::pause(&s.dir, b.minutes.map(|m| now + m as i64 * 60)).map_err(failed)?;
+        // At most a year: a pause is not a way to turn capture off for good.
+        let until = b.minutes.map(|m| now + m.min(366 * 24 * 60) as i64 * 60);
+        crate::daemon::pause(&s.dir, until).map_err(failed)?;
     }
     Ok(Json(json!({ "paused_until": crate::daemon::paused(&s.dir, now) })))
 }

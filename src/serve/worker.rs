@@ -48,39 +48,47 @@ pub enum AskEvent {
     Failed(ApiError),
 }
 
-/// Runs jobs until every sender is gone.
+/// Runs jobs until every sender is gone. A job that panics is dropped with its reply (the
+/// caller answers 500) and the next one is served.
 pub fn run(engram: Engram, mut jobs: mpsc::Receiver<Job>) {
     while let Some(job) = jobs.blocking_recv() {
-        match job {
-            Job::Search { req, offset, content_type, window, reply } => {
-                let _ = reply.send(search(&engram, req, offset, &content_type, window.as_deref()));
-            }
-            Job::Memory { id, reply } => {
-                let _ = reply.send(memory(&engram, id));
-            }
-            Job::Frame { id, thumb, reply } => {
-                let _ = reply.send(engram.frame_picture(id, thumb).map_err(ApiError::from));
-            }
-            Job::Timeline { since, until, limit, reply } => {
-                let _ = reply.send(timeline(&engram, since, until, limit));
-            }
-            Job::Ask { req, events } => {
-                let tx = events.clone();
-                let answer = engram.ask(&req, &|_| {}, &mut |piece| {
-                    let _ = tx.send(AskEvent::Text(piece.to_string()));
-                });
-                let _ = events.send(match answer {
-                    Ok(a) => AskEvent::Done(a.to_json()),
-                    Err(e) => AskEvent::Failed(e.into()),
-                });
-            }
-            Job::Status { reply } => {
-                let _ = reply.send(status(&engram));
-            }
-        }
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(&engram, job)));
     }
 }
 
+fn serve(engram: &Engram, job: Job) {
+    match job {
+        Job::Search { req, offset, content_type, window, reply } => {
+            let _ = reply.send(search(engram, req, offset, &content_type, window.as_deref()));
+        }
+        Job::Memory { id, reply } => {
+            let _ = reply.send(memory(engram, id));
+        }
+        Job::Frame { id, thumb, reply } => {
+            let _ = reply.send(engram.frame_picture(id, thumb).map_err(ApiError::from));
+        }
+        Job::Timeline { since, until, limit, reply } => {
+            let _ = reply.send(timeline(engram, since, until, limit));
+        }
+        Job::Ask { req, events } => {
+            let tx = events.clone();
+            // Caught here too, so the stream still ends with an error event.
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engram.ask(&req, &|_| {}, &mut |piece| {
+                    let _ = tx.send(AskEvent::Text(piece.to_string()));
+                })
+            }));
+            let _ = events.send(match answer {
+                Ok(Ok(a)) => AskEvent::Done(a.to_json()),
+                Ok(Err(e)) => AskEvent::Failed(e.into()),
+                Err(_) => AskEvent::Failed(ApiError { status: 500, error: crate::INTERNAL_ERROR.into() }),
+            });
+        }
+        Job::Status { reply } => {
+            let _ = reply.send(status(engram));
+        }
+    }
+}
 
 /// Search results in the shape screenpipe's clients read (`data[].type/content`,
 /// `pagination`), with engram's own fields added to each content.
