@@ -107,7 +107,7 @@ fn bench_engram(n: usize, docs: &[String], queries: &[String]) {
             .enumerate()
             .map(|(i, text)| NewItem {
                 kind: Kind::Doc,
-                source: format!("doc-{}", b * 1000 + i),
+                source: format!("doc-{}", b * 1000 + i).into(),
                 title: None,
                 meta: ItemMeta::default(),
                 time: 0,
@@ -162,7 +162,7 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         let text = format!("note {i} written while the index is warm");
         let item = NewItem {
             kind: Kind::Doc,
-            source: format!("late-{i}"),
+            source: format!("late-{i}").into(),
             title: None,
             meta: ItemMeta::default(),
             time: 0,

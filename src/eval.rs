@@ -163,7 +163,7 @@ fn load(
                 };
                 NewItem {
                     kind: Kind::Doc,
-                    source: d.id.clone(),
+                    source: d.id.clone().into(),
                     title: (!title.trim().is_empty()).then_some(title),
                     meta: ItemMeta::default(),
                     time: now,

@@ -163,3 +163,73 @@ fn output_into_a_closed_pipe_ends_quietly_not_with_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_file_names_are_kept_exactly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let e = Engram::init();
+    let dir = e.folder("latin1");
+    // Two names that read the same once made UTF-8 (each invalid byte becomes U+FFFD).
+    let first = dir.join(OsStr::from_bytes(b"caf\xe9-notes.txt"));
+    let second = dir.join(OsStr::from_bytes(b"caf\xe8-notes.txt"));
+    std::fs::write(&first, "the narwhal ledger of the cafe").unwrap();
+    std::fs::write(&second, "the walrus ledger of the bistro").unwrap();
+    let r = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!((r["added"].as_u64(), r["updated"].as_u64()), (Some(2), Some(0)), "two files, two memories: {r}");
+    // Found by content, shown with a readable (lossy) name.
+    let hit = e.search("narwhal");
+    assert_eq!(hit.len(), 1, "{hit:?}");
+    assert!(hit[0]["source"].as_str().unwrap().ends_with("caf\u{fffd}-notes.txt"), "{hit:?}");
+    assert_eq!(e.search("walrus").len(), 1);
+    // Adding again reads nothing and forgets nothing: the exact names are still there.
+    let again = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!((again["unchanged"].as_u64(), again["added"].as_u64(), again["removed"].as_u64()), (Some(2), Some(0), Some(0)), "{again}");
+    // `forget --path` finds a file by its exact name.
+    let out = e.command().args(["forget", "--json", "--path"]).arg(&first).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let forgot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(forgot["forgotten"], 1, "{forgot}");
+    assert!(e.search("narwhal").is_empty());
+    assert_eq!(e.search("walrus").len(), 1, "only the named file is forgotten");
+}
+
+#[cfg(unix)]
+#[test]
+fn exclusions_apply_to_where_a_symlink_points() {
+    let e = Engram::init();
+    let private = e.tmp.path().join("elsewhere/private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(private.join("diary.txt"), "the okapi diary entry").unwrap();
+    std::fs::write(private.join("single.txt"), "the tapir single entry").unwrap();
+    let dir = e.folder("watched");
+    std::fs::write(dir.join("notes.txt"), "plain capybara notes").unwrap();
+    // A link to the excluded folder, and a link to one file in it, from inside the added folder.
+    std::os::unix::fs::symlink(&private, dir.join("linked-dir")).unwrap();
+    std::os::unix::fs::symlink(private.join("single.txt"), dir.join("linked-file.txt")).unwrap();
+    let config = e.tmp.path().join("config.toml");
+    std::fs::write(&config, "[files]\nexclude = [\"**/private/**\"]\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let r = e.run(&["--config", cfg, "add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!((r["added"].as_u64(), r["excluded"].as_u64()), (Some(1), Some(3)), "{r}");
+    assert!(e.search("okapi").is_empty(), "a file in an excluded folder was read through a link");
+    assert!(e.search("tapir").is_empty(), "an excluded file was read through a link");
+    assert_eq!(e.search("capybara").len(), 1);
+}
+
+#[test]
+fn reindex_refuses_while_the_daemon_runs() {
+    use util::x11::Daemon;
+    let e = Engram::init();
+    let notes = e.folder("notes");
+    std::fs::write(notes.join("a.txt"), "the quokka ledger").unwrap();
+    e.run(&["add", notes.to_str().unwrap()]).ok();
+    let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
+    let r = e.run(&["reindex"]);
+    assert_eq!(r.code, 2, "stdout {} stderr {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("daemon") && r.stderr.contains("running"), "{}", r.stderr);
+    d.stop();
+    e.run(&["reindex"]).ok();
+    assert_eq!(e.search("quokka").len(), 1);
+}

@@ -4,7 +4,7 @@ mod util;
 
 use util::{contains, encodings, Engram};
 
-const CANARIES: &[&str] = &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密", "zqxfilenamecanary", "機密檔案鸚鵡"];
+const CANARIES: &[&str] = &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密", "zqxfilenamecanary", "機密檔案鸚鵡", "zqxbytesnamecanary"];
 
 fn canary_store() -> (Engram, std::path::PathBuf) {
     let e = Engram::init();
@@ -35,6 +35,17 @@ fn canaries_are_never_on_disk_in_the_clear() {
     assert_eq!(e.search("潜水艇").len(), 1);
     assert_eq!(e.search("zqxfilenamecanary").len(), 1);
     assert_eq!(e.search("鸚鵡").len(), 1);
+    // A name that is not UTF-8 is sealed as the bytes it is.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = e.folder("private");
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"zqxbytesnamecanary-caf\xe9.txt")), "notes on the okapi enclosure").unwrap();
+        e.run(&["add", dir.to_str().unwrap()]).ok();
+        let keyword = |q: &str| e.run(&["search", "--json", "--mode", "keyword", q]).ok().json()["results"].as_array().unwrap().len();
+        assert_eq!(keyword("okapi"), 1);
+        assert_eq!(keyword("zqxbytesnamecanary"), 1);
+    }
     // Captions are lines of the memory: sealed like it.
     e.run(&["caption"]).ok();
     let timeline = e.run(&["timeline", "--json"]).ok().stdout;
@@ -96,6 +107,16 @@ fn passphrase_file_and_passwd() {
     let new = e.tmp.path().join("new.txt");
     std::fs::write(&old, format!("{}\n", e.passphrase)).unwrap();
     std::fs::write(&new, "a brand new passphrase\n").unwrap();
+    // Passphrase files must be the user's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let shared = e.run_with(&["status", "--passphrase-file", old.to_str().unwrap()], |c| {
+        c.env_remove("ENGRAM_PASSPHRASE");
+    });
+    assert_eq!(shared.code, 3, "{}", shared.stderr);
+    assert!(shared.stderr.contains("chmod 600"), "{}", shared.stderr);
+    for f in [&old, &new] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let no_env = |c: &mut std::process::Command| {
         c.env_remove("ENGRAM_PASSPHRASE");
     };
@@ -171,4 +192,104 @@ fn init_twice_is_refused() {
     let r = e.run(&["init"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+}
+
+#[test]
+fn document_titles_are_redacted_like_window_titles() {
+    let e = Engram::init();
+    let dir = e.folder("mail");
+    std::fs::write(
+        dir.join("order.eml"),
+        "From: Shop <shop@example.com>\r\nTo: me@example.com\r\nSubject: Card 4111 1111 1111 1111 charged\r\n\
+         Date: Tue, 3 Mar 2020 10:00:00 +0000\r\n\r\nThe gannet order shipped today.\r\n",
+    )
+    .unwrap();
+    e.run(&["add", dir.to_str().unwrap()]).ok();
+    let hit = e.search("gannet");
+    assert_eq!(hit.len(), 1, "{hit:?}");
+    let title = hit[0]["title"].as_str().unwrap();
+    assert!(title.contains("[redacted card number]") && !title.contains("4111"), "{title}");
+    let shown = e.run(&["show", "--json", &hit[0]["id"].to_string()]).ok().json();
+    assert!(!shown["item"]["title"].as_str().unwrap().contains("1111"), "{shown}");
+    assert!(e.run(&["search", "--json", "--mode", "keyword", "4111"]).ok().json()["results"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn exact_sizes_and_modified_times_are_not_in_the_clear() {
+    let e = Engram::init();
+    let dir = e.folder("mail");
+    let path = dir.join("report.eml");
+    // A stated date, so the memory's time is not the file's modified time.
+    let body = format!(
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: pelican\r\nDate: Tue, 3 Mar 2020 10:00:00 +0000\r\n\r\n{}\r\n",
+        "the pelican report counts birds ".repeat(30)
+    );
+    std::fs::write(&path, &body).unwrap();
+    let mtime = 1_600_000_123i64;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime as u64);
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len() as i64;
+    e.run(&["add", dir.to_str().unwrap()]).ok();
+    let id = e.search("pelican")[0]["id"].as_i64().unwrap();
+    // The exact size is still shown, from its sealed copy.
+    let shown = e.run(&["show", "--json", &id.to_string()]).ok().json();
+    assert_eq!(shown["item"]["size"].as_i64(), Some(size), "{shown}");
+    // Adding again still knows the file is unchanged.
+    let again = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(again["unchanged"], 1, "{again}");
+    // No clear value in any table is the exact size or modified time.
+    let db = rusqlite::Connection::open(e.data.join("engram.db")).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for table in tables {
+        let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns: Vec<String> = stmt.column_names().map(|c| c.to_string()).collect();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for (i, column) in columns.iter().enumerate() {
+                if let rusqlite::types::ValueRef::Integer(v) = row.get_ref(i).unwrap() {
+                    assert!(v != size && v != mtime, "{table}.{column} holds the exact {}", if v == size { "size" } else { "modified time" });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_picture_written_by_show_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    use util::x11::{wait_for, Daemon, X};
+    let mut x = X::start();
+    let e = Engram::init();
+    x.terminal("Field notes - xterm", "XTerm", "the cassowary crossed the road\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    let hit = wait_for(std::time::Duration::from_secs(60), "the screen text", || e.search("cassowary").into_iter().next());
+    d.stop();
+    let id = hit["id"].as_i64().unwrap().to_string();
+    let fresh = e.tmp.path().join("frame.png");
+    let existing = e.tmp.path().join("old.png");
+    std::fs::write(&existing, b"old").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for out in [&fresh, &existing] {
+        let mut c = e.command();
+        c.args(["show", &id, "--image"]).arg(out);
+        // SAFETY: umask is async-signal-safe; it only sets the child's file creation mask.
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mode = std::fs::metadata(out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", out.display());
+    }
 }

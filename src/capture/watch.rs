@@ -58,10 +58,10 @@ fn explain(e: &notify::Error) -> String {
 }
 
 /// Whether a changed path should be indexed: under a watched root, not hidden below it (unless
-/// configured), not excluded by the config's patterns.
+/// configured), not excluded by the config's patterns (on its path or where it leads).
 pub fn wanted(path: &Path, roots: &[PathBuf], cfg: &FilesConfig, excluded: &globset::GlobSet) -> bool {
     let Some(root) = roots.iter().find(|r| path.starts_with(r)) else { return false };
-    if excluded.is_match(path) {
+    if crate::capture::files::is_excluded(excluded, path) {
         return false;
     }
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -82,5 +82,23 @@ mod tests {
         assert!(!wanted(Path::new("/home/u/notes/.git/HEAD"), &roots, &cfg, &ex));
         assert!(!wanted(Path::new("/home/u/notes/x/node_modules/y.js"), &roots, &cfg, &ex));
         assert!(!wanted(Path::new("/home/u/other/a.md"), &roots, &cfg, &ex));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_into_an_excluded_folder_is_not_wanted() {
+        let d = tempfile::tempdir().unwrap();
+        let private = d.path().join("private");
+        let notes = d.path().join("notes");
+        std::fs::create_dir_all(&private).unwrap();
+        std::fs::create_dir_all(&notes).unwrap();
+        std::fs::write(private.join("diary.txt"), "a").unwrap();
+        std::fs::write(notes.join("plain.txt"), "a").unwrap();
+        std::os::unix::fs::symlink(private.join("diary.txt"), notes.join("diary.txt")).unwrap();
+        let cfg = FilesConfig { exclude: vec!["**/private/**".into()], ..FilesConfig::default() };
+        let ex = crate::capture::files::exclusions(&cfg).unwrap();
+        let roots = vec![notes.clone()];
+        assert!(wanted(&notes.join("plain.txt"), &roots, &cfg, &ex));
+        assert!(!wanted(&notes.join("diary.txt"), &roots, &cfg, &ex));
     }
 }

@@ -1,10 +1,12 @@
 //! Screenshots of screen memories: sealed WebP image and thumbnail, and the OCR word boxes
 //! used to highlight matches. A frame lives and dies with its item (ON DELETE CASCADE).
+//! The picture's dimensions are sealed too (a window's size can tell which window it was); its
+//! stored size is clear only rounded up to a [`bucket`], for retention by size.
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Result, Store, Writer};
-use crate::crypto::Place;
+use super::{bucket, Result, Store, Writer};
+use crate::crypto::{CryptoError, Place, Sealer};
 
 /// A screenshot as stored: picture, thumbnail and OCR words.
 pub struct Frame {
@@ -29,15 +31,32 @@ fn place(column: &'static str, item_id: i64) -> Place<'static> {
     Place { table: "frames", column, row: item_id }
 }
 
+/// A picture's width and height, sealed in its row.
+pub(super) fn seal_dims(sealer: &Sealer, item_id: i64, width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut plain = [0u8; 8];
+    plain[..4].copy_from_slice(&width.to_le_bytes());
+    plain[4..].copy_from_slice(&height.to_le_bytes());
+    Ok(sealer.seal(place("dims", item_id), &plain)?)
+}
+
+fn open_dims(sealer: &Sealer, item_id: i64, sealed: Option<&[u8]>) -> Result<(u32, u32)> {
+    let tamper = || CryptoError::Tamper(format!("frames.dims row {item_id}"));
+    let plain = sealer.open(place("dims", item_id), sealed.ok_or_else(tamper)?)?;
+    let plain: [u8; 8] = plain.as_slice().try_into().map_err(|_| tamper())?;
+    let half = |i: usize| u32::from_le_bytes([plain[i], plain[i + 1], plain[i + 2], plain[i + 3]]);
+    Ok((half(0), half(4)))
+}
+
 impl Writer<'_> {
     pub fn put_frame(&mut self, item_id: i64, f: &Frame) -> Result<()> {
         let image = self.sealer.seal(place("image", item_id), &f.image)?;
         let thumb = self.sealer.seal(place("thumb", item_id), &f.thumb)?;
         let words = self.sealer.seal(place("words", item_id), &f.words)?;
-        let bytes = (image.len() + thumb.len() + words.len()) as i64;
+        let dims = seal_dims(self.sealer, item_id, f.width, f.height)?;
+        let bytes = bucket((image.len() + thumb.len() + words.len()) as i64);
         self.tx.execute(
-            "INSERT OR REPLACE INTO frames (item_id, width, height, bytes, image, thumb, words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![item_id, f.width, f.height, bytes, image, thumb, words],
+            "INSERT OR REPLACE INTO frames (item_id, dims, bytes, image, thumb, words) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![item_id, dims, bytes, image, thumb, words],
         )?;
         Ok(())
     }
@@ -46,11 +65,12 @@ impl Writer<'_> {
 impl Store {
     /// A screen memory's frame size and words, opened; `None` when the item has none.
     pub fn frame_words(&self, item_id: i64) -> Result<Option<FrameWords>> {
-        let raw: Option<(u32, u32, Vec<u8>)> = self
+        let raw: Option<(Option<Vec<u8>>, Vec<u8>)> = self
             .conn
-            .query_row("SELECT width, height, words FROM frames WHERE item_id = ?1", [item_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row("SELECT dims, words FROM frames WHERE item_id = ?1", [item_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let Some((width, height, words)) = raw else { return Ok(None) };
+        let Some((dims, words)) = raw else { return Ok(None) };
+        let (width, height) = open_dims(&self.sealer, item_id, dims.as_deref())?;
         Ok(Some(FrameWords { width, height, words: self.sealer.open(place("words", item_id), &words)? }))
     }
 
@@ -62,7 +82,7 @@ impl Store {
         Ok(raw.map(|b| self.sealer.open(place(column, item_id), &b)).transpose()?)
     }
 
-    /// Total bytes of stored frames and how many there are.
+    /// Total bytes of stored frames (each rounded up to its bucket) and how many there are.
     pub fn frame_usage(&self) -> Result<(i64, i64)> {
         Ok(self.conn.query_row("SELECT coalesce(sum(bytes), 0), count(*) FROM frames", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
@@ -134,7 +154,8 @@ mod tests {
         assert_eq!(ids.len(), 3, "same app and title, different times: three memories");
         assert_eq!(store.frame_picture(ids[1], false).unwrap().unwrap(), vec![7; 1000]);
         assert_eq!(store.frame_picture(ids[1], true).unwrap().unwrap(), vec![1; 8]);
-        assert_eq!(store.frame_words(ids[1]).unwrap().unwrap().words, b"[]".to_vec());
+        let words = store.frame_words(ids[1]).unwrap().unwrap();
+        assert_eq!((words.width, words.height, words.words), (4, 4, b"[]".to_vec()));
         let (bytes, n) = store.frame_usage().unwrap();
         assert_eq!(n, 3);
         // Age: everything before 150. Size: only what fits in two frames' bytes, newest first.

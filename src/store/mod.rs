@@ -1,8 +1,10 @@
 //! The SQLite store: the source of truth for every memory.
 //!
 //! Every content, path, title and metadata column is sealed with the row's place as associated
-//! data; clear columns hold only times, sizes, kinds, ids and keyed hashes. WAL mode for crash
-//! safety, `secure_delete` so freed pages are zeroed, temp tables kept in memory.
+//! data, and so are exact sizes and picture dimensions; clear columns hold only times, sizes
+//! rounded up to a [`bucket`], counts, kinds, ids and keyed hashes (a file's size and modified
+//! time are known again only through a keyed hash, see [`Store::unchanged`]). WAL mode for
+//! crash safety, `secure_delete` so freed pages are zeroed, temp tables kept in memory.
 //!
 //! Each write batch bumps the store *generation* and stamps the contents it touched, so the
 //! keyword index (which records the generation it has caught up to) can tell what it missed
@@ -17,8 +19,11 @@ pub use frames::{Frame, FrameWords};
 
 pub use vectors::StoredVector;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::path::Path;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -101,10 +106,14 @@ impl ItemMeta {
 #[derive(Debug, Clone)]
 pub struct NewItem {
     pub kind: Kind,
-    pub source: String,
+    /// A file's path exactly as the operating system gives it (any bytes, not only UTF-8), an
+    /// app's name for a screen memory, a document's id.
+    pub source: OsString,
     pub title: Option<String>,
     pub meta: ItemMeta,
     pub time: i64,
+    /// The source's modified time and exact size: sealed, and kept as a keyed hash to tell
+    /// an unchanged file (see [`Store::unchanged`]).
     pub mtime: i64,
     pub size: i64,
     pub text: String,
@@ -117,7 +126,11 @@ pub struct Item {
     pub id: i64,
     pub kind: Kind,
     pub content_id: i64,
+    /// The source for display: a path that is not UTF-8 shows U+FFFD for its odd bytes.
     pub source: String,
+    /// A file memory's exact path, as the operating system gave it.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
     pub title: Option<String>,
     pub meta: ItemMeta,
     pub time: i64,
@@ -129,8 +142,8 @@ pub struct Item {
 #[derive(Debug, Clone, Copy)]
 pub struct Known {
     pub id: i64,
-    pub mtime: i64,
-    pub size: i64,
+    /// Keyed hash of the source's size and modified time when last stored (see [`change_key`]).
+    change_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +171,7 @@ pub struct Stats {
     pub docs: i64,
     pub contents: i64,
     pub chunks: i64,
+    /// Bytes of distinct text, each text counted rounded up to its [`bucket`].
     pub text_bytes: i64,
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
@@ -169,7 +183,88 @@ pub struct Store {
     sealer: Arc<Sealer>,
 }
 
-const ITEM_COLUMNS: &str = "id, kind, content_id, source, title, meta, time, size, added_at";
+const ITEM_COLUMNS: &str = "id, kind, content_id, source, title, meta, time, sealed_size, added_at";
+
+/// A database column kept in the clear, and why.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClearColumn {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub why: &'static str,
+}
+
+const fn clear(table: &'static str, column: &'static str, why: &'static str) -> ClearColumn {
+    ClearColumn { table, column, why }
+}
+
+/// Every column the store keeps in the clear; every other column is sealed. Unit tests check
+/// this list against the schema and against the README's privacy model, which says what each
+/// one tells someone holding a copy of the data directory.
+pub const CLEAR_COLUMNS: &[ClearColumn] = &[
+    clear("meta", "key", "names of the store's counters"),
+    clear("meta", "value", "counters: write batches, next row id, vector writes"),
+    clear("contents", "id", "row id"),
+    clear("contents", "hash", "keyed hash of the text, to store equal texts once"),
+    clear("contents", "bytes", "the text's length rounded up to a bucket, for status"),
+    clear("contents", "generation", "the write batch that last changed it, for the index to catch up"),
+    clear("chunks", "id", "row id"),
+    clear("chunks", "content_id", "the text it is part of"),
+    clear("chunks", "seq", "its place in the text"),
+    clear("chunks", "start", "byte offset in the text, to put the text back together"),
+    clear("chunks", "len", "byte length, to put the text back together"),
+    clear("items", "id", "row id"),
+    clear("items", "kind", "file, screen or doc, for filters"),
+    clear("items", "source_key", "keyed hash of the path or frame, to find it again"),
+    clear("items", "content_id", "the text it holds"),
+    clear("items", "time", "when it was written or seen, for the timeline and time filters"),
+    clear("items", "added_at", "when it was stored"),
+    clear("items", "change_key", "keyed hash of the row, size and modified time, to skip an unchanged file"),
+    clear("embeddings", "chunk_id", "the chunk it belongs to"),
+    clear("embeddings", "model", "the embedder's name"),
+    clear("frames", "item_id", "the memory it belongs to"),
+    clear("frames", "bytes", "the sealed picture's size rounded up to a bucket, for retention by size"),
+    clear("captions", "content_id", "the text it belongs to"),
+    clear("captions", "model", "the language model's name"),
+];
+
+/// Rounds a byte count up to a coarse bucket, for sizes that must stay clear (retention by
+/// size, totals in `status`): at least 4 KiB, then eight steps per doubling, so a bucket is at
+/// most 12.5% above the true size and an exact size no longer singles out a known file.
+pub fn bucket(bytes: i64) -> i64 {
+    const MIN: i64 = 4096;
+    if bytes <= 0 {
+        return 0;
+    }
+    if bytes <= MIN {
+        return MIN;
+    }
+    // `bytes` lies in (2^(k-1), 2^k]; steps of 2^(k-4) put eight between the two.
+    let k = 64 - (bytes - 1).leading_zeros();
+    let step = 1i64 << (k - 4);
+    ((bytes - 1) / step + 1).saturating_mul(step)
+}
+
+/// The keyed hash that tells whether a source changed: its size and modified time, bound to
+/// its row so two rows with equal sizes and times do not show as equal.
+pub(crate) fn change_key(sealer: &Sealer, id: i64, size: i64, mtime: i64) -> [u8; 32] {
+    let mut input = [0u8; 24];
+    input[..8].copy_from_slice(&id.to_le_bytes());
+    input[8..16].copy_from_slice(&size.to_le_bytes());
+    input[16..].copy_from_slice(&mtime.to_le_bytes());
+    sealer.keyed_hash("file-stat", &input)
+}
+
+/// An item's exact size, sealed in its row.
+pub(crate) fn seal_size(sealer: &Sealer, id: i64, size: i64) -> Result<Vec<u8>> {
+    Ok(sealer.seal(Place { table: "items", column: "sealed_size", row: id }, &size.to_le_bytes())?)
+}
+
+fn open_size(sealer: &Sealer, id: i64, sealed: &[u8]) -> Result<i64> {
+    let tamper = || CryptoError::Tamper(format!("items.sealed_size row {id}"));
+    let plain = sealer.open(Place { table: "items", column: "sealed_size", row: id }, sealed)?;
+    let bytes: [u8; 8] = plain.as_slice().try_into().map_err(|_| tamper())?;
+    Ok(i64::from_le_bytes(bytes))
+}
 
 impl Store {
     pub fn open(path: &Path, sealer: Arc<Sealer>) -> Result<Store> {
@@ -189,8 +284,13 @@ impl Store {
              PRAGMA secure_delete = ON;
              PRAGMA temp_store = MEMORY;",
         )?;
-        migrate::run(&conn)?;
-        Ok(Store { conn, sealer })
+        let store = Store { conn, sealer };
+        if migrate::run(&store.conn, &store.sealer)? {
+            // A migration may have replaced clear values (exact sizes): no old page image stays
+            // in the WAL. (Freed pages were zeroed by `secure_delete`.)
+            store.checkpoint()?;
+        }
+        Ok(store)
     }
 
     pub fn sealer(&self) -> &Sealer {
@@ -210,19 +310,29 @@ impl Store {
         Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))?)
     }
 
-    fn source_key(&self, kind: Kind, source: &str) -> [u8; 32] {
-        self.sealer.keyed_hash(&format!("source/{}", kind.as_str()), source.as_bytes())
+    fn source_key(&self, kind: Kind, source: &[u8]) -> [u8; 32] {
+        self.sealer.keyed_hash(&format!("source/{}", kind.as_str()), source)
     }
 
-    /// Looks a source up by its keyed hash; opens nothing sealed.
-    pub fn known(&self, kind: Kind, source: &str) -> Result<Option<Known>> {
-        let key = self.source_key(kind, source);
+    /// Looks a source (a path's exact bytes, for a file) up by its keyed hash; opens nothing
+    /// sealed.
+    pub fn known(&self, kind: Kind, source: impl AsRef<[u8]>) -> Result<Option<Known>> {
+        let key = self.source_key(kind, source.as_ref());
         Ok(self
             .conn
-            .query_row("SELECT id, mtime, size FROM items WHERE source_key = ?1", [&key[..]], |r| {
-                Ok(Known { id: r.get(0)?, mtime: r.get(1)?, size: r.get(2)? })
+            .query_row("SELECT id, change_key FROM items WHERE source_key = ?1", [&key[..]], |r| {
+                let change_key: Option<Vec<u8>> = r.get(1)?;
+                Ok(Known { id: r.get(0)?, change_key: change_key.and_then(|k| k.try_into().ok()) })
             })
             .optional()?)
+    }
+
+    /// Whether the store holds `source` with this size and modified time: a file that need not
+    /// be read again. Compares keyed hashes; opens nothing sealed.
+    pub fn unchanged(&self, kind: Kind, source: impl AsRef<[u8]>, size: i64, mtime: i64) -> Result<bool> {
+        Ok(self
+            .known(kind, source)?
+            .is_some_and(|k| k.change_key == Some(change_key(&self.sealer, k.id, size, mtime))))
     }
 
     /// Runs `f` in one transaction and one generation: all of it lands or none does.
@@ -395,7 +505,7 @@ impl Writer<'_> {
 
     /// Stores an item, reusing an equal content, replacing the item's old content if it changed.
     pub fn put(&mut self, item: &NewItem) -> Result<(i64, PutOutcome)> {
-        let source_key = self.sealer.keyed_hash(&format!("source/{}", item.kind.as_str()), item_key(item).as_bytes());
+        let source_key = self.sealer.keyed_hash(&format!("source/{}", item.kind.as_str()), &item_key(item));
         let content_id = self.content_for(item)?;
         let existing: Option<(i64, i64, Option<Vec<u8>>)> = self
             .tx
@@ -408,10 +518,12 @@ impl Writer<'_> {
             None => {
                 let id = self.next_ids(1)?;
                 let (source, title, meta) = self.seal_item_fields(id, item)?;
+                let change = change_key(self.sealer, id, item.size, item.mtime);
+                let size = seal_size(self.sealer, id, item.size)?;
                 self.tx.execute(
-                    "INSERT INTO items (id, kind, source_key, content_id, source, title, meta, time, mtime, size, added_at)
+                    "INSERT INTO items (id, kind, source_key, content_id, source, title, meta, time, change_key, sealed_size, added_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![id, item.kind.as_str(), &source_key[..], content_id, source, title, meta, item.time, item.mtime, item.size, now],
+                    params![id, item.kind.as_str(), &source_key[..], content_id, source, title, meta, item.time, &change[..], size, now],
                 )?;
                 self.touch_content(content_id)?;
                 Ok((id, PutOutcome::Added))
@@ -421,9 +533,11 @@ impl Writer<'_> {
                     .map(|t| self.sealer.open_str(Place { table: "items", column: "title", row: id }, &t))
                     .transpose()?;
                 let (source, title, meta) = self.seal_item_fields(id, item)?;
+                let change = change_key(self.sealer, id, item.size, item.mtime);
+                let size = seal_size(self.sealer, id, item.size)?;
                 self.tx.execute(
-                    "UPDATE items SET content_id = ?2, source = ?3, title = ?4, meta = ?5, time = ?6, mtime = ?7, size = ?8 WHERE id = ?1",
-                    params![id, content_id, source, title, meta, item.time, item.mtime, item.size],
+                    "UPDATE items SET content_id = ?2, source = ?3, title = ?4, meta = ?5, time = ?6, change_key = ?7, sealed_size = ?8 WHERE id = ?1",
+                    params![id, content_id, source, title, meta, item.time, &change[..], size],
                 )?;
                 if old_content != content_id {
                     self.touch_content(content_id)?;
@@ -472,7 +586,7 @@ impl Writer<'_> {
         let id = self.next_ids(1 + item.chunks.len() as i64)?;
         self.tx.execute(
             "INSERT INTO contents (id, hash, bytes, generation) VALUES (?1, ?2, ?3, ?4)",
-            params![id, &hash[..], item.text.len() as i64, self.generation],
+            params![id, &hash[..], bucket(item.text.len() as i64), self.generation],
         )?;
         let mut stmt = self
             .tx
@@ -500,12 +614,19 @@ impl Writer<'_> {
     }
 }
 
-/// What makes an item one memory: a file is its path; a screen memory is one frame, so its app
-/// alone is not enough.
-fn item_key(item: &NewItem) -> std::borrow::Cow<'_, str> {
+/// What makes an item one memory: a file is its path's exact bytes; a screen memory is one
+/// frame, so its app alone is not enough.
+fn item_key(item: &NewItem) -> Cow<'_, [u8]> {
     match item.kind {
-        Kind::Screen => format!("{}\0{}\0{}", item.source, item.time, item.title.as_deref().unwrap_or("")).into(),
-        _ => item.source.as_str().into(),
+        Kind::Screen => {
+            let mut key = item.source.as_bytes().to_vec();
+            key.push(0);
+            key.extend_from_slice(item.time.to_string().as_bytes());
+            key.push(0);
+            key.extend_from_slice(item.title.as_deref().unwrap_or("").as_bytes());
+            key.into()
+        }
+        _ => item.source.as_bytes().into(),
     }
 }
 
@@ -517,7 +638,7 @@ struct RawItem {
     title: Option<Vec<u8>>,
     meta: Option<Vec<u8>>,
     time: i64,
-    size: i64,
+    size: Option<Vec<u8>>,
     added_at: i64,
 }
 
@@ -538,7 +659,7 @@ impl RawItem {
 
     fn open(self, sealer: &Sealer) -> Result<Item> {
         let place = |column| Place { table: "items", column, row: self.id };
-        let source = sealer.open_str(place("source"), &self.source)?;
+        let source = OsString::from_vec(sealer.open(place("source"), &self.source)?);
         let title = self.title.map(|t| sealer.open_str(place("title"), &t)).transpose()?;
         let meta = match self.meta {
             Some(m) => {
@@ -548,15 +669,20 @@ impl RawItem {
             None => ItemMeta::default(),
         };
         let kind = Kind::parse(&self.kind).ok_or_else(|| CryptoError::Tamper(format!("items.kind row {}", self.id)))?;
+        let size = match &self.size {
+            Some(s) => open_size(sealer, self.id, s)?,
+            None => return Err(CryptoError::Tamper(format!("items.sealed_size row {}", self.id)).into()),
+        };
         Ok(Item {
             id: self.id,
             kind,
             content_id: self.content_id,
-            source,
+            source: source.to_string_lossy().into_owned(),
+            path: (kind == Kind::File).then(|| PathBuf::from(source)),
             title,
             meta,
             time: self.time,
-            size: self.size,
+            size,
             added_at: self.added_at,
         })
     }
@@ -599,6 +725,7 @@ impl RawChunk {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::ffi::OsStr;
     use crate::crypto::DataKey;
 
     pub(crate) fn store() -> (tempfile::TempDir, Store) {
@@ -699,6 +826,204 @@ pub(crate) mod tests {
         assert!(s.known(Kind::File, "/a.txt").unwrap().is_some());
         assert!(s.known(Kind::File, "/b.txt").unwrap().is_none());
         assert!(s.known(Kind::Screen, "/a.txt").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_unchanged_file_is_known_by_a_keyed_hash_of_its_size_and_time() {
+        let (_d, mut s) = store();
+        let mut it = item("/a.txt", "one");
+        (it.size, it.mtime) = (1234, 1_700_000_000);
+        s.write(|w| w.put(&it)).unwrap();
+        assert!(s.unchanged(Kind::File, "/a.txt", 1234, 1_700_000_000).unwrap());
+        assert!(!s.unchanged(Kind::File, "/a.txt", 1235, 1_700_000_000).unwrap());
+        assert!(!s.unchanged(Kind::File, "/a.txt", 1234, 1_700_000_001).unwrap());
+        assert!(!s.unchanged(Kind::File, "/b.txt", 1234, 1_700_000_000).unwrap());
+        // The exact size is shown, from its sealed copy.
+        let id = s.known(Kind::File, "/a.txt").unwrap().unwrap().id;
+        assert_eq!(s.item(id).unwrap().size, 1234);
+        // Equal sizes and times in two rows do not hash alike.
+        let mut other = item("/b.txt", "two");
+        (other.size, other.mtime) = (1234, 1_700_000_000);
+        s.write(|w| w.put(&other)).unwrap();
+        let keys: Vec<Vec<u8>> =
+            s.conn.prepare("SELECT change_key FROM items").unwrap().query_map([], |r| r.get(0)).unwrap().map(|k| k.unwrap()).collect();
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1]);
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_kept_exactly() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_d, mut s) = store();
+        let latin1 = OsStr::from_bytes(b"/notes/caf\xe9.txt");
+        let other = OsStr::from_bytes(b"/notes/caf\xe8.txt");
+        let mut a = item("", "first text");
+        a.source = latin1.to_owned();
+        let mut b = item("", "second text");
+        b.source = other.to_owned();
+        let (ia, out_a) = s.write(|w| w.put(&a)).unwrap();
+        let (ib, out_b) = s.write(|w| w.put(&b)).unwrap();
+        assert_eq!((out_a, out_b), (PutOutcome::Added, PutOutcome::Added), "two names, two memories");
+        assert_ne!(ia, ib);
+        let it = s.item(ia).unwrap();
+        assert_eq!(it.path.as_deref(), Some(Path::new(latin1)));
+        assert_eq!(it.source, "/notes/caf\u{fffd}.txt");
+        assert!(s.unchanged(Kind::File, latin1.as_bytes(), a.size, a.mtime).unwrap());
+    }
+
+    #[test]
+    fn sizes_left_clear_are_rounded_up_to_a_bucket() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(1), 4096);
+        assert_eq!(bucket(4096), 4096);
+        assert_eq!(bucket(4097), 4608);
+        assert_eq!(bucket(8192), 8192);
+        assert_eq!(bucket(1_000_000), 1_048_576);
+        for n in [5000i64, 77_777, 123_456_789, 1 << 40] {
+            let b = bucket(n);
+            assert!(b >= n && b - n <= n / 8, "{n} -> {b}");
+        }
+        assert_eq!(bucket(i64::MAX), i64::MAX);
+        // Many sizes share a bucket: the clear value does not single one out.
+        assert_eq!(bucket(70_001), bucket(73_000));
+    }
+
+    /// Writes a version-4 store by hand (clear exact sizes, times and dimensions), as an older
+    /// engram left it.
+    fn version_4_store(path: &Path, sealer: &Sealer, size: i64, mtime: i64) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;").unwrap();
+        migrate::run_to(&conn, sealer, 4).unwrap();
+        let seal = |table, column, row, plain: &[u8]| sealer.seal(Place { table, column, row }, plain).unwrap();
+        let text = "an old memory of the heron";
+        conn.execute(
+            "INSERT INTO contents (id, hash, bytes, generation) VALUES (1, ?1, ?2, 1)",
+            params![&sealer.keyed_hash("content", text.as_bytes())[..], size],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO chunks (id, content_id, seq, start, len, body) VALUES (2, 1, 0, 0, ?1, ?2)",
+            params![text.len() as i64, seal("chunks", "body", 2, text.as_bytes())],
+        )
+        .unwrap();
+        for (id, kind, source) in [(3i64, "file", "/old/heron.txt"), (4, "screen", "XTerm")] {
+            conn.execute(
+                "INSERT INTO items (id, kind, source_key, content_id, source, title, meta, time, mtime, size, added_at)
+                 VALUES (?1, ?2, ?3, 1, ?4, NULL, NULL, 100, ?5, ?6, 100)",
+                params![id, kind, &sealer.keyed_hash(&format!("source/{kind}"), source.as_bytes())[..], seal("items", "source", id, source.as_bytes()), mtime, size],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO frames (item_id, width, height, bytes, image, thumb, words) VALUES (4, 1366, 768, ?1, ?2, ?3, ?4)",
+            params![size, seal("frames", "image", 4, b"webp"), seal("frames", "thumb", 4, b"thumb"), seal("frames", "words", 4, b"[]")],
+        )
+        .unwrap();
+        conn.execute("UPDATE meta SET value = 5 WHERE key = 'next_id'", []).unwrap();
+    }
+
+    #[test]
+    fn a_version_4_store_is_converted_and_keeps_no_exact_size_or_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engram.db");
+        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        // Six-byte values: SQLite stores them as these six bytes, big-endian.
+        let (size, mtime) = (0x0000_5a17_e3c9_b4d2_i64, 0x0000_61c8_f00d_4e3b_i64);
+        version_4_store(&path, &sealer, size, mtime);
+        let on_disk = |v: i64| -> bool {
+            let needle = &v.to_be_bytes()[2..];
+            ["engram.db", "engram.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::read(dir.path().join(f)).ok())
+                .any(|bytes| bytes.windows(6).any(|w| w == needle))
+        };
+        assert!(on_disk(size) && on_disk(mtime), "the old store holds them in the clear");
+
+        let mut s = Store::open(&path, sealer.clone()).unwrap();
+        // Still known as unchanged, and the exact size still shown.
+        assert!(s.unchanged(Kind::File, "/old/heron.txt", size, mtime).unwrap());
+        assert!(!s.unchanged(Kind::File, "/old/heron.txt", size, mtime + 1).unwrap());
+        let old = s.item(3).unwrap();
+        assert_eq!((old.size, old.source.as_str()), (size, "/old/heron.txt"));
+        let words = s.frame_words(4).unwrap().unwrap();
+        assert_eq!((words.width, words.height), (1366, 768));
+        assert_eq!(s.frame_usage().unwrap().0, bucket(size));
+        assert_eq!(s.stats().unwrap().text_bytes, bucket(size));
+        let columns = |table: &str| -> Vec<String> {
+            let stmt = s.conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            stmt.column_names().map(|c| c.to_string()).collect()
+        };
+        assert!(!columns("items").iter().any(|c| c == "mtime" || c == "size"), "{:?}", columns("items"));
+        assert!(!columns("frames").iter().any(|c| c == "width" || c == "height"), "{:?}", columns("frames"));
+        // A changed file is written over as before.
+        let mut again = item("/old/heron.txt", "a new memory of the heron");
+        (again.size, again.mtime) = (10, 20);
+        assert_eq!(s.write(|w| w.put(&again)).unwrap().1, PutOutcome::Updated);
+        assert!(s.unchanged(Kind::File, "/old/heron.txt", 10, 20).unwrap());
+        drop(s);
+
+        // Nothing on disk holds the old exact values any more: not the database, not its WAL.
+        assert!(!on_disk(size), "the exact size is still on disk");
+        assert!(!on_disk(mtime), "the exact modified time is still on disk");
+    }
+
+    /// Every column of the schema, as (table, column, declared type).
+    fn schema_columns(s: &Store) -> Vec<(String, String, String)> {
+        let tables: Vec<String> = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for t in tables {
+            let mut stmt = s.conn.prepare(&format!("SELECT name, type FROM pragma_table_info('{t}')")).unwrap();
+            let cols = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap();
+            for c in cols {
+                let (name, ty) = c.unwrap();
+                out.push((t.clone(), name, ty));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_column_is_sealed_or_listed_as_clear() {
+        let (_d, s) = store();
+        let columns = schema_columns(&s);
+        for (t, c, ty) in &columns {
+            let listed = CLEAR_COLUMNS.iter().any(|k| k.table == t && k.column == c);
+            // Sealed values are BLOBs; a clear column of another type must be listed.
+            assert!(listed || ty == "BLOB", "{t}.{c} ({ty}) is clear and not in CLEAR_COLUMNS");
+        }
+        for k in CLEAR_COLUMNS {
+            assert!(columns.iter().any(|(t, c, _)| t == k.table && c == k.column), "{}.{} is not in the schema", k.table, k.column);
+        }
+        // The BLOB columns left clear are exactly the keyed hashes; the other BLOBs are sealed.
+        let clear_blobs: Vec<String> = columns
+            .iter()
+            .filter(|(t, c, ty)| ty == "BLOB" && CLEAR_COLUMNS.iter().any(|k| k.table == t && k.column == c))
+            .map(|(t, c, _)| format!("{t}.{c}"))
+            .collect();
+        assert_eq!(clear_blobs, ["contents.hash", "items.source_key", "items.change_key"]);
+    }
+
+    #[test]
+    fn the_readme_privacy_model_names_every_clear_column() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("## Privacy model").expect("README has a privacy model");
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        for k in CLEAR_COLUMNS {
+            let name = format!("`{}.{}`", k.table, k.column);
+            assert!(section.contains(&name), "the README's privacy model does not say what {name} tells");
+        }
+        // Nor does it name a clear column the schema no longer has.
+        for gone in ["`items.mtime`", "`items.size`", "`frames.width`", "`frames.height`"] {
+            assert!(!section.contains(gone), "{gone} is named but no longer exists");
+        }
     }
 
     #[test]
