@@ -5,6 +5,7 @@
 //! lives in its own module and can be used alone.
 
 pub mod answer;
+pub mod backup;
 pub mod capture;
 pub mod config;
 pub mod crypto;
@@ -13,6 +14,7 @@ pub mod doctor;
 pub mod embed;
 pub mod eval;
 pub mod extract;
+pub mod harden;
 pub mod index;
 pub mod llm;
 pub mod mcp;
@@ -72,13 +74,35 @@ pub enum Error {
     Other(String),
 }
 
+/// What a caught panic is reported as: where it happened goes to stderr (see `harden`), what
+/// it said never does, since a parser's message may quote the user's document.
+pub const INTERNAL_ERROR: &str = "internal error (a bug in engram; its message is not shown, as it may hold your content)";
+
 impl Error {
+    /// The kind of error, for logs that must not carry its message (which may name a file).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Vault(_) => "key file",
+            Error::Config(_) => "settings",
+            Error::Store(_) => "database",
+            Error::Index(_) => "keyword index",
+            Error::Embed(_) => "embedder",
+            Error::Llm(_) => "language model",
+            Error::Tamper(_) => "tampering",
+            Error::Usage(_) => "usage",
+            Error::Daemon { .. } => "daemon",
+            Error::Locked(_) => "locked",
+            Error::Other(_) => "other",
+        }
+    }
+
     /// The process exit code DESIGN.md fixes: 1 error, 2 usage, 3 locked, 4 tampering.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
             Error::Daemon { code, .. } => *code,
-            Error::Vault(VaultError::WrongPassphrase(_)) | Error::Locked(_) => 3,
+            Error::Vault(VaultError::WrongPassphrase(_) | VaultError::WrongRecoveryCode(_) | VaultError::NoRecoveryCode(_))
+            | Error::Locked(_) => 3,
             Error::Tamper(_) => 4,
             _ => 1,
         }
@@ -306,6 +330,10 @@ pub struct Status {
     /// How the embedder's dense layers multiply here: "AMX bf16 tiles" or "f32".
     #[serde(default)]
     pub embedder_arithmetic: String,
+    /// The running daemon's own account of itself, with what it keeps only in memory; set when
+    /// the daemon answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<daemon::State>,
 }
 
 /// How many files to write in one store transaction.
@@ -353,6 +381,35 @@ impl Engram {
             Err(e) => return Err(e.into()),
         }
         Ok(engram)
+    }
+
+    /// Creates a new vault and store in `dir`, with a recovery code (returned to be shown once)
+    /// that can replace a forgotten passphrase.
+    pub fn init_with_recovery(dir: &Path, passphrase: &[u8], config: Config) -> Result<(Engram, vault::RecoveryCode)> {
+        config::create_private_dir(dir)?;
+        let (key, code) = vault::create_with_recovery(dir, passphrase, KdfParams::default())?;
+        Ok((Self::open_with_key(dir, &key, config)?, code))
+    }
+
+    /// Sets a new passphrase with the recovery code instead of the old passphrase;
+    /// `new_passphrase` is asked for only once the code has opened the key. A wrong code
+    /// changes nothing.
+    pub fn recover_passphrase(
+        dir: &Path,
+        recovery_code: &str,
+        new_passphrase: impl FnOnce() -> Result<zeroize::Zeroizing<String>>,
+    ) -> Result<()> {
+        let key = vault::unlock_with_recovery(dir, recovery_code)?;
+        let new = new_passphrase()?;
+        vault::rewrap(dir, &key, new.as_bytes())?;
+        Ok(())
+    }
+
+    /// Replaces the recovery code (or adds one to a store made without); returns the new one to
+    /// be shown once. The old code stops working.
+    pub fn new_recovery_code(dir: &Path, passphrase: &[u8]) -> Result<vault::RecoveryCode> {
+        let key = vault::unlock(dir, passphrase)?;
+        Ok(vault::new_recovery_code(dir, &key)?)
     }
 
     /// Changes the passphrase: the data key is rewrapped, nothing is re-encrypted.
@@ -493,11 +550,10 @@ impl Engram {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let source = path.to_string_lossy().into_owned();
-        if let Ok(Some(known)) = self.store.known(Kind::File, &source) {
-            if known.mtime == mtime && known.size == meta.len() as i64 {
-                return Ok(None);
-            }
+        // The path exactly as the system gives it: a name that is not UTF-8 is its own file.
+        let source = path.as_os_str().to_os_string();
+        if let Ok(true) = self.store.unchanged(Kind::File, source.as_encoded_bytes(), meta.len() as i64, mtime) {
+            return Ok(None);
         }
         let mut doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
         doc.text = capture::privacy::redact(&doc.text).text;
@@ -505,11 +561,7 @@ impl Engram {
         if chunks.is_empty() {
             return Err(Skip::Empty);
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let title = match (doc.title, name) {
-            (Some(t), Some(n)) => Some(format!("{t} · {n}")),
-            (t, n) => t.or(n),
-        };
+        let title = file_title(doc.title, path);
         Ok(Some(NewItem {
             kind: Kind::File,
             source,
@@ -553,18 +605,15 @@ impl Engram {
             .store
             .all_items()?
             .into_iter()
-            .filter(|i| i.kind == Kind::File)
-            .filter(|i| {
-                let p = Path::new(&i.source);
-                roots.iter().any(|r| p.starts_with(r)) && (!p.is_file() || excluded.is_match(p))
-            })
-            .map(|i| i.id)
+            .filter_map(|i| Some((i.id, i.path?)))
+            .filter(|(_, p)| roots.iter().any(|r| p.starts_with(r)) && (!p.is_file() || files::is_excluded(&excluded, p)))
+            .map(|(id, _)| id)
             .collect();
         self.remove_items(&gone)
     }
 
     /// Stores a captured screen frame (already through the privacy gate) as one memory, in one
-    /// transaction, and indexes it. Returns the new item's id.
+    /// transaction; [`Engram::sync_index`] indexes it. Returns the new item's id.
     /// `replaces`: an earlier frame this one continues (see `Captured::continues`), deleted in the
     /// same transaction.
     pub fn add_frame(&mut self, c: &capture::screen::Captured, replaces: Option<i64>) -> Result<i64> {
@@ -572,7 +621,7 @@ impl Engram {
         let chunks = self.chunk_text(&text);
         let item = NewItem {
             kind: Kind::Screen,
-            source: c.app.clone(),
+            source: c.app.clone().into(),
             title: Some(c.title.clone()).filter(|t| !t.is_empty()),
             meta: ItemMeta { app: Some(c.app.clone()), pid: c.pid, ..Default::default() },
             time: c.time,
@@ -596,8 +645,14 @@ impl Engram {
             w.put_frame(id, &frame)?;
             Ok(id)
         })?;
-        self.index.sync(&self.store)?;
         Ok(id)
+    }
+
+    /// Brings the keyword index up to the store. A frame is kept once [`Engram::add_frame`]
+    /// returns; the index can catch up later (another process may hold its writer).
+    pub fn sync_index(&mut self) -> Result<()> {
+        self.index.sync(&self.store)?;
+        Ok(())
     }
 
     /// Deletes screen memories older than the retention age, then the oldest beyond the size
@@ -848,7 +903,7 @@ impl Engram {
                 self.store
                     .all_items()?
                     .into_iter()
-                    .filter(|i| i.kind == Kind::File && Path::new(&i.source).starts_with(&p))
+                    .filter(|i| i.path.as_deref().is_some_and(|ip| ip.starts_with(&p)))
                     .map(|i| i.id)
                     .collect()
             }
@@ -867,7 +922,9 @@ impl Engram {
 
     /// Unlocks the store and rebuilds the keyword index from it, discarding the old index
     /// files first, so a damaged or tampered index cannot stop the repair.
+    /// Refused while the daemon runs: it holds the index open and writes to it.
     pub fn reindex(dir: &Path, passphrase: &[u8], config: Config) -> Result<(Engram, usize)> {
+        refuse_while_daemon_runs(dir, "reindex")?;
         if !vault::exists(dir) {
             return Err(VaultError::NotInitialised(dir.display().to_string()).into());
         }
@@ -902,6 +959,7 @@ impl Engram {
             texts_without_caption: self.store.count_without_caption(&self.config.models.generator)?,
             embedder,
             embedder_arithmetic: embed::arithmetic().to_string(),
+            daemon: None,
         })
     }
 }
@@ -913,8 +971,47 @@ impl AddReport {
     }
 }
 
+/// Fails with a usage error (exit 2) when the daemon is running on `dir`: for commands that
+/// replace what it holds open.
+pub fn refuse_while_daemon_runs(dir: &Path, command: &str) -> Result<()> {
+    match daemon::running(dir) {
+        Some(d) => Err(Error::Usage(format!(
+            "the engram daemon is running on {} (pid {}); stop it first, then run `engram {command}` (it would remove the index the daemon is writing)",
+            dir.display(),
+            d.pid
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A file memory's title: the document's own title, if any, and the file's name, through the
+/// same redaction as its text and as window titles (a subject line can hold a card number).
+fn file_title(doc_title: Option<String>, path: &Path) -> Option<String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let title = match (doc_title, name) {
+        (Some(t), Some(n)) => Some(format!("{t} · {n}")),
+        (t, n) => t.or(n),
+    };
+    title.map(|t| capture::privacy::redact(&t).text)
+}
+
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_titles_are_redacted_like_window_titles() {
+        let t = file_title(Some("Card 4111 1111 1111 1111 charged".into()), Path::new("/mail/order.eml")).unwrap();
+        assert!(t.contains("[redacted card number]") && !t.contains("1111"), "{t}");
+        assert!(t.ends_with("· order.eml"), "{t}");
+        let named = file_title(None, Path::new("/notes/token ghp_0123456789abcdefABCDEF0123456789abcd.txt")).unwrap();
+        assert!(!named.contains("ghp_0123456789"), "{named}");
+        assert_eq!(file_title(None, Path::new("/notes/plain.txt")).as_deref(), Some("plain.txt"));
+    }
 }

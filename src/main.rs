@@ -26,9 +26,14 @@ struct Cli {
     /// Settings file [default: $XDG_CONFIG_HOME/engram/config.toml]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Read the passphrase from this file (first line) instead of ENGRAM_PASSPHRASE or a prompt
+    /// Read the passphrase from this file (first line; only you may read it) instead of
+    /// ENGRAM_PASSPHRASE or a prompt
     #[arg(long, global = true, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Run this shell command and read the passphrase from its output (first line), e.g.
+    /// "secret-tool lookup app engram": the passphrase then stays in the login keyring
+    #[arg(long, global = true, value_name = "CMD", conflicts_with = "passphrase_file")]
+    passphrase_cmd: Option<String>,
     /// Print machine-readable JSON
     #[arg(long, global = true)]
     json: bool,
@@ -66,8 +71,12 @@ impl Filters {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a new sealed store, protected by a passphrase
-    Init,
+    /// Create a new sealed store, protected by a passphrase; prints a recovery code once
+    Init {
+        /// Make no recovery code: then only the passphrase opens the store
+        #[arg(long)]
+        no_recovery_code: bool,
+    },
     /// Index files and folders (re-adding unchanged files does no work)
     Add {
         #[arg(required = true, value_name = "PATH")]
@@ -173,12 +182,46 @@ enum Command {
     },
     /// Rebuild the keyword index from the store
     Reindex,
-    /// Change the passphrase (the data is not re-encrypted)
+    /// Change the passphrase (the data is not re-encrypted); with --recover, set a new one
+    /// with the recovery code when the passphrase is forgotten
     Passwd {
         /// Read the new passphrase from this file instead of ENGRAM_NEW_PASSPHRASE or a prompt
         #[arg(long, value_name = "FILE")]
         new_passphrase_file: Option<PathBuf>,
+        /// Open the store with the recovery code instead of the old passphrase (the code from
+        /// --recovery-code-file, else ENGRAM_RECOVERY_CODE, else a prompt; spaces, dashes and
+        /// case do not matter). The code keeps working afterwards
+        #[arg(long)]
+        recover: bool,
+        /// Read the recovery code from this file (first line)
+        #[arg(long, value_name = "FILE", requires = "recover")]
+        recovery_code_file: Option<PathBuf>,
+        /// Replace the recovery code with a new one, printed once (the old one stops working),
+        /// or give a store made without one a code; the passphrase stays as it is
+        #[arg(long, conflicts_with_all = ["recover", "new_passphrase_file"])]
+        new_recovery_code: bool,
     },
+    /// Copy the store, its key file and its keyword index, still sealed, into a new folder;
+    /// works while the daemon runs, and checks the copy
+    Backup {
+        /// A new or empty folder outside the data directory (on another disk, ideally)
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Put a backup made by `engram backup` in place, after checking that it opens with the
+    /// passphrase and is undamaged (stop the daemon, serve and mcp first)
+    Restore {
+        /// The backup folder
+        #[arg(value_name = "SRC")]
+        src: PathBuf,
+        /// If the data directory holds a store, move it aside (into DATA_DIR/replaced-TIME/,
+        /// still sealed, never deleted) instead of refusing
+        #[arg(long)]
+        force: bool,
+    },
+    /// Open every sealed row and index file, run SQLite's integrity check, and report what is
+    /// damaged, by table, column and row or by file (exit 4 when anything is)
+    Verify,
     /// Print the effective settings
     Config,
     /// Score retrieval on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv)
@@ -202,6 +245,7 @@ fn main() -> ExitCode {
     // instead of a panic about a broken pipe.
     // SAFETY: restores the default action for SIGPIPE before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    engram::harden::apply();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,18 +256,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--passphrase-cmd`, set once at start: every way of unlocking asks `passphrase` alone.
+static PASSPHRASE_CMD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn run(cli: Cli) -> Result<(), Error> {
+    if let Some(cmd) = &cli.passphrase_cmd {
+        let _ = PASSPHRASE_CMD.set(cmd.clone());
+    }
     let (config, config_path) = Config::load(cli.config.as_deref())?;
     let dir = config::data_dir(cli.data_dir.as_deref())?;
     let json = cli.json;
     match cli.command {
-        Command::Init => {
+        Command::Init { no_recovery_code } => {
             let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", true)?;
-            Engram::init(&dir, pass.as_bytes(), config)?;
+            let code = if no_recovery_code {
+                Engram::init(&dir, pass.as_bytes(), config)?;
+                None
+            } else {
+                Some(Engram::init_with_recovery(&dir, pass.as_bytes(), config)?.1)
+            };
             if json {
-                println!("{}", json!({ "data_dir": dir.display().to_string() }));
+                println!("{}", json!({ "data_dir": dir.display().to_string(), "recovery_code": code.as_ref().map(|c| c.as_str()) }));
             } else {
                 println!("Created a sealed engram store in {}", dir.display());
+                if let Some(code) = &code {
+                    print_recovery_code(code);
+                }
                 println!("Next: engram add ~/Documents   then   engram search WORDS");
             }
         }
@@ -389,12 +447,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             log(&format!("started (pid {}), store {}", std::process::id(), dir.display()));
             let state = engram::daemon::run(engram, engram::daemon::Options { interval, watch: folders }, &log)?;
             log(&format!(
-                "stopped: {} frames stored, {} unchanged skipped, {} excluded; {} files indexed, {} removed",
-                state.frames_stored, state.frames_unchanged, state.frames_excluded, state.files_indexed, state.files_removed
+                "stopped: {} frames stored, {} unchanged skipped; {} files indexed, {} removed",
+                state.frames_stored, state.frames_unchanged, state.files_indexed, state.files_removed
             ));
         }
         Command::Pause { duration } => {
-            let until = duration.map(|d| parse_duration(&d).map(|s| chrono::Utc::now().timestamp() + s)).transpose()?;
+            let until = duration.map(|d| parse_duration(&d).map(|s| chrono::Utc::now().timestamp().saturating_add(s))).transpose()?;
             engram::daemon::pause(&dir, until).map_err(|e| Error::Other(format!("could not write the pause file in {}: {e}", dir.display())))?;
             match until {
                 Some(t) => println!("screen capture paused until {}", local_time(t)),
@@ -424,7 +482,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Some(Reply::Status(s)) => *s,
                 _ => open(&dir, cli.passphrase_file.as_deref(), config)?.status()?,
             };
-            let daemon = engram::daemon::running(&dir);
+            let daemon = s.daemon.clone().or_else(|| engram::daemon::running(&dir));
             let paused = engram::daemon::paused(&dir, chrono::Utc::now().timestamp());
             if json {
                 let mut v = serde_json::to_value(&s).expect("status serialises");
@@ -443,10 +501,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                     println!("span:           {} to {}", local_time(a), local_time(b));
                 }
                 match &daemon {
-                    Some(d) => println!(
-                        "daemon:         running (pid {}), capture {}; {} frames stored, {} unchanged, {} excluded; captions {}, {} written",
-                        d.pid, d.capture, d.frames_stored, d.frames_unchanged, d.frames_excluded, d.captions, d.captioned
-                    ),
+                    Some(d) => {
+                        let excluded = d.private.as_ref().map(|p| format!(", {} excluded", p.frames_excluded)).unwrap_or_default();
+                        println!(
+                            "daemon:         running (pid {}), capture {}; {} frames stored, {} unchanged{excluded}; captions {}, {} written",
+                            d.pid, d.capture, d.frames_stored, d.frames_unchanged, d.captions, d.captioned
+                        );
+                        if let Some(e) = &d.last_error {
+                            println!("last problem:   {e}");
+                        }
+                    }
                     None => println!("daemon:         not running"),
                 }
                 match paused {
@@ -473,6 +537,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Reindex => {
+            // Before the passphrase is asked for: the answer is no while the daemon runs.
+            engram::refuse_while_daemon_runs(&dir, "reindex")?;
             let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
             let (_, n) = Engram::reindex(&dir, pass.as_bytes(), config)?;
             if json {
@@ -481,12 +547,82 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("rebuilt the keyword index from {n} stored texts");
             }
         }
-        Command::Passwd { new_passphrase_file } => {
+        Command::Passwd { new_passphrase_file, recover: false, new_recovery_code: false, .. } => {
             let old = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
             let new = passphrase(new_passphrase_file.as_deref(), "ENGRAM_NEW_PASSPHRASE", true)?;
             Engram::change_passphrase(&dir, old.as_bytes(), new.as_bytes())?;
             if !json {
                 println!("passphrase changed");
+            }
+        }
+        Command::Passwd { new_passphrase_file, recover: true, recovery_code_file, .. } => {
+            let code = recovery_code(recovery_code_file.as_deref())?;
+            Engram::recover_passphrase(&dir, &code, || passphrase(new_passphrase_file.as_deref(), "ENGRAM_NEW_PASSPHRASE", true))?;
+            if !json {
+                println!("passphrase changed with the recovery code (the code still works)");
+            }
+        }
+        Command::Passwd { new_recovery_code: true, .. } => {
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let code = Engram::new_recovery_code(&dir, pass.as_bytes())?;
+            if json {
+                println!("{}", json!({ "recovery_code": code.as_str() }));
+            } else {
+                print_recovery_code(&code);
+                println!("The previous recovery code no longer works.");
+            }
+        }
+        Command::Backup { dest } => {
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let r = engram::backup::backup(&dir, pass.as_bytes(), &dest)?;
+            if json {
+                println!("{}", serde_json::to_string(&r).expect("report serialises"));
+            } else {
+                println!("backed up {} to {}, sealed as it is in the store (the same passphrase opens it)", dir.display(), r.dest);
+                println!("  database  {} bytes: {}", r.database_bytes, r.check.counts());
+                println!("  index     {} files, {} bytes", r.index_files, r.index_bytes);
+                println!("  key file  {} bytes", r.key_file_bytes);
+                if r.check.ok() {
+                    println!("checked: every sealed value and index file of the backup opens");
+                }
+                for d in &r.check.damaged {
+                    println!("DAMAGED   {d}");
+                }
+            }
+            if !r.check.ok() {
+                return Err(Error::Tamper(format!(
+                    "the backup was written, but {} sealed values or files in it (so in the store too) are damaged: {}; `engram verify` lists them",
+                    r.check.damaged.len(),
+                    r.check.summary()
+                )));
+            }
+        }
+        Command::Restore { src, force } => {
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let r = engram::backup::restore(&dir, &src, pass.as_bytes(), config, force)?;
+            if json {
+                println!("{}", serde_json::to_string(&r).expect("report serialises"));
+            } else {
+                println!("restored {} into {}: {}", r.restored_from, r.data_dir, r.check.counts());
+                if let Some(aside) = &r.set_aside {
+                    println!("the store that was there is now in {aside}, still sealed under its own passphrase; delete it once you no longer need it");
+                }
+            }
+        }
+        Command::Verify => {
+            let pass = passphrase(cli.passphrase_file.as_deref(), "ENGRAM_PASSPHRASE", false)?;
+            let r = engram::backup::verify(&dir, pass.as_bytes())?;
+            if json {
+                println!("{}", serde_json::to_string(&r).expect("report serialises"));
+            } else {
+                println!("{r}");
+            }
+            if !r.ok() {
+                return Err(Error::Tamper(format!(
+                    "{} sealed values or files failed their integrity check: {}",
+                    r.damaged.len(),
+                    r.summary()
+                )));
             }
         }
         Command::Config => {
@@ -533,17 +669,22 @@ fn open(dir: &Path, passphrase_file: Option<&Path>, config: Config) -> Result<En
     Engram::open(dir, pass.as_bytes(), config)
 }
 
-/// The passphrase from a file, then the environment, then a prompt on the terminal.
+/// The passphrase from a file, then `--passphrase-cmd` (for the store's own passphrase), then
+/// the environment, then a prompt on the terminal.
 fn passphrase(file: Option<&Path>, var: &str, confirm: bool) -> Result<Zeroizing<String>, Error> {
     if let Some(f) = file {
+        refuse_if_shared(f)?;
         let text = Zeroizing::new(
             std::fs::read_to_string(f).map_err(|e| Error::Locked(format!("cannot read the passphrase file {}: {e}", f.display())))?,
         );
         let line = text.lines().next().unwrap_or("");
         return non_empty(Zeroizing::new(line.to_string()));
     }
-    if let Ok(p) = std::env::var(var) {
-        return non_empty(Zeroizing::new(p));
+    if let (Some(cmd), "ENGRAM_PASSPHRASE") = (PASSPHRASE_CMD.get(), var) {
+        return passphrase_from_command(cmd);
+    }
+    if let Some(p) = take_env(var) {
+        return non_empty(p);
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::Locked(format!(
@@ -559,6 +700,95 @@ fn passphrase(file: Option<&Path>, var: &str, confirm: bool) -> Result<Zeroizing
         }
     }
     non_empty(first)
+}
+
+/// A passphrase file that others can read is no secret: refuse it, with the fix. (Pipes such as
+/// /dev/stdin are not files on disk and are taken as they are.)
+fn refuse_if_shared(f: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(f) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o077 != 0 => Err(Error::Locked(format!(
+            "the passphrase file {} can be read by other users (mode {:o}): run `chmod 600 {}` first",
+            f.display(),
+            m.permissions().mode() & 0o777,
+            f.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `cmd` with `sh -c` and reads the passphrase from the first line it prints.
+fn passphrase_from_command(cmd: &str) -> Result<Zeroizing<String>, Error> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Error::Locked(format!("could not run the passphrase command: {e}")))?;
+    let text = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        return Err(Error::Locked(format!("the passphrase command failed ({}); nothing was unlocked", out.status)));
+    }
+    let line = String::from_utf8_lossy(&text).lines().next().unwrap_or("").to_string();
+    non_empty(Zeroizing::new(line))
+}
+
+/// Reads a variable and removes it from this process, wiping its bytes where the kernel shows
+/// them (/proc/PID/environ is the environment block given at start, which unsetting alone does
+/// not change): a long-running daemon does not carry the passphrase there for its whole life.
+fn take_env(var: &str) -> Option<Zeroizing<String>> {
+    let value = Zeroizing::new(std::env::var(var).ok()?);
+    let name = std::ffi::CString::new(var).ok()?;
+    // SAFETY: getenv's pointer is to the value's NUL-terminated bytes in the environment block,
+    // overwritten in place before the variable is removed; engram's threads do not read it.
+    unsafe {
+        let p = libc::getenv(name.as_ptr());
+        if !p.is_null() {
+            let len = libc::strlen(p);
+            std::ptr::write_bytes(p, 0, len);
+        }
+    }
+    std::env::remove_var(var);
+    Some(value)
+}
+
+/// A recovery code from a file (its first line), then ENGRAM_RECOVERY_CODE (taken out of the
+/// environment once read), then a prompt on the terminal.
+fn recovery_code(file: Option<&Path>) -> Result<Zeroizing<String>, Error> {
+    const VAR: &str = "ENGRAM_RECOVERY_CODE";
+    if let Some(f) = file {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(m) = std::fs::metadata(f).ok().filter(|m| m.is_file() && m.permissions().mode() & 0o077 != 0) {
+            let mode = m.permissions().mode() & 0o777;
+            return Err(Error::Locked(format!(
+                "the recovery code file {} can be read by other users (mode {mode:o}): run `chmod 600 {}` first",
+                f.display(),
+                f.display()
+            )));
+        }
+        let text = Zeroizing::new(
+            std::fs::read_to_string(f).map_err(|e| Error::Locked(format!("cannot read the recovery code file {}: {e}", f.display())))?,
+        );
+        return Ok(Zeroizing::new(text.lines().next().unwrap_or("").to_string()));
+    }
+    if let Some(code) = take_env(VAR) {
+        return Ok(code);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Locked(format!("no recovery code and no terminal to ask for it: pass --recovery-code-file FILE or set {VAR}")));
+    }
+    Ok(Zeroizing::new(rpassword::prompt_password("recovery code: ").map_err(|e| Error::Locked(e.to_string()))?))
+}
+
+/// Shows a new recovery code, once.
+fn print_recovery_code(code: &engram::crypto::vault::RecoveryCode) {
+    println!();
+    println!("Recovery code (shown only now; write it down and keep it away from this computer):");
+    println!();
+    println!("    {}", code.as_str());
+    println!();
+    println!("If you forget the passphrase, `engram passwd --recover` sets a new one with this code.");
+    println!("Anyone with the code and a copy of your data can read it, as with the passphrase.");
 }
 
 fn non_empty(p: Zeroizing<String>) -> Result<Zeroizing<String>, Error> {
@@ -743,7 +973,10 @@ fn parse_duration(s: &str) -> Result<i64, Error> {
         "d" | "day" | "days" => 86_400,
         _ => return Err(Error::Usage(format!("cannot read the duration {s:?}: use forms like 30s, 15m, 2h, 1d"))),
     };
-    Ok(n * mult)
+    // A pause is at most a year: longer is not a pause, and no sum may overflow.
+    n.checked_mul(mult)
+        .filter(|&secs| secs <= 366 * 86_400)
+        .ok_or_else(|| Error::Usage(format!("the duration {s:?} is longer than a year: pause without --for, then `engram resume`")))
 }
 
 /// Writes a stored picture as PNG, with the words matching `highlight` boxed.
@@ -753,23 +986,50 @@ fn write_frame(picture: &[u8], words: &[u8], highlight: Option<&str>, out: &Path
     if let Some(h) = highlight {
         frames::outline(&mut img, &engram::extract::ocr::boxes_matching(words, h), [255, 40, 40]);
     }
-    let file = std::fs::File::create(out).map_err(|e| Error::Other(format!("could not create {}: {e}", out.display())))?;
+    // The picture is a decrypted screen: readable by its owner only, even if `out` existed
+    // (a pipe or device given as `out` keeps its own mode).
+    let file = (|| {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(out)?;
+        if f.metadata()?.is_file() {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok::<_, std::io::Error>(f)
+    })()
+    .map_err(|e| Error::Other(format!("could not create {}: {e}", out.display())))?;
     let mut w = std::io::BufWriter::new(file);
     frames::write_png(&img, &mut w).map_err(|e| Error::Other(format!("could not write {}: {e}", out.display())))?;
     Ok(())
 }
 
 fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
-    let checks = engram::doctor::self_test(config)?;
+    let mut checks = engram::doctor::self_test(config)?;
+    let guard = engram::harden::protections();
+    checks.push(engram::doctor::Check {
+        name: "core dumps off".into(),
+        ok: guard.core_dumps_off && guard.not_dumpable,
+        detail: "a crash writes no core file, and other processes cannot attach to engram or read its memory".into(),
+    });
     let ok = checks.iter().all(|c| c.ok);
     let p = &config.privacy;
+    let m = &config.mcp;
+    let mcp_scope = format!(
+        "kinds {}; apps {}; {}",
+        m.kinds.join(", "),
+        if m.apps.is_empty() { "all".to_string() } else { m.apps.join(", ") },
+        if m.max_age_days == 0 { "any age".to_string() } else { format!("the last {} days", m.max_age_days) }
+    );
+    let free = engram::daemon::free_bytes(dir).or_else(|| dir.parent().and_then(engram::daemon::free_bytes));
+    let min_free = config.daemon.min_free_mb << 20;
     if json {
         let list: Vec<_> = checks.iter().map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail })).collect();
         println!(
             "{}",
             json!({ "ok": ok, "checks": list, "exclude_apps": p.exclude_apps, "private_window_markers": p.private_window_markers,
                     "exclude_titles": p.exclude_titles, "exclude_paths": config.files.exclude,
-                    "display": std::env::var("DISPLAY").ok(), "paused_until": engram::daemon::paused(dir, chrono::Utc::now().timestamp()) })
+                    "display": std::env::var("DISPLAY").ok(), "paused_until": engram::daemon::paused(dir, chrono::Utc::now().timestamp()),
+                    "protections": guard, "socket_scope": SOCKET_SCOPE, "serve_scope": SERVE_SCOPE, "mcp_scope": mcp_scope,
+                    "in_the_clear": IN_THE_CLEAR, "disk_free_bytes": free, "disk_min_free_bytes": min_free })
         );
     } else {
         println!("never captured:");
@@ -782,6 +1042,17 @@ fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
             Ok(d) if !d.is_empty() => format!("X display {d}, OCR languages {}", config.screen.ocr_languages),
             _ => "off (no X display)".into(),
         });
+        println!("protections:");
+        println!("  core dumps:      {}", if guard.core_dumps_off && guard.not_dumpable { "off, and no process may attach" } else { "ON: a crash could write keys to disk" });
+        println!("  key memory:      {}", if guard.keys_locked { "locked in RAM, left out of dumps" } else { "left out of dumps (not locked: raise `ulimit -l`)" });
+        println!("  daemon socket:   {SOCKET_SCOPE}");
+        println!("  web server:      {SERVE_SCOPE}");
+        println!("  agents (mcp):    {mcp_scope}");
+        println!("  in the clear:    {}", IN_THE_CLEAR.join("; "));
+        if let Some(free) = free {
+            let state = if free < min_free { "capture pauses until room returns" } else { "enough" };
+            println!("  disk:            {} MiB free, {} MiB needed for capture: {state}", free >> 20, min_free >> 20);
+        }
         println!();
         for c in &checks {
             println!("{} {} — {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
@@ -793,6 +1064,18 @@ fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
         Err(Error::Other("the privacy self-test failed; do not run the daemon until this is fixed".into()))
     }
 }
+
+const SOCKET_SCOPE: &str = "mode 0600, answers processes of your own user only, requests capped at 64 KiB";
+const SERVE_SCOPE: &str = "127.0.0.1 only, your own user's connections only, the printed token or its session cookie";
+/// What the store keeps unsealed, as the README's privacy model explains.
+const IN_THE_CLEAR: &[&str] = &[
+    "when each memory was made and added",
+    "its kind (file, screen, document)",
+    "text and picture sizes rounded up, and the length of each sealed value",
+    "counts and ids",
+    "keyed hashes (which memories share a text, which files changed; never what they are)",
+    "model names",
+];
 
 /// Asks the running daemon, if there is one: `None` means open the store here.
 fn daemon_call(dir: &Path, request: &Request) -> Result<Option<Reply>, Error> {
