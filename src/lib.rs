@@ -556,7 +556,11 @@ impl Engram {
             return Ok(None);
         }
         let mut doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
-        doc.text = capture::privacy::redact(&doc.text).text;
+        let redacted = capture::privacy::redact(&doc.text);
+        for s in &mut doc.sections {
+            s.start = redacted.map_offset(s.start);
+        }
+        doc.text = redacted.text;
         let chunks = self.chunk_text(&doc.text);
         if chunks.is_empty() {
             return Err(Skip::Empty);
@@ -566,7 +570,12 @@ impl Engram {
             kind: Kind::File,
             source,
             title,
-            meta: ItemMeta { doc_type: Some(doc.doc_type.as_str().into()), ..Default::default() },
+            meta: ItemMeta {
+                doc_type: Some(doc.doc_type.as_str().into()),
+                author: doc.author.map(|a| capture::privacy::redact(&a).text),
+                sections: doc.sections,
+                ..Default::default()
+            },
             time: doc.stated_time.unwrap_or(mtime),
             mtime,
             size: meta.len() as i64,

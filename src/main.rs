@@ -824,6 +824,7 @@ fn print_results(results: &[SearchResult], json: bool) {
                     "time": rfc3339(r.time),
                     "snippet": r.snippet.render("**", "**"),
                     "caption": r.caption,
+                    "location": r.location,
                 })
             })
             .collect();
@@ -839,7 +840,10 @@ fn print_results(results: &[SearchResult], json: bool) {
     for r in results {
         let title = r.title.as_deref().unwrap_or("");
         println!("[{}] {}  ({}, {}, score {:.2})", r.id, title, r.kind.as_str(), local_time(r.time), r.score);
-        println!("    {}", r.source);
+        match &r.location {
+            Some(at) => println!("    {}, {at}", r.source),
+            None => println!("    {}", r.source),
+        }
         // A caption the snippet already shows is not repeated.
         if let Some(c) = r.caption.as_deref().filter(|c| !r.snippet.render("", "").contains(c.trim_end_matches('…'))) {
             println!("    — {c}");

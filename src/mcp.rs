@@ -203,7 +203,7 @@ fn search(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, String>
         .take(limit)
         .map(|r| {
             json!({ "id": r.id, "kind": r.kind, "source": r.source, "title": r.title, "time": rfc3339(r.time),
-                    "snippet": r.snippet.render("**", "**"), "caption": r.caption })
+                    "snippet": r.snippet.render("**", "**"), "caption": r.caption, "location": r.location })
         })
         .collect();
     Ok(json!({ "results": results }))

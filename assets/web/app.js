@@ -96,7 +96,7 @@ function resultNode(r, i) {
   const c = r.content;
   const isScreen = r.type === "OCR";
   const title = isScreen ? c.window_name || c.app_name : c.title || c.file_path;
-  const source = isScreen ? `${c.app_name} · screen` : c.file_path;
+  const source = isScreen ? `${c.app_name} · screen` : c.location ? `${c.file_path} · ${c.location}` : c.file_path;
   const li = el("li", { "data-id": c.id, onclick: () => { select(i); openMemory(c.id); } },
     ...(isScreen ? [thumbNode(c)] : []),
     el("div", {},

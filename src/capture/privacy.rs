@@ -82,6 +82,26 @@ pub struct Redacted {
     pub spans: Vec<(Range<usize>, &'static str)>,
 }
 
+impl Redacted {
+    /// Where byte `offset` of the original text is in the redacted one (a place inside a
+    /// removed part maps to where its replacement begins).
+    pub fn map_offset(&self, offset: usize) -> usize {
+        let mut shift: isize = 0;
+        for (r, label) in &self.spans {
+            if offset < r.end {
+                let at = offset.min(r.start);
+                return (at as isize + shift) as usize;
+            }
+            shift += replacement(label).len() as isize - r.len() as isize;
+        }
+        (offset as isize + shift) as usize
+    }
+}
+
+fn replacement(label: &str) -> String {
+    format!("[redacted {label}]")
+}
+
 /// Finds the sensitive parts of `text`, in order, not overlapping.
 pub fn sensitive_spans(text: &str) -> Vec<(Range<usize>, &'static str)> {
     let mut found: Vec<(Range<usize>, &'static str)> = Vec::new();
@@ -114,9 +134,7 @@ pub fn redact(text: &str) -> Redacted {
     let mut at = 0;
     for (r, label) in &spans {
         out.push_str(&text[at..r.start]);
-        out.push_str("[redacted ");
-        out.push_str(label);
-        out.push(']');
+        out.push_str(&replacement(label));
         at = r.end;
     }
     out.push_str(&text[at..]);
@@ -207,6 +225,17 @@ mod tests {
         assert!(r.text.contains("[redacted card number]"));
         let labels: Vec<_> = r.spans.iter().map(|(_, l)| *l).collect();
         assert!(labels.contains(&"IBAN") && labels.contains(&"password") && labels.contains(&"private key"));
+    }
+
+    #[test]
+    fn offsets_move_with_what_redaction_replaced() {
+        let text = "page one Password: hunter2x\u{c}page two";
+        let r = redact(text);
+        let two = text.find("page two").unwrap();
+        assert_eq!(&r.text[r.map_offset(two)..], "page two");
+        assert_eq!(r.map_offset(0), 0);
+        let inside = text.find("hunter2x").unwrap() + 3;
+        assert!(r.text[r.map_offset(inside)..].starts_with("[redacted password]"));
     }
 
     #[test]

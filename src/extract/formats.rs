@@ -51,7 +51,7 @@ pub fn html(source: &str) -> Document {
             }
         }
     }
-    Document { title, text: tidy_lines(&text), doc_type: DocType::Html, stated_time: None }
+    Document { title, ..Document::new(tidy_lines(&text), DocType::Html) }
 }
 
 pub fn pdf(bytes: &[u8]) -> Result<Document, Skip> {
@@ -63,7 +63,7 @@ pub fn pdf(bytes: &[u8]) -> Result<Document, Skip> {
             if text.trim().is_empty() {
                 return Err(Skip::Empty);
             }
-            Ok(Document { title: None, text, doc_type: DocType::Pdf, stated_time: None })
+            Ok(Document::new(text, DocType::Pdf))
         }
         Ok(Err(e)) => Err(Skip::Corrupt(format!("PDF could not be read ({e})"))),
         Err(_) => Err(Skip::Corrupt("PDF could not be read (malformed structure)".into())),
@@ -88,7 +88,7 @@ pub fn looks_like_email(bytes: &[u8]) -> bool {
 pub fn email(bytes: &[u8]) -> Result<Document, Skip> {
     let Some(msg) = mail_parser::MessageParser::default().parse(bytes) else {
         return match decode_text(bytes) {
-            Some((text, _)) => Ok(Document { title: None, text, doc_type: DocType::Email, stated_time: None }),
+            Some((text, _)) => Ok(Document::new(text, DocType::Email)),
             None => Err(Skip::Corrupt("not a readable e-mail message".into())),
         };
     };
@@ -139,7 +139,7 @@ pub fn email(bytes: &[u8]) -> Result<Document, Skip> {
         }
     }
     let stated_time = msg.date().map(|d| d.to_timestamp());
-    Ok(Document { title: subject, text: tidy_lines(&text), doc_type: DocType::Email, stated_time })
+    Ok(Document { title: subject, stated_time, ..Document::new(tidy_lines(&text), DocType::Email) })
 }
 
 fn collapse_spaces(s: &str) -> String {

@@ -13,23 +13,59 @@ pub use chunk::{chunk_text, chunk_text_by, estimate_tokens, CHUNK_MAX_TOKENS};
 pub use decode::decode_text;
 
 /// The text of one source, ready to chunk.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub title: Option<String>,
+    /// Who wrote it, where the document says (office and e-book metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     pub text: String,
     pub doc_type: DocType,
     /// A time the document states for itself (an e-mail's Date), in unix seconds.
     pub stated_time: Option<i64>,
+    /// Where each page, sheet or slide begins in `text`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Document {
+    pub fn new(text: String, doc_type: DocType) -> Document {
+        Document { text, doc_type, ..Default::default() }
+    }
+}
+
+/// A page, sheet or slide: the byte offset in the document's text where it begins, and what a
+/// result calls it ("page 12", "sheet Budget", "slide 3").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Section {
+    pub start: usize,
+    pub label: String,
+}
+
+/// The label of the section holding byte `offset` of the text.
+pub fn section_at(sections: &[Section], offset: usize) -> Option<&str> {
+    let i = sections.partition_point(|s| s.start <= offset);
+    i.checked_sub(1).map(|i| sections[i].label.as_str())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DocType {
+    #[default]
     Text,
     Markdown,
     Code,
     Html,
     Pdf,
     Email,
+    /// Word processing: DOCX, ODT, DOC, RTF.
+    Word,
+    /// XLSX, ODS, XLS.
+    Spreadsheet,
+    /// PPTX, ODP.
+    Slides,
+    /// EPUB.
+    Ebook,
 }
 
 impl DocType {
@@ -41,6 +77,10 @@ impl DocType {
             DocType::Html => "html",
             DocType::Pdf => "pdf",
             DocType::Email => "email",
+            DocType::Word => "word",
+            DocType::Spreadsheet => "spreadsheet",
+            DocType::Slides => "slides",
+            DocType::Ebook => "ebook",
         }
     }
 }
@@ -120,10 +160,10 @@ pub fn extract_bytes(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
         let (text, _encoding) = decode_text(bytes).ok_or(Skip::Binary)?;
         match ext.as_str() {
             "html" | "htm" | "xhtml" => formats::html(&text),
-            "md" | "markdown" => Document { title: markdown_title(&text), text, doc_type: DocType::Markdown, stated_time: None },
-            e if is_code(e) => Document { title: None, text, doc_type: DocType::Code, stated_time: None },
+            "md" | "markdown" => Document { title: markdown_title(&text), ..Document::new(text, DocType::Markdown) },
+            e if is_code(e) => Document::new(text, DocType::Code),
             _ if text.trim_start().starts_with("<!DOCTYPE html") || text.trim_start().starts_with("<html") => formats::html(&text),
-            _ => Document { title: None, text, doc_type: DocType::Text, stated_time: None },
+            _ => Document::new(text, DocType::Text),
         }
     };
     if doc.text.trim().is_empty() {
@@ -186,6 +226,18 @@ mod tests {
         std::fs::write(&p, "a".repeat(200)).unwrap();
         assert_eq!(extract_file(&p, 100).unwrap_err(), Skip::TooLarge);
         assert!(extract_file(&p, 200).is_ok());
+    }
+
+    #[test]
+    fn the_section_of_an_offset_is_the_last_that_began_before_it() {
+        let s = |start, label: &str| Section { start, label: label.into() };
+        let sections = [s(0, "page 1"), s(10, "page 2"), s(25, "page 3")];
+        assert_eq!(section_at(&sections, 0), Some("page 1"));
+        assert_eq!(section_at(&sections, 12), Some("page 2"));
+        assert_eq!(section_at(&sections, 25), Some("page 3"));
+        assert_eq!(section_at(&sections, 999), Some("page 3"));
+        assert_eq!(section_at(&[s(5, "sheet A")], 2), None);
+        assert_eq!(section_at(&[], 2), None);
     }
 
     #[test]

@@ -99,6 +99,9 @@ pub struct SearchResult {
     /// The line the language model chose to say what the memory is about, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
+    /// Where in the document the hit is: "page 12", "sheet Budget", "slide 3".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// What a search found. Results whose sealed rows failed their integrity check are left out
@@ -217,6 +220,7 @@ pub fn search(
             }
             Err(e) => return Err(e.into()),
         };
+        let location = chunk.as_ref().and_then(|c| crate::extract::section_at(&item.meta.sections, c.start)).map(str::to_string);
         let mut snippet = Snippet::default();
         {
             if let Some(c) = chunk {
@@ -236,6 +240,7 @@ pub fn search(
             snippet,
             chunk_id,
             caption,
+            location,
         });
     }
     if let (Some(sem), Some(qv)) = (semantic, &query_vector) {

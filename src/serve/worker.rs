@@ -124,13 +124,13 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
                     "frame_id": r.id, "id": r.id, "text": text, "timestamp": rfc3339(r.time),
                     "app_name": r.source, "window_name": r.title.clone().unwrap_or_default(),
                     "file_path": "", "offset_index": 0, "tags": [], "score": r.score, "kind": "screen",
-                    "snippet": r.snippet.pieces, "caption": r.caption,
+                    "snippet": r.snippet.pieces, "caption": r.caption, "location": r.location,
                 }})
             } else {
                 json!({ "type": "File", "content": {
                     "id": r.id, "text": text, "timestamp": rfc3339(r.time), "file_path": r.source,
                     "title": r.title.clone().unwrap_or_default(), "score": r.score, "kind": r.kind,
-                    "snippet": r.snippet.pieces, "caption": r.caption,
+                    "snippet": r.snippet.pieces, "caption": r.caption, "location": r.location,
                 }})
             }
         })

@@ -93,6 +93,12 @@ pub struct ItemMeta {
     /// The process that owned the captured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Who wrote a document, where it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Where its pages, sheets or slides begin in its text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<crate::extract::Section>,
 }
 
 impl ItemMeta {
