@@ -11,7 +11,7 @@ secs=${1:-30}
 clients=${2:-20}
 docs=${API_DOCS:-1400}
 if [ -z "${ENGRAM_BIN:-}" ]; then cargo build --release --locked >&2; fi
-engram=${ENGRAM_BIN:-$PWD/target/release/engram}
+engram=${ENGRAM_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/engram}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -21,11 +21,11 @@ mkdir -p "$work/notes" "$work/incoming"
 python3 - "$work" "$docs" <<'PY'
 import json, sys
 work, n = sys.argv[1], int(sys.argv[2])
-docs = [json.loads(l) for l in open("../shared/eval/cranfield/corpus.jsonl", encoding="utf-8")]
+docs = [json.loads(l) for l in open("assets/eval/cranfield/corpus.jsonl", encoding="utf-8")]
 for d in docs[:n]:
     open(f"{work}/notes/{d['_id']}.txt", "w").write((d.get("title", "") + "\n\n" + d["text"]).strip())
 with open(f"{work}/queries.txt", "w") as q:
-    for l in open("../shared/eval/cranfield/queries.jsonl", encoding="utf-8"):
+    for l in open("assets/eval/cranfield/queries.jsonl", encoding="utf-8"):
         q.write(json.loads(l)["text"].replace("\n", " ") + "\n")
 PY
 $engram init >/dev/null

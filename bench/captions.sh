@@ -2,7 +2,7 @@
 # Captions: the time and peak memory of `engram caption` over the bundled sample (each caption
 # printed, to read them), then whether indexing captions with their documents' titles changes
 # retrieval: `engram eval` hybrid with and without `--captions`, in the same run.
-# Usage: bench/captions.sh [SET...]   (shared sets under ../shared/eval; default xquad_en xquad_zh;
+# Usage: bench/captions.sh [SET...]   (sets under assets/eval; default xquad_en xquad_zh;
 #        cranfield's 1,400 documents take about an hour to caption on 2 cores; `-` for none)
 #        ENGRAM_BIN=target/release/engram bench/captions.sh   (skip the build)
 set -euo pipefail
@@ -21,7 +21,7 @@ for m in json.load(sys.stdin)["memories"]:
 python3 -c 'import sys; n, s, e, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]); print("sample: %d memories captioned in %.1f s, %.2f s each (model load included); peak RSS %d MiB" % (n, e - s, (e - s) / max(n, 1), rss // 1024))' "$n" "$start" "$end" "$(cat "$work/rss")"
 for set in "${sets[@]}"; do
     if [ "$set" = - ]; then continue; fi
-    dir=../shared/eval/$set
+    dir=assets/eval/$set
     echo "$set plain:    $($engram eval "$dir" --mode hybrid)"
     echo "$set captions: $($engram eval "$dir" --mode hybrid --captions)"
 done

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600}
 interval=${2:-5}
 cargo build --release --locked >&2
-engram=$PWD/target/release/engram
+engram=${CARGO_TARGET_DIR:-$PWD/target}/release/engram
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -50,7 +50,7 @@ fn main() {
     let set: String = env_or("ASK_SET", "xquad_en".to_string());
     let sample: usize = env_or("ASK_SAMPLE", 200);
     let passages: usize = env_or("ASK_PASSAGES", 5);
-    let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
+    let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/eval");
     let dir = eval.join(&set);
     let qa: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("qa.jsonl"))
         .expect("the shared evaluation data beside the repository")

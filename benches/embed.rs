@@ -1,5 +1,5 @@
 //! Sentence-embedding throughput of the candle MiniLM embedder at batch 1, 16 and 64, on real
-//! paragraphs chunked as engram chunks them (the xquad_en corpus in ../shared/eval).
+//! paragraphs chunked as engram chunks them (the xquad_en corpus in assets/eval).
 //!
 //! scripts/fetch-models.sh && cargo bench --bench embed
 //! (`EMBED_MODEL=multilingual-e5-small` for the multilingual model)
@@ -12,7 +12,7 @@ use engram::config::ModelsConfig;
 use engram::embed::Embedder;
 
 fn main() {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/xquad_en/corpus.jsonl");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/eval/xquad_en/corpus.jsonl");
     let text = std::fs::read_to_string(&corpus).expect("the shared evaluation data beside the repository");
     let mut chunks = Vec::new();
     for line in text.lines().take(120) {

@@ -8,7 +8,8 @@ source scripts/lib.sh
 prepare
 say "building engram (release)"
 cargo build --release --locked
-engram=target/release/engram
+# Cargo builds into CARGO_TARGET_DIR when it is set.
+engram="${CARGO_TARGET_DIR:-target}/release/engram"
 
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT

@@ -1,5 +1,5 @@
 //! `engram eval`: runs a BEIR-format relevance set through the real pipeline in a throwaway
-//! store and scores it the way ../shared/eval/score.py does (nDCG@10 with linear gain, R@10,
+//! store and scores it the way assets/eval/score.py does (nDCG@10 with linear gain, R@10,
 //! R@100, MRR@10, averaged over judged queries).
 
 use std::collections::{HashMap, HashSet};

@@ -96,7 +96,7 @@ impl Error {
         }
     }
 
-    /// The process exit code DESIGN.md fixes: 1 error, 2 usage, 3 locked, 4 tampering.
+    /// The process exit code: 1 error, 2 usage, 3 locked, 4 tampering.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,

@@ -2,14 +2,14 @@
 
 mod util;
 
-use util::{shared_eval, Engram};
+use util::{eval_set, Engram};
 
 #[test]
 fn keyword_eval_on_cranfield_reaches_the_bm25_baseline() {
     let e = Engram::new();
     let run = e.tmp.path().join("run.tsv");
     let out = e
-        .run(&["eval", "--json", shared_eval("cranfield").to_str().unwrap(), "--mode", "keyword", "--out", run.to_str().unwrap()])
+        .run(&["eval", "--json", eval_set("cranfield").to_str().unwrap(), "--mode", "keyword", "--out", run.to_str().unwrap()])
         .ok()
         .json();
     let ndcg = out["nDCG@10"].as_f64().unwrap();

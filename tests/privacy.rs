@@ -1,4 +1,4 @@
-//! The privacy invariants of DESIGN.md, checked on the real binary and the bytes on disk.
+//! The privacy invariants of ARCHITECTURE.md, checked on the real binary and the bytes on disk.
 
 mod util;
 

@@ -12,7 +12,7 @@ fn model_dir() -> std::path::PathBuf {
 
 #[test]
 fn vectors_match_sentence_transformers() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/minilm_reference.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/eval/minilm_reference.json");
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let items = reference["items"].as_array().unwrap();
     let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();

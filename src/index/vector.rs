@@ -3,7 +3,7 @@
 //! Exact search: the vectors are opened into one contiguous matrix in memory and scanned with
 //! dot products (vectors are unit length). At personal scale (10^4–10^5 chunks of 384 floats)
 //! a scan costs milliseconds and never misses a neighbour; nothing is written to disk, so there
-//! is no vector file to seal (hnsw_rs, which DESIGN.md names, can only save its graph as plain
+//! is no vector file to seal (hnsw_rs, which the design names, can only save its graph as plain
 //! files: BENCHMARKS.md has the measurements behind this choice). Built from the store when a
 //! semantic query first needs it, then brought up to date with [`VectorIndex::refresh`], which
 //! opens only the vectors written since and drops the ones deleted, so it never holds a

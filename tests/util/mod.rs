@@ -146,9 +146,10 @@ pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample")
 }
 
-pub fn shared_eval(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval").join(name);
-    assert!(p.join("corpus.jsonl").exists(), "evaluation set missing at {}: the shared/ folder must sit beside the repository", p.display());
+/// An evaluation set under assets/eval (see its README for sources and licences).
+pub fn eval_set(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/eval").join(name);
+    assert!(p.join("corpus.jsonl").exists(), "evaluation set missing at {}", p.display());
     p
 }
 
