@@ -67,7 +67,7 @@ impl X {
             .expect("openbox is not installed: scripts/test.sh installs it");
         let x = X { display, server, wm: Some(wm), windows: Vec::new() };
         // The window manager is up once it has claimed the root window's supporting-WM hint.
-        wait_for(Duration::from_secs(20), "openbox to start", || {
+        wait_for(Duration::from_secs(60), "openbox to start", || {
             let out = Command::new("xprop").args(["-root", "_NET_SUPPORTING_WM_CHECK"]).env("DISPLAY", &x.display).output().ok()?;
             String::from_utf8_lossy(&out.stdout).contains("window id").then_some(())
         });
@@ -82,7 +82,11 @@ impl X {
 
     /// Opens a terminal window (not brought to the front) and waits until it shows its text.
     pub fn open(&mut self, t: Term) {
-        let file = std::env::temp_dir().join(format!("engram-xterm-{}-{}.txt", std::process::id(), self.windows.len()));
+        // One name per window across every test of the process: tests run in parallel, and a
+        // name shared between two X servers let one window show another test's text.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = std::env::temp_dir().join(format!("engram-xterm-{}-{n}.txt", std::process::id()));
         std::fs::write(&file, t.text).unwrap();
         let mut cmd = Command::new(t.program);
         cmd.env("DISPLAY", &self.display).args(["-T", t.title, "-class", t.class, "-geometry", t.geometry]);
