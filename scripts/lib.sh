@@ -37,6 +37,10 @@ ensure_tools() {
     # Screen OCR: libtesseract and its language data; clang for the bindings' build.
     apt_install pkg-config clang libclang-dev libtesseract-dev libleptonica-dev \
         tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
+    # PDFs: the engram-extract worker reads them with poppler-glib (its -dev package brings
+    # glib's and cairo's); poppler-data holds the CMaps of Chinese, Japanese and Korean PDFs;
+    # poppler-utils' pdftotext and pdftoppm are the tests' and bench/pdf-corpus.sh's reference.
+    apt_install libpoppler-glib-dev poppler-data poppler-utils
 }
 
 # The capture tests run real windows on a virtual X server with a window manager; the page test

@@ -52,10 +52,12 @@ pub const SEALED_COLUMNS: &[(&str, &str, &[&str])] = &[
     ("embeddings", "chunk_id", &["vector"]),
     ("frames", "item_id", &["image", "thumb", "words", "dims"]),
     ("captions", "content_id", &["text"]),
+    ("skipped", "id", &["path", "reason"]),
 ];
 
 /// BLOB columns that hold keyed hashes, not sealed values.
-pub const CLEAR_BLOBS: &[(&str, &str)] = &[("items", "source_key"), ("items", "change_key"), ("contents", "hash")];
+pub const CLEAR_BLOBS: &[(&str, &str)] =
+    &[("items", "source_key"), ("items", "change_key"), ("contents", "hash"), ("skipped", "source_key"), ("skipped", "change_key")];
 
 /// One thing that failed its check. Names places and files, never content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -220,6 +220,16 @@ pub struct FilesConfig {
     pub include_hidden: bool,
     /// Honour .gitignore, .ignore and .engramignore files.
     pub respect_ignore_files: bool,
+    /// At most this many pages of a scanned PDF (pages with no text layer) are read by OCR, in
+    /// [screen] ocr_languages; the other pages of it are left unread.
+    pub pdf_ocr_pages: u32,
+    /// The extraction worker's address-space limit, in MiB: a document that needs more is
+    /// skipped (and remembered until it changes).
+    pub worker_memory_mb: u64,
+    /// Seconds the extraction worker may spend on one file before it is killed and the file
+    /// skipped (and remembered); each page it begins to read by OCR starts the clock again, at
+    /// most `pdf_ocr_pages` times.
+    pub worker_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +265,9 @@ impl Default for FilesConfig {
             .to_vec(),
             include_hidden: false,
             respect_ignore_files: true,
+            pdf_ocr_pages: 50,
+            worker_memory_mb: 2048,
+            worker_timeout_secs: 60,
         }
     }
 }

@@ -167,6 +167,8 @@ pub struct Engram {
     generator: OnceCell<std::result::Result<RefCell<Generator>, String>>,
     /// The store generation the keyword index reader was last brought up to.
     seen: std::cell::Cell<i64>,
+    /// Reads documents in a sandboxed child process, started when a file first needs it.
+    worker: RefCell<extract::worker::Worker>,
 }
 
 /// The vector index with the model it holds and the store's (generation, vector writes) it
@@ -281,12 +283,29 @@ pub struct AddReport {
     pub semantic_off: Option<String>,
     pub skipped: BTreeMap<&'static str, usize>,
     pub skipped_files: Vec<SkippedFile>,
+    /// Files the extraction worker failed on in this run (it crashed, ran out of time or of
+    /// memory), by reason; each is remembered and not read again until it changes.
+    pub worker_failures: BTreeMap<&'static str, usize>,
+    /// Skipped files not read again: they failed before and have not changed since.
+    pub skipped_as_before: usize,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SkippedFile {
     pub path: String,
     pub reason: &'static str,
+    pub detail: String,
+    /// Remembered (a worker failure or a damaged document): not read again until it changes.
+    pub remembered: bool,
+    /// It was not read this time: it failed before and has not changed since.
+    pub as_before: bool,
+}
+
+/// A file remembered as skipped, for `status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RememberedSkip {
+    pub path: String,
+    pub reason: String,
     pub detail: String,
 }
 
@@ -326,6 +345,10 @@ pub struct Status {
     /// Distinct texts the language model has not captioned yet.
     #[serde(default)]
     pub texts_without_caption: i64,
+    /// Files remembered as skipped (the extraction worker failed on them, or they are damaged),
+    /// not read again until they change.
+    #[serde(default)]
+    pub skipped_files: Vec<RememberedSkip>,
     pub embedder: String,
     /// How the embedder's dense layers multiply here: "AMX bf16 tiles" or "f32".
     #[serde(default)]
@@ -366,7 +389,6 @@ impl Engram {
         let index = KeywordIndex::open(&dir.join(INDEX_DIR), sealer)?;
         let engram = Engram {
             dir: dir.to_path_buf(),
-            config,
             store,
             index,
             embedder: OnceCell::new(),
@@ -374,6 +396,8 @@ impl Engram {
             generator: OnceCell::new(),
             vectors: RefCell::new(None),
             seen: std::cell::Cell::new(-1),
+            worker: RefCell::new(extract::worker::Worker::new(extract::worker::Limits::from_config(&config))),
+            config,
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
         match engram.index.sync(&engram.store) {
@@ -446,13 +470,13 @@ impl Engram {
         for f in found {
             match f {
                 Found::Excluded(_) => report.excluded += 1,
-                Found::Skipped(path, why) => report.skip(&path, why),
+                Found::Skipped(path, why) => report.skip(&path, why, false),
                 Found::File(path) => {
                     progress(AddEvent::File(&path));
-                    match self.prepare_file(&path) {
-                        Ok(Some(item)) => batch.push(item),
-                        Ok(None) => report.unchanged += 1,
-                        Err(why) => report.skip(&path, why),
+                    match self.prepare_file(&path)? {
+                        Prepared::Item(item) => batch.push(item),
+                        Prepared::Unchanged => report.unchanged += 1,
+                        Prepared::Skipped { skip, as_before } => report.skip(&path, skip, as_before),
                     }
                     since_sync += 1;
                 }
@@ -538,12 +562,17 @@ impl Engram {
         caption_contents(&mut self.store, &self.config.models, limit, stop, on_convert, progress)
     }
 
-    /// Reads and chunks one file, or `None` when the store already has it as it is.
-    fn prepare_file(&self, path: &Path) -> std::result::Result<Option<NewItem>, Skip> {
-        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Skip::Vanished,
-            _ => Skip::Unreadable(e.to_string()),
-        })?;
+    /// Reads and chunks one file: nothing when the store already has it as it is, or a skip
+    /// (remembered when the extraction worker failed on it or it is damaged, and then not read
+    /// again until it changes). Errs only when the store cannot be read or written, or no
+    /// extraction worker can be started.
+    fn prepare_file(&self, path: &Path) -> Result<Prepared> {
+        let skipped = |skip| Ok(Prepared::Skipped { skip, as_before: false });
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return skipped(Skip::Vanished),
+            Err(e) => return skipped(Skip::Unreadable(e.to_string())),
+        };
         let mtime = meta
             .modified()
             .ok()
@@ -552,10 +581,30 @@ impl Engram {
             .unwrap_or(0);
         // The path exactly as the system gives it: a name that is not UTF-8 is its own file.
         let source = path.as_os_str().to_os_string();
-        if let Ok(true) = self.store.unchanged(Kind::File, source.as_encoded_bytes(), meta.len() as i64, mtime) {
-            return Ok(None);
+        let (key, size) = (source.as_encoded_bytes(), meta.len() as i64);
+        if let Ok(true) = self.store.unchanged(Kind::File, key, size, mtime) {
+            return Ok(Prepared::Unchanged);
         }
-        let mut doc = extract::extract_file(path, self.config.files.max_file_bytes)?;
+        let remembered = self.store.remembered_skip(key, size, mtime)?;
+        if let store::Remembered::Unchanged(skip) = remembered {
+            return Ok(Prepared::Skipped { skip, as_before: true });
+        }
+        let extracted = extract::extract_file(path, self.config.files.max_file_bytes, &mut self.worker.borrow_mut())
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let mut doc = match extracted {
+            Ok(doc) => doc,
+            Err(skip) => {
+                if skip.is_remembered() {
+                    self.store.remember_skip(key, size, mtime, &skip)?;
+                } else if remembered == store::Remembered::Changed {
+                    self.store.forget_skip(key)?;
+                }
+                return skipped(skip);
+            }
+        };
+        if remembered == store::Remembered::Changed {
+            self.store.forget_skip(key)?;
+        }
         let redacted = capture::privacy::redact(&doc.text);
         for s in &mut doc.sections {
             s.start = redacted.map_offset(s.start);
@@ -563,10 +612,10 @@ impl Engram {
         doc.text = redacted.text;
         let chunks = self.chunk_text(&doc.text);
         if chunks.is_empty() {
-            return Err(Skip::Empty);
+            return skipped(Skip::Empty);
         }
         let title = file_title(doc.title, path);
-        Ok(Some(NewItem {
+        Ok(Prepared::Item(NewItem {
             kind: Kind::File,
             source,
             title,
@@ -618,6 +667,17 @@ impl Engram {
             .filter(|(_, p)| roots.iter().any(|r| p.starts_with(r)) && (!p.is_file() || files::is_excluded(&excluded, p)))
             .map(|(id, _)| id)
             .collect();
+        // What was remembered of files that are gone goes too (and rows that no longer open).
+        let (records, mut stale) = self.store.remembered_skips_or_damaged()?;
+        stale.extend(
+            records
+                .into_iter()
+                .filter(|r| roots.iter().any(|root| r.path.starts_with(root)) && (!r.path.is_file() || files::is_excluded(&excluded, &r.path)))
+                .map(|r| r.id),
+        );
+        if self.store.forget_skips(&stale)? > 0 && gone.is_empty() {
+            self.store.checkpoint()?;
+        }
         self.remove_items(&gone)
     }
 
@@ -768,6 +828,12 @@ impl Engram {
         }
     }
 
+    /// Ends the extraction worker, if one runs (a long-running process between batches of
+    /// files should not hold a reader's memory); the next file starts a fresh one.
+    pub fn release_worker(&mut self) {
+        self.worker.get_mut().release();
+    }
+
     /// Frees the language model (a long-running process that answers a question now and then
     /// should not hold it); the next question loads it again.
     pub fn unload_generator(&mut self) {
@@ -909,6 +975,11 @@ impl Engram {
             Forget::Before(t) => self.store.item_ids_before(*t)?,
             Forget::Path(p) => {
                 let p = files::absolute(p);
+                let (records, mut stale) = self.store.remembered_skips_or_damaged()?;
+                stale.extend(records.into_iter().filter(|r| r.path.starts_with(&p)).map(|r| r.id));
+                if self.store.forget_skips(&stale)? > 0 {
+                    self.store.checkpoint()?;
+                }
                 self.store
                     .all_items()?
                     .into_iter()
@@ -966,6 +1037,16 @@ impl Engram {
             frames,
             chunks_without_vector: self.store.count_without_vector(&embedder)?,
             texts_without_caption: self.store.count_without_caption(&self.config.models.generator)?,
+            skipped_files: self
+                .store
+                .remembered_skips()?
+                .into_iter()
+                .map(|r| RememberedSkip {
+                    path: r.path.display().to_string(),
+                    reason: r.skip.reason().to_string(),
+                    detail: r.skip.detail(),
+                })
+                .collect(),
             embedder,
             embedder_arithmetic: embed::arithmetic().to_string(),
             daemon: None,
@@ -973,10 +1054,30 @@ impl Engram {
     }
 }
 
+/// What [`Engram::prepare_file`] made of a file.
+enum Prepared {
+    Item(NewItem),
+    /// The store has it as it is.
+    Unchanged,
+    /// Not indexed; `as_before` when it was not read, having failed before unchanged.
+    Skipped { skip: Skip, as_before: bool },
+}
+
 impl AddReport {
-    fn skip(&mut self, path: &Path, why: Skip) {
+    fn skip(&mut self, path: &Path, why: Skip, as_before: bool) {
         *self.skipped.entry(why.reason()).or_default() += 1;
-        self.skipped_files.push(SkippedFile { path: path.display().to_string(), reason: why.reason(), detail: why.detail() });
+        if as_before {
+            self.skipped_as_before += 1;
+        } else if why.is_worker_failure() {
+            *self.worker_failures.entry(why.reason()).or_default() += 1;
+        }
+        self.skipped_files.push(SkippedFile {
+            path: path.display().to_string(),
+            reason: why.reason(),
+            detail: why.detail(),
+            remembered: why.is_remembered(),
+            as_before,
+        });
     }
 }
 

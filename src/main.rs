@@ -315,7 +315,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                     report.chunks
                 );
                 for s in &report.skipped_files {
-                    println!("  skipped {}: {}", s.path, s.detail);
+                    let note = match (s.as_before, s.remembered) {
+                        (true, _) => " (as before: not read again until it changes)",
+                        (false, true) => " (remembered: not read again until it changes)",
+                        _ => "",
+                    };
+                    println!("  skipped {}: {}{note}", s.path, s.detail);
                 }
                 if let Some(why) = &report.semantic_off {
                     eprintln!("engram: semantic search is off until the embedding model is present: {why}");
@@ -497,6 +502,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("disk:           {} bytes database ({} screenshots, {} bytes), {} bytes index", s.database_bytes, s.frames, s.frame_bytes, s.index_bytes);
                 println!("embedder:       {} ({} chunks waiting for a vector; dense layers in {})", s.embedder, s.chunks_without_vector, s.embedder_arithmetic);
                 println!("captions:       {} of {} distinct texts waiting for one", s.texts_without_caption, s.store.contents);
+                if !s.skipped_files.is_empty() {
+                    println!(
+                        "skipped files:  {} that could not be read (the extraction worker failed on them, or they are damaged); not read again until they change (--json lists them)",
+                        s.skipped_files.len()
+                    );
+                }
                 if let (Some(a), Some(b)) = (s.store.oldest, s.store.newest) {
                     println!("span:           {} to {}", local_time(a), local_time(b));
                 }
@@ -1013,6 +1024,12 @@ fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
         name: "core dumps off".into(),
         ok: guard.core_dumps_off && guard.not_dumpable,
         detail: "a crash writes no core file, and other processes cannot attach to engram or read its memory".into(),
+    });
+    let sandbox = engram::extract::worker::check_sandbox(engram::extract::worker::Limits::from_config(config).memory_mb);
+    checks.push(engram::doctor::Check {
+        name: "document reader sandboxed".into(),
+        ok: sandbox.is_ok(),
+        detail: sandbox.unwrap_or_else(|why| why),
     });
     let ok = checks.iter().all(|c| c.ok);
     let p = &config.privacy;

@@ -4,14 +4,19 @@ mod util;
 
 use util::{contains, encodings, Engram};
 
-const CANARIES: &[&str] = &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密", "zqxfilenamecanary", "機密檔案鸚鵡", "zqxbytesnamecanary"];
+const CANARIES: &[&str] =
+    &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密", "zqxfilenamecanary", "機密檔案鸚鵡", "zqxbytesnamecanary", "zqxskippedcanary"];
 
 fn canary_store() -> (Engram, std::path::PathBuf) {
     let e = Engram::init();
     let dir = e.folder("private");
     std::fs::write(dir.join("zqxfilenamecanary.txt"), "meeting notes mention zqxcanarylatin7731 twice: zqxcanarylatin7731").unwrap();
     std::fs::write(dir.join("機密檔案鸚鵡.md"), "# 日记\n今天看到了鹦鹉螺号潜水艇秘密的模型。").unwrap();
+    // A damaged document is remembered as skipped (path and reason sealed, see tests/extract.rs).
+    std::fs::write(dir.join("zqxskippedcanary.docx"), b"PK\x03\x04 not a zip").unwrap();
     e.run(&["add", dir.to_str().unwrap()]).ok();
+    let skipped = e.run(&["status", "--json"]).ok().json()["skipped_files"].clone();
+    assert!(skipped.to_string().contains("zqxskippedcanary.docx"), "{skipped}");
     (e, dir)
 }
 
@@ -64,6 +69,7 @@ fn forgotten_memories_are_gone_from_search_and_disk() {
     assert_no_plaintext(&e);
     let s = e.run(&["status", "--json"]).ok().json();
     assert_eq!((s["items"].as_i64(), s["chunks"].as_i64(), s["indexed_chunks"].as_i64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(s["skipped_files"], serde_json::json!([]), "the remembered skip was left behind");
 }
 
 #[test]

@@ -200,9 +200,10 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 state.files_indexed += (report.added + report.updated) as u64;
                 state.files_removed += report.removed as u64;
                 log(&format!(
-                    "reconciled: {} new, {} changed, {} removed, {} unchanged",
-                    report.added, report.updated, report.removed, report.unchanged
+                    "reconciled: {} new, {} changed, {} removed, {} unchanged, {} skipped as before (unchanged since they failed)",
+                    report.added, report.updated, report.removed, report.unchanged, report.skipped_as_before
                 ));
+                log_worker_failures(&report, log);
             }
             Err(e) => {
                 failed(&mut state, log, "reconciling the watched folders", &e);
@@ -211,6 +212,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             }
         }
     }
+    engram.release_worker();
     embed(&mut engram, &mut state, log);
     match engram.apply_retention(now) {
         Ok(removed) => state.retention_removed += removed as u64,
@@ -422,13 +424,16 @@ fn apply_changes(
     // Adding and forgetting are each done whole or not at all, and redoing either is harmless:
     // on failure every path is handed back to be tried again.
     if !present.is_empty() {
-        let report = engram.add_paths(&present, &mut |_: AddEvent| {}).map_err(|e| (e, paths.clone()))?;
+        let report = engram.add_paths(&present, &mut |_: AddEvent| {});
+        engram.release_worker();
+        let report = report.map_err(|e| (e, paths.clone()))?;
         let changed = report.added + report.updated;
         state.files_indexed += changed as u64;
         state.files_removed += report.removed as u64;
         if changed > 0 {
             log(&format!("indexed {changed} changed file(s)"));
         }
+        log_worker_failures(&report, log);
     }
     if !gone.is_empty() {
         // One pass and one index compaction for the whole batch (a deleted folder is many events).
@@ -439,6 +444,20 @@ fn apply_changes(
         }
     }
     Ok(())
+}
+
+/// Says how many files the extraction worker failed on, by how: counts only, never which
+/// (`engram status` lists them to the user).
+fn log_worker_failures(report: &crate::AddReport, log: &dyn Fn(&str)) {
+    for (reason, n) in &report.worker_failures {
+        let how = match *reason {
+            "timed_out" => "it ran out of time",
+            "out_of_memory" => "it ran out of memory",
+            _ => "it crashed",
+        };
+        let files = if *n == 1 { "file" } else { "files" };
+        log(&format!("{n} {files} could not be read by the extraction worker ({how}); skipped until changed, see `engram status`"));
+    }
 }
 
 /// Answers one socket request. A panic while answering costs that request, not the daemon.

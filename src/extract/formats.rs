@@ -1,6 +1,5 @@
-//! Structured formats: HTML (title kept, markup dropped), PDF, e-mail.
-
-use std::panic::{catch_unwind, AssertUnwindSafe};
+//! Structured formats: HTML (title kept, markup dropped), e-mail. PDFs are read by poppler in
+//! the extraction worker (src/bin/engram-extract/pdf.rs).
 
 use mail_parser::MimeHeaders;
 use scraper::{Html, Node};
@@ -52,22 +51,6 @@ pub fn html(source: &str) -> Document {
         }
     }
     Document { title, ..Document::new(tidy_lines(&text), DocType::Html) }
-}
-
-pub fn pdf(bytes: &[u8]) -> Result<Document, Skip> {
-    // pdf-extract panics on some malformed files; a damaged PDF must be a counted skip.
-    let result = catch_unwind(AssertUnwindSafe(|| pdf_extract::extract_text_from_mem(bytes)));
-    match result {
-        Ok(Ok(text)) => {
-            let text = tidy_lines(&text);
-            if text.trim().is_empty() {
-                return Err(Skip::Empty);
-            }
-            Ok(Document::new(text, DocType::Pdf))
-        }
-        Ok(Err(e)) => Err(Skip::Corrupt(format!("PDF could not be read ({e})"))),
-        Err(_) => Err(Skip::Corrupt("PDF could not be read (malformed structure)".into())),
-    }
 }
 
 pub fn looks_like_email(bytes: &[u8]) -> bool {
@@ -147,7 +130,7 @@ fn collapse_spaces(s: &str) -> String {
 }
 
 /// Collapses runs of spaces inside lines and runs of blank lines, keeping paragraph breaks.
-fn tidy_lines(text: &str) -> String {
+pub(super) fn tidy_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.lines() {
@@ -190,9 +173,4 @@ mod tests {
         assert!(looks_like_email(raw));
     }
 
-    #[test]
-    fn truncated_pdf_is_corrupt_not_a_panic() {
-        let r = pdf(b"%PDF-1.4\n1 0 obj << /Type /Catalog");
-        assert!(matches!(r, Err(Skip::Corrupt(_)) | Err(Skip::Empty)), "{r:?}");
-    }
 }

@@ -5,6 +5,16 @@ mod chunk;
 pub mod ocr;
 mod decode;
 mod formats;
+// Office documents and e-books (issue 18): zip containers within bomb limits, their XML, sheets, RTF.
+mod archive;
+mod epub;
+mod legacy;
+mod lists;
+mod office;
+mod rtf;
+mod sheets;
+mod xml;
+pub mod worker;
 
 use std::io::Read;
 use std::path::Path;
@@ -86,7 +96,7 @@ impl DocType {
 }
 
 /// Why a file was not indexed. Each is counted and reported, never fatal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Skip {
     Binary,
     TooLarge,
@@ -96,6 +106,12 @@ pub enum Skip {
     NotRegular,
     SymlinkLoop,
     Corrupt(String),
+    /// The extraction worker crashed reading it (how: a signal or exit code, never content).
+    Crashed(String),
+    /// The extraction worker took longer than `files.worker_timeout_secs` and was killed.
+    TimedOut,
+    /// The extraction worker ran out of memory (`files.worker_memory_mb`) reading it.
+    OutOfMemory,
 }
 
 impl Skip {
@@ -110,6 +126,9 @@ impl Skip {
             Skip::NotRegular => "not_a_regular_file",
             Skip::SymlinkLoop => "symlink_loop",
             Skip::Corrupt(_) => "corrupt",
+            Skip::Crashed(_) => "worker_crashed",
+            Skip::TimedOut => "timed_out",
+            Skip::OutOfMemory => "out_of_memory",
         }
     }
 
@@ -123,12 +142,44 @@ impl Skip {
             Skip::NotRegular => "not a regular file".into(),
             Skip::SymlinkLoop => "symbolic link loop".into(),
             Skip::Corrupt(why) => format!("damaged: {why}"),
+            Skip::Crashed(how) => format!("the extraction worker crashed reading it ({how})"),
+            Skip::TimedOut => "reading it took longer than files.worker_timeout_secs".into(),
+            Skip::OutOfMemory => "reading it needed more memory than files.worker_memory_mb".into(),
+        }
+    }
+
+    /// Whether the extraction worker failed on it (crashed, hung or ran out of memory).
+    pub fn is_worker_failure(&self) -> bool {
+        matches!(self, Skip::Crashed(_) | Skip::TimedOut | Skip::OutOfMemory)
+    }
+
+    /// Whether this skip is remembered for the file as it is (its path, size and modified time),
+    /// so it is not read again until it changes: the worker's failures and damaged documents,
+    /// which would otherwise be read (and fail, slowly) at every `add` and daemon start. Skips
+    /// that cost nothing to find again, or that can change without the file changing (its
+    /// permissions), are not.
+    pub fn is_remembered(&self) -> bool {
+        match self {
+            Skip::Binary | Skip::TooLarge | Skip::Empty | Skip::Unreadable(_) | Skip::Vanished | Skip::NotRegular | Skip::SymlinkLoop => false,
+            _ => true,
         }
     }
 }
 
-/// Reads and extracts one file. `max_bytes` is checked before reading.
-pub fn extract_file(path: &Path, max_bytes: u64) -> Result<Document, Skip> {
+/// Reads one file and has the extraction worker extract it (see [`worker`]). `max_bytes` is
+/// checked before reading. Errs only when no worker can be started.
+pub fn extract_file(path: &Path, max_bytes: u64, worker: &mut worker::Worker) -> Result<Result<Document, Skip>, worker::WorkerError> {
+    let bytes = match read_file(path, max_bytes) {
+        Ok(b) => b,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    // The worker needs only the name, for the type hint: not the folders above it.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    worker.extract(&name, &bytes)
+}
+
+/// Reads one file's bytes, at most `max_bytes` (checked before reading and while reading).
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Skip> {
     let meta = std::fs::metadata(path).map_err(io_skip)?;
     if !meta.is_file() {
         return Err(Skip::NotRegular);
@@ -143,7 +194,7 @@ pub fn extract_file(path: &Path, max_bytes: u64) -> Result<Document, Skip> {
     if bytes.len() as u64 > max_bytes {
         return Err(Skip::TooLarge);
     }
-    extract_bytes(path, &bytes)
+    Ok(bytes)
 }
 
 /// Extracts text from bytes, using the path's name as a hint for the type.
@@ -153,9 +204,22 @@ pub fn extract_bytes(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let doc = if bytes.starts_with(b"%PDF-") || ext == "pdf" {
-        formats::pdf(bytes)?
+        // Only the worker links the PDF reader (poppler), and it reads PDFs before this.
+        return Err(Skip::Corrupt("PDFs are read by the engram-extract worker".into()));
     } else if ext == "eml" || (ext.is_empty() && formats::looks_like_email(bytes)) {
         formats::email(bytes)?
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        // DOCX, PPTX, XLSX, ODT, ODP, ODS, EPUB, told apart by what the zip holds; others are binary.
+        office::zip_document(bytes)?
+    } else if bytes.starts_with(OLE_MAGIC) && contains(bytes, &utf16le("EncryptedPackage")) {
+        // A password-protected DOCX, XLSX or PPTX is an encrypted package inside a compound file.
+        return Err(password_protected());
+    } else if bytes.starts_with(OLE_MAGIC) && matches!(ext.as_str(), "xls" | "xlt" | "xla") {
+        sheets::guarded(|| sheets::xls(bytes))?
+    } else if bytes.starts_with(OLE_MAGIC) && matches!(ext.as_str(), "doc" | "dot") {
+        legacy::doc(bytes)?
+    } else if bytes.starts_with(b"{\\rtf") {
+        rtf::rtf(bytes)?
     } else {
         let (text, _encoding) = decode_text(bytes).ok_or(Skip::Binary)?;
         match ext.as_str() {
@@ -170,6 +234,22 @@ pub fn extract_bytes(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
         return Err(Skip::Empty);
     }
     Ok(doc)
+}
+
+/// The compound-file container of legacy Office documents (XLS, DOC, PPT).
+const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+
+fn utf16le(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An office document that needs a password to open.
+fn password_protected() -> Skip {
+    Skip::Unreadable("protected by a password".into())
 }
 
 fn io_skip(e: std::io::Error) -> Skip {
@@ -216,7 +296,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_vanished() {
-        assert_eq!(extract_file(Path::new("/nonexistent/engram/x.txt"), 100).unwrap_err(), Skip::Vanished);
+        assert_eq!(read_file(Path::new("/nonexistent/engram/x.txt"), 100).unwrap_err(), Skip::Vanished);
     }
 
     #[test]
@@ -224,8 +304,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big.txt");
         std::fs::write(&p, "a".repeat(200)).unwrap();
-        assert_eq!(extract_file(&p, 100).unwrap_err(), Skip::TooLarge);
-        assert!(extract_file(&p, 200).is_ok());
+        assert_eq!(read_file(&p, 100).unwrap_err(), Skip::TooLarge);
+        assert_eq!(read_file(&p, 200).unwrap().len(), 200);
     }
 
     #[test]

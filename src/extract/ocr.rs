@@ -66,6 +66,30 @@ impl Ocr {
         self.engine = Some(engine);
         Ok(parse_tsv(&tsv?, offset, self.min_confidence))
     }
+
+    /// The text of a scanned page: `gray` holds `width` × `height` 8-bit gray pixels, row by
+    /// row, rendered at `dpi`. Automatic layout (a page may have columns), laid out by [`layout`].
+    pub fn page_text(&mut self, gray: &[u8], width: u32, height: u32, dpi: u32) -> Result<String, OcrError> {
+        // In the extraction worker, a page of OCR restarts the file's clock (see worker::progress).
+        super::worker::progress();
+        if width < 8 || height < 8 || gray.len() < width as usize * height as usize {
+            return Ok(String::new());
+        }
+        let mut engine = match self.engine.take() {
+            Some(e) => e,
+            None => self.start()?,
+        };
+        engine.set_page_seg_mode(PageSegMode::PsmAuto);
+        let mut engine = engine
+            .set_frame(gray, width as i32, height as i32, 1, width as i32)
+            .map(|t| t.set_source_resolution(dpi as i32))
+            .map_err(|e| OcrError::Recognise(e.to_string()))?
+            .recognize()
+            .map_err(|e| OcrError::Recognise(e.to_string()))?;
+        let tsv = engine.get_tsv_text(0).map_err(|e| OcrError::Recognise(e.to_string()));
+        self.engine = Some(engine);
+        Ok(layout(&parse_tsv(&tsv?, (0, 0), self.min_confidence)).0)
+    }
 }
 
 /// Words from Tesseract's TSV output (level 5 rows), dropping empty and low-confidence ones.

@@ -220,11 +220,14 @@ pub fn search(
             }
             Err(e) => return Err(e.into()),
         };
-        let location = chunk.as_ref().and_then(|c| crate::extract::section_at(&item.meta.sections, c.start)).map(str::to_string);
+        let mut location = None;
         let mut snippet = Snippet::default();
         {
             if let Some(c) = chunk {
                 snippet = snippet::make_snippet(&c.text, &terms, SNIPPET_CHARS);
+                // A chunk can span sheets or slides: the hit is where its first matched word is.
+                let at = c.start + snippet.first_mark.unwrap_or(0);
+                location = crate::extract::section_at(&item.meta.sections, at).map(str::to_string);
                 if !snippet.has_marks() && semantic.is_some() {
                     by_meaning.push((results.len(), c.text));
                 }

@@ -14,6 +14,10 @@ pub struct Piece {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snippet {
     pub pieces: Vec<Piece>,
+    /// Where in the text the first marked word begins (bytes): the page, sheet or slide a hit
+    /// is on is the one holding it, not the one where its chunk began.
+    #[serde(skip)]
+    pub first_mark: Option<usize>,
 }
 
 impl Snippet {
@@ -129,6 +133,7 @@ fn build(text: &str, chars: &[(usize, char)], from: usize, to: usize, ranges: Ve
             _ => merged.push(r),
         }
     }
+    let first_mark = merged.first().map(|m| m.0);
     let mut pieces = Vec::new();
     if from > 0 {
         pieces.push(Piece { text: "…".into(), marked: false });
@@ -147,7 +152,7 @@ fn build(text: &str, chars: &[(usize, char)], from: usize, to: usize, ranges: Ve
     if to < chars.len() {
         pieces.push(Piece { text: "…".into(), marked: false });
     }
-    Snippet { pieces }
+    Snippet { pieces, first_mark }
 }
 
 /// Moves window edges to nearby spaces so words are not cut (CJK has none; it is left as is).

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0006_drop_clear_sizes.sql"),
         convert: None,
     },
+    Migration { name: "0007_skipped.sql", sql: include_str!("../../migrations/0007_skipped.sql"), convert: None },
 ];
 
 /// Brings the schema up to date. Returns whether any migration ran.

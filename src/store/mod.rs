@@ -13,9 +13,11 @@
 mod captions;
 mod frames;
 mod migrate;
+mod skipped;
 mod vectors;
 
 pub use frames::{Frame, FrameWords};
+pub use skipped::{Remembered, SkipRecord};
 
 pub use vectors::StoredVector;
 
@@ -231,6 +233,9 @@ pub const CLEAR_COLUMNS: &[ClearColumn] = &[
     clear("frames", "bytes", "the sealed picture's size rounded up to a bucket, for retention by size"),
     clear("captions", "content_id", "the text it belongs to"),
     clear("captions", "model", "the language model's name"),
+    clear("skipped", "id", "row id"),
+    clear("skipped", "source_key", "keyed hash of a skipped file's path, to find it again"),
+    clear("skipped", "change_key", "keyed hash of its path, size, modified time and engram version, to read it again once one changes"),
 ];
 
 /// Rounds a byte count up to a coarse bucket, for sizes that must stay clear (retention by
@@ -1013,7 +1018,7 @@ pub(crate) mod tests {
             .filter(|(t, c, ty)| ty == "BLOB" && CLEAR_COLUMNS.iter().any(|k| k.table == t && k.column == c))
             .map(|(t, c, _)| format!("{t}.{c}"))
             .collect();
-        assert_eq!(clear_blobs, ["contents.hash", "items.source_key", "items.change_key"]);
+        assert_eq!(clear_blobs, ["contents.hash", "items.source_key", "items.change_key", "skipped.source_key", "skipped.change_key"]);
     }
 
     #[test]
