@@ -24,14 +24,14 @@ import html.parser
 import json
 import os
 import re
-import select
-import struct
 import subprocess
 import sys
 import time
 import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
+
+from worker_protocol import read_message, write_frames
 
 FORMATS = ["docx", "docm", "dotx", "odt", "rtf", "epub", "xlsx", "xlsm", "xlsb", "xls", "ods", "pptx", "pptm", "odp", "doc"]
 WRITER = {"docx", "docm", "dotx", "odt", "rtf", "doc"}
@@ -73,8 +73,7 @@ class Worker:
         self.proc = subprocess.Popen([self.program, "--memory-mb", "2048"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
         # Once sandboxed, the worker says it is ready ({"ready":1}) before reading a request.
-        (length,) = struct.unpack("<Q", self.read_exact(8, time.monotonic() + 10))
-        self.read_exact(length, time.monotonic() + 10)
+        read_message(self.proc.stdout.fileno(), time.monotonic() + 10)
 
     def stop(self):
         if self.proc:
@@ -85,34 +84,14 @@ class Worker:
             self.proc.wait()
             self.proc = None
 
-    def read_exact(self, n, deadline):
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            r, _, _ = select.select([fd], [], [], left)
-            if not r:
-                raise TimeoutError
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
     def extract(self, name, data):
         """('ok', doc) | ('skip', reason) | ('crash', how)."""
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         header = json.dumps({"name": name, "pdf": {"ocr_pages": 0, "ocr_languages": ""}, "cpu_secs": TIMEOUT}).encode()
         try:
-            for frame in (header, data):
-                self.proc.stdin.write(struct.pack("<Q", len(frame)) + frame)
-            self.proc.stdin.flush()
-            deadline = time.monotonic() + TIMEOUT
-            (length,) = struct.unpack("<Q", self.read_exact(8, deadline))
-            answer = json.loads(self.read_exact(length, deadline))
+            write_frames(self.proc.stdin, header, data)
+            answer = read_message(self.proc.stdout.fileno(), time.monotonic() + TIMEOUT)
         except TimeoutError:
             self.stop()
             return "crash", "timed out"

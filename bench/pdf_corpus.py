@@ -29,12 +29,12 @@ import collections
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
-import select
 import html as htmllib
+
+from worker_protocol import read_message, write_frames
 
 ARGS = sys.argv[1:]
 
@@ -101,29 +101,10 @@ class Worker:
     def send(self, name, data):
         req = json.dumps({"name": name, "pdf": {"ocr_pages": OCR_PAGES, "ocr_languages": "eng+chi_sim"},
                           "cpu_secs": int(2 * TIMEOUT)}).encode()  # as engram: twice the wall clock
-        for frame in (req, data):
-            self.p.stdin.write(struct.pack("<Q", len(frame)) + frame)
-        self.p.stdin.flush()
-
-    def read_exact(self, n, deadline):
-        buf = b""
-        fd = self.p.stdout.fileno()
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
+        write_frames(self.p.stdin, req, data)
 
     def answer(self, deadline):
-        (n,) = struct.unpack("<Q", self.read_exact(8, deadline))
-        return json.loads(self.read_exact(n, deadline))
+        return read_message(self.p.stdout.fileno(), deadline)
 
     def kill(self):
         self.p.kill()
