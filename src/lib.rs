@@ -474,7 +474,7 @@ impl Engram {
                 Found::File(path) => {
                     progress(AddEvent::File(&path));
                     match self.prepare_file(&path)? {
-                        Prepared::Item(item) => batch.push(item),
+                        Prepared::Item(item) => batch.push(*item),
                         Prepared::Unchanged => report.unchanged += 1,
                         Prepared::Skipped { skip, as_before } => report.skip(&path, skip, as_before),
                     }
@@ -615,7 +615,7 @@ impl Engram {
             return skipped(Skip::Empty);
         }
         let title = file_title(doc.title, path);
-        Ok(Prepared::Item(NewItem {
+        Ok(Prepared::Item(Box::new(NewItem {
             kind: Kind::File,
             source,
             title,
@@ -630,7 +630,7 @@ impl Engram {
             size: meta.len() as i64,
             text: doc.text,
             chunks,
-        }))
+        })))
     }
 
     fn write_batch(&mut self, batch: &mut Vec<NewItem>, report: &mut AddReport) -> Result<()> {
@@ -1056,7 +1056,7 @@ impl Engram {
 
 /// What [`Engram::prepare_file`] made of a file.
 enum Prepared {
-    Item(NewItem),
+    Item(Box<NewItem>),
     /// The store has it as it is.
     Unchanged,
     /// Not indexed; `as_before` when it was not read, having failed before unchanged.

@@ -3,8 +3,9 @@
 //! `engram add` or the daemon, remembered and not read again until they change.
 
 mod util;
+#[path = "util/pdf.rs"]
+mod make_pdf;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -63,32 +64,10 @@ fn deflate_zeros(mib: usize) -> Vec<u8> {
     out
 }
 
-/// A PDF from its objects (numbered from 1), with a correct cross-reference table.
-fn pdf(objects: &[Vec<u8>], info: Option<usize>) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        write!(out, "{} 0 obj\n", i + 1).unwrap();
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).unwrap();
-    for o in offsets {
-        write!(out, "{o:010} 00000 n \n").unwrap();
-    }
-    let info = info.map(|i| format!(" /Info {i} 0 R")).unwrap_or_default();
-    write!(out, "trailer\n<< /Size {} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).unwrap();
-    out
-}
-
 /// A one-page PDF whose page content is `content` with these stream dictionary entries.
 fn one_page_pdf(content: &[u8], filter: &str) -> Vec<u8> {
-    let mut stream = format!("<< /Length {}{filter} >>\nstream\n", content.len()).into_bytes();
-    stream.extend_from_slice(content);
-    stream.extend_from_slice(b"\nendstream");
-    pdf(
+    let stream = make_pdf::stream(filter, content);
+    make_pdf::assemble(
         &[
             b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
@@ -97,7 +76,7 @@ fn one_page_pdf(content: &[u8], filter: &str) -> Vec<u8> {
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
             format!("<< /Title ({CANARY} title) /Author ({CANARY} author) >>").into_bytes(),
         ],
-        Some(6),
+        "/Info 6 0 R",
     )
 }
 
@@ -122,9 +101,7 @@ fn pdf_bomb(gib: usize) -> Vec<u8> {
 /// A Word document (its content types name word/document.xml) whose document part inflates to
 /// `mib` MiB of zeros.
 fn docx_bomb(mib: usize) -> Vec<u8> {
-    let types = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>"#
-    );
+    let types = r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>"#.to_string();
     let core = format!(r#"<?xml version="1.0"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{CANARY}</dc:title></cp:coreProperties>"#);
     let mut crc = crc32fast::Hasher::new();
     let zeros = vec![0u8; 1 << 20];

@@ -3,6 +3,8 @@
 //! and a daemon that goes on through a full disk, a read-only disk and a busy index.
 
 mod util;
+#[path = "util/pdf.rs"]
+mod make_pdf;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -126,28 +128,17 @@ fn numbers_out_of_range_are_refused_or_clamped_never_a_crash() {
 
 /// A one-page PDF whose font names an encoding no reader knows.
 fn pdf_with_font_encoding(encoding: &str) -> Vec<u8> {
-    let content = "BT /F1 12 Tf 72 712 Td (Hello) Tj ET";
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".to_string(),
         format!("<< /Type /Font /Subtype /Type0 /BaseFont /Foo /Encoding /{encoding} /DescendantFonts [6 0 R] >>"),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        String::new(),
         "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Foo /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>".to_string(),
     ];
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    pdf
+    let mut objects: Vec<Vec<u8>> = objects.into_iter().map(String::into_bytes).collect();
+    objects[4] = make_pdf::stream("", b"BT /F1 12 Tf 72 712 Td (Hello) Tj ET");
+    make_pdf::assemble(&objects, "")
 }
 
 /// A small file system of its own (tmpfs), so the test can fill it and make it read-only.

@@ -129,8 +129,8 @@ impl WordLists {
             c
         });
         counts[level] += 1;
-        for i in level + 1..9 {
-            counts[i] = start(i) - 1;
+        for (i, count) in counts.iter_mut().enumerate().take(9).skip(level + 1) {
+            *count = start(i) - 1;
         }
         let lvl = &levels[level];
         if matches!(lvl.format.as_str(), "bullet" | "none") || lvl.text.is_empty() {
@@ -278,8 +278,8 @@ impl OdfLists {
             c
         });
         counts[depth - 1] += 1;
-        for i in depth..10 {
-            counts[i] = start(i + 1) - 1;
+        for (i, count) in counts.iter_mut().enumerate().take(10).skip(depth) {
+            *count = start(i + 1) - 1;
         }
         let level = levels.get(&depth)?;
         let format = |f: &str| match f {

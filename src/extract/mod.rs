@@ -159,10 +159,10 @@ impl Skip {
     /// that cost nothing to find again, or that can change without the file changing (its
     /// permissions), are not.
     pub fn is_remembered(&self) -> bool {
-        match self {
-            Skip::Binary | Skip::TooLarge | Skip::Empty | Skip::Unreadable(_) | Skip::Vanished | Skip::NotRegular | Skip::SymlinkLoop => false,
-            _ => true,
-        }
+        !matches!(
+            self,
+            Skip::Binary | Skip::TooLarge | Skip::Empty | Skip::Unreadable(_) | Skip::Vanished | Skip::NotRegular | Skip::SymlinkLoop
+        )
     }
 }
 

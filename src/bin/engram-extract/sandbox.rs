@@ -91,7 +91,7 @@ fn rule(conditions: Vec<SeccompCondition>) -> SeccompRule {
 }
 
 fn always(calls: &[libc::c_long]) -> BTreeMap<i64, Vec<SeccompRule>> {
-    calls.iter().map(|&c| (c as i64, Vec::new())).collect()
+    calls.iter().map(|&c| (c, Vec::new())).collect()
 }
 
 /// Refused outright (an empty rule list matches every call), or when aimed elsewhere.
@@ -123,11 +123,11 @@ fn denied(me: u64) -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut rules = always(&calls);
     // New processes: clone without CLONE_THREAD (fork, posix_spawn). Threads stay allowed.
     let no_thread = cond(0, SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64), 0, SeccompCmpArgLen::Qword);
-    rules.insert(libc::SYS_clone as i64, vec![rule(vec![no_thread])]);
+    rules.insert(libc::SYS_clone, vec![rule(vec![no_thread])]);
     // Signals to any process but this one (its own threads are signalled with tgkill(me, …)).
     let elsewhere = || rule(vec![cond(0, SeccompCmpOp::Ne, me, SeccompCmpArgLen::Dword)]);
-    rules.insert(libc::SYS_kill as i64, vec![elsewhere()]);
-    rules.insert(libc::SYS_tgkill as i64, vec![elsewhere()]);
+    rules.insert(libc::SYS_kill, vec![elsewhere()]);
+    rules.insert(libc::SYS_tgkill, vec![elsewhere()]);
     rules
 }
 
@@ -140,11 +140,11 @@ fn write_opens() -> BTreeMap<i64, Vec<SeccompRule>> {
             .collect::<Vec<_>>()
     };
     let mut rules = BTreeMap::new();
-    rules.insert(libc::SYS_openat as i64, writing(2));
+    rules.insert(libc::SYS_openat, writing(2));
     #[cfg(target_arch = "x86_64")]
     {
-        rules.insert(libc::SYS_open as i64, writing(1));
-        rules.insert(libc::SYS_creat as i64, Vec::new());
+        rules.insert(libc::SYS_open, writing(1));
+        rules.insert(libc::SYS_creat, Vec::new());
     }
     rules
 }
