@@ -44,6 +44,8 @@ const TITLE_BOOST: f32 = 0.5;
 /// Extra weight for query words found next to each other, as typed.
 const PHRASE_BOOST: f32 = 0.0;
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// How long a writer waits for another process's index writer before giving up.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A keyword query, already analysed into index terms.
 #[derive(Debug, Clone, Default)]
@@ -326,11 +328,21 @@ impl KeywordIndex {
         Ok(ids)
     }
 
+    /// The index writer, waiting up to [`WRITER_WAIT`] while another process holds it: its
+    /// writes are short batches, and failing at once made `engram add` beside the daemon fail.
     fn writer(&self) -> Result<IndexWriter> {
-        match self.index.writer_with_num_threads(1, WRITER_MEMORY) {
-            Ok(w) => Ok(w),
-            Err(tantivy::TantivyError::LockFailure(..)) => Err(IndexError::Busy),
-            Err(e) => Err(self.tamper_or(e)),
+        let deadline = std::time::Instant::now() + WRITER_WAIT;
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            match self.index.writer_with_num_threads(1, WRITER_MEMORY) {
+                Ok(w) => return Ok(w),
+                Err(tantivy::TantivyError::LockFailure(..)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+                Err(tantivy::TantivyError::LockFailure(..)) => return Err(IndexError::Busy),
+                Err(e) => return Err(self.tamper_or(e)),
+            }
         }
     }
 
@@ -411,6 +423,22 @@ mod tests {
 
     fn chunks(index: &KeywordIndex, query: &str) -> usize {
         index.search(&parse_query(query), 10).unwrap().len()
+    }
+
+    #[test]
+    fn a_writer_waits_for_another_processs_writer_to_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sealer, store) = store_with(dir.path(), "the kea took a windscreen wiper");
+        let other = KeywordIndex::open(&dir.path().join("index"), sealer.clone()).unwrap();
+        let index = KeywordIndex::open(&dir.path().join("index"), sealer).unwrap();
+        let held = other.writer().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        index.sync(&store).unwrap();
+        release.join().unwrap();
+        assert_eq!(chunks(&index, "kea"), 1);
     }
 
     #[test]
