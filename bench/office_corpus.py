@@ -31,7 +31,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from worker_protocol import read_message, write_frames
+from worker_protocol import read_message, worker_env, write_frames
 
 FORMATS = ["docx", "docm", "dotx", "odt", "rtf", "epub", "xlsx", "xlsm", "xlsb", "xls", "ods", "pptx", "pptm", "odp", "doc"]
 WRITER = {"docx", "docm", "dotx", "odt", "rtf", "doc"}
@@ -71,7 +71,7 @@ class Worker:
     def start(self):
         self.stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([self.program, "--memory-mb", "2048"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=worker_env())
         # Once sandboxed, the worker says it is ready ({"ready":1}) before reading a request.
         read_message(self.proc.stdout.fileno(), time.monotonic() + 10)
 

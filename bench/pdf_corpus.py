@@ -34,7 +34,7 @@ import sys
 import time
 import html as htmllib
 
-from worker_protocol import read_message, write_frames
+from worker_protocol import read_message, worker_env, write_frames
 
 ARGS = sys.argv[1:]
 
@@ -87,7 +87,7 @@ class Worker:
     def __init__(self):
         self.err = open(os.path.join(out, "worker-stderr.log"), "ab")
         self.p = subprocess.Popen([worker_bin, "--memory-mb", str(MEMORY_MB)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err)
+                                  stdout=subprocess.PIPE, stderr=self.err, env=worker_env())
         self.ready = False
 
     def wait_ready(self, deadline):

@@ -39,7 +39,8 @@ pub fn extract(bytes: &[u8], opts: &PdfOptions) -> Result<Document, Skip> {
     let n_pages = doc.n_pages().max(0);
     let mut text = String::new();
     let mut sections = Vec::new();
-    let mut ocr_left = opts.ocr_pages;
+    // No picture anywhere, nothing scanned: spares asking poppler page by page.
+    let mut ocr_left = if has_image_objects(bytes) { opts.ocr_pages } else { 0 };
     let mut ocr_failed = None;
     for index in 0..n_pages {
         let Some(page) = doc.page(index) else { continue };
@@ -58,7 +59,7 @@ pub fn extract(bytes: &[u8], opts: &PdfOptions) -> Result<Document, Skip> {
         if !has_words(&page_text) {
             page_text.clear();
             // Every page rendered counts against the limit, blank ones too: rendering costs.
-            if ocr_left > 0 && ocr_failed.is_none() {
+            if ocr_left > 0 && ocr_failed.is_none() && is_scanned(&page) {
                 ocr_left -= 1;
                 match ocr_page(&page, &opts.ocr_languages) {
                     Ok(Some(t)) => page_text = tidy(&t),
@@ -357,6 +358,53 @@ fn ocr_page(page: &poppler::Page, langs: &str) -> Result<Option<String>, String>
     })
 }
 
+/// Whether the file holds any image object (`/Subtype /Image`). An image is a stream, and a
+/// stream is never inside a compressed object stream, so its dictionary is in the file's bytes
+/// as written. Pictures written inline in a page's content (small ones, by convention) are not
+/// seen. Listing a page's images makes poppler interpret the whole page, which for some vector
+/// drawings (function-based shadings) costs more than a minute and gigabytes.
+fn has_image_objects(bytes: &[u8]) -> bool {
+    const SUBTYPE: &[u8] = b"/Subtype";
+    let mut rest = bytes;
+    while let Some(at) = find(rest, SUBTYPE) {
+        rest = &rest[at + SUBTYPE.len()..];
+        let value = rest.iter().position(|b| !b" \t\r\n\x0c\0".contains(b)).map_or(&[][..], |i| &rest[i..]);
+        if value.starts_with(b"/Image") && value.get(6).is_none_or(|b| !b.is_ascii_alphanumeric()) {
+            return true;
+        }
+    }
+    false
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether a page without a text layer looks scanned: pictures cover at least a quarter of it.
+/// A scan is a picture of the page, whole or in strips; a page of only vector drawing (a chart,
+/// a shading, a blank form's lines) has nothing OCR can read, and rendering it for Tesseract can
+/// cost more than the rest of the file. Listing a page's images places them without decoding.
+fn is_scanned(page: &poppler::Page) -> bool {
+    use glib::translate::ToGlibPtr;
+    let (w, h) = page.size();
+    let page_area = w * h;
+    if !(page_area.is_finite() && page_area >= 1.0) {
+        return false;
+    }
+    let mut covered = 0.0;
+    for mapping in page.image_mapping() {
+        let raw: *const poppler::ffi::PopplerImageMapping = mapping.to_glib_none().0;
+        // SAFETY: `raw` points to the mapping held above, a plain struct read by value.
+        let a = unsafe { (*raw).area };
+        let (x1, x2) = (a.x1.min(a.x2).max(0.0), a.x1.max(a.x2).min(w));
+        let (y1, y2) = (a.y1.min(a.y2).max(0.0), a.y1.max(a.y2).min(h));
+        if x2 > x1 && y2 > y1 {
+            covered += (x2 - x1) * (y2 - y1);
+        }
+    }
+    covered * 4.0 >= page_area
+}
+
 /// The page rendered white-backed in 8-bit gray at [`OCR_DPI`] (less for huge pages), with its
 /// width, height and resolution. `None` for a page of no size or when cairo cannot allocate it.
 fn render_gray(page: &poppler::Page) -> Option<(Vec<u8>, u32, u32, u32)> {
@@ -480,6 +528,37 @@ mod tests {
         assert_eq!(d.sections, [Section { start: 0, label: "page 1".into() }]);
         // With OCR off (a limit of 0) the same file has nothing to read.
         assert_eq!(extract(&pdf, &opts(0)).unwrap_err(), Skip::Empty);
+    }
+
+    #[test]
+    fn only_pages_mostly_covered_by_pictures_count_as_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        let first_page = |pdf: &[u8]| open(pdf).unwrap().page(0).unwrap();
+        assert!(is_scanned(&first_page(&make_pdf::scanned_pdf(dir.path(), "A scanned receipt"))));
+        // Black bars drawn as vector paths, text-like to a renderer but no picture.
+        let drawing = make_pdf::assemble(
+            &[
+                b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+                make_pdf::stream("", b"0 g 72 700 400 20 re f 72 600 300 20 re f"),
+            ],
+            "",
+        );
+        assert!(!is_scanned(&first_page(&drawing)));
+        assert_eq!(extract(&drawing, &opts(5)).unwrap_err(), Skip::Empty);
+        assert!(!is_scanned(&first_page(&make_pdf::text_pdf(&[""], None))));
+    }
+
+    #[test]
+    fn image_objects_are_found_in_the_files_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(has_image_objects(&make_pdf::scanned_pdf(dir.path(), "A scanned receipt")));
+        assert!(has_image_objects(b"<</Type/XObject/Subtype\n/Image/Width 2>>"));
+        // A procedure-set name or another subtype is no image.
+        assert!(!has_image_objects(b"<< /ProcSet [/PDF /Text /ImageB /ImageC] /Subtype /Form >>"));
+        assert!(!has_image_objects(b"/Subtype /ImageMask"));
+        assert!(!has_image_objects(&make_pdf::text_pdf(&["no pictures here"], None)));
     }
 
     #[test]
