@@ -21,6 +21,7 @@ pub mod mcp;
 pub mod query;
 pub mod serve;
 pub mod store;
+pub mod text;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -64,9 +65,11 @@ pub enum Error {
     Tamper(String),
     #[error("{0}")]
     Usage(String),
-    /// The running daemon failed a request; `code` is its exit code.
+    #[error("no memory with id {0}; `engram search` shows ids")]
+    NotFound(i64),
+    /// The running daemon failed a request with an error of this kind.
     #[error("{message}")]
-    Daemon { message: String, code: i32 },
+    Daemon { message: String, kind: ErrorKind },
     /// No passphrase could be had (no file, no variable, no terminal to ask on).
     #[error("{0}")]
     Locked(String),
@@ -78,9 +81,73 @@ pub enum Error {
 /// it said never does, since a parser's message may quote the user's document.
 pub const INTERNAL_ERROR: &str = "internal error (a bug in engram; its message is not shown, as it may hold your content)";
 
+/// What went wrong, as every front end reports it: the CLI's exit code, the HTTP status, the MCP
+/// error and the daemon socket's reply come from this, never from an error's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request itself is wrong: a bad argument, filter or setting.
+    Usage,
+    /// No memory has that id.
+    NotFound,
+    /// No passphrase, or a wrong one.
+    Locked,
+    /// Sealed data failed its integrity check.
+    Tampered,
+    /// Something needed is not there or is in use: a model, the index writer, a stopping daemon.
+    Unavailable,
+    /// Anything else: a failure of the disk, the database or engram.
+    Failed,
+}
+
+impl ErrorKind {
+    /// The process exit code: 1 error, 2 usage, 3 locked, 4 tampering.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Usage | ErrorKind::NotFound => 2,
+            ErrorKind::Locked => 3,
+            ErrorKind::Tampered => 4,
+            ErrorKind::Unavailable | ErrorKind::Failed => 1,
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Usage => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Locked => 401,
+            ErrorKind::Tampered => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Failed => 500,
+        }
+    }
+
+    /// The JSON-RPC error code: invalid params, MCP's resource-not-found, or internal error.
+    pub fn rpc_code(self) -> i32 {
+        match self {
+            ErrorKind::Usage => -32602,
+            ErrorKind::NotFound => -32002,
+            _ => -32603,
+        }
+    }
+}
+
 impl Error {
-    /// The kind of error, for logs that must not carry its message (which may name a file).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Vault(VaultError::WrongPassphrase(_) | VaultError::WrongRecoveryCode(_) | VaultError::NoRecoveryCode(_))
+            | Error::Locked(_) => ErrorKind::Locked,
+            Error::Tamper(_) => ErrorKind::Tampered,
+            Error::Index(IndexError::Busy) | Error::Embed(_) | Error::Llm(_) => ErrorKind::Unavailable,
+            Error::Daemon { kind, .. } => *kind,
+            Error::Config(_) | Error::Vault(_) | Error::Store(_) | Error::Index(_) | Error::Other(_) => ErrorKind::Failed,
+        }
+    }
+
+    /// Which part failed, for logs that must not carry the message (which may name a file).
+    pub fn area(&self) -> &'static str {
         match self {
             Error::Vault(_) => "key file",
             Error::Config(_) => "settings",
@@ -90,6 +157,7 @@ impl Error {
             Error::Llm(_) => "language model",
             Error::Tamper(_) => "tampering",
             Error::Usage(_) => "usage",
+            Error::NotFound(_) => "not found",
             Error::Daemon { .. } => "daemon",
             Error::Locked(_) => "locked",
             Error::Other(_) => "other",
@@ -98,14 +166,7 @@ impl Error {
 
     /// The process exit code: 1 error, 2 usage, 3 locked, 4 tampering.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Daemon { code, .. } => *code,
-            Error::Vault(VaultError::WrongPassphrase(_) | VaultError::WrongRecoveryCode(_) | VaultError::NoRecoveryCode(_))
-            | Error::Locked(_) => 3,
-            Error::Tamper(_) => 4,
-            _ => 1,
-        }
+        self.kind().exit_code()
     }
 }
 
@@ -960,7 +1021,7 @@ impl Engram {
     /// An item and its whole text.
     pub fn show(&self, id: i64) -> Result<(Item, String)> {
         let item = match self.store.item(id) {
-            Err(StoreError::NoSuchItem(id)) => return Err(Error::Usage(format!("no memory with id {id}; `engram search` shows ids"))),
+            Err(StoreError::NoSuchItem(id)) => return Err(Error::NotFound(id)),
             other => other?,
         };
         let text = self.store.text_of(item.content_id)?;
@@ -1123,5 +1184,24 @@ mod tests {
         let named = file_title(None, Path::new("/notes/token ghp_0123456789abcdefABCDEF0123456789abcd.txt")).unwrap();
         assert!(!named.contains("ghp_0123456789"), "{named}");
         assert_eq!(file_title(None, Path::new("/notes/plain.txt")).as_deref(), Some("plain.txt"));
+    }
+
+    #[test]
+    fn each_error_has_one_kind_that_every_front_end_reports_alike() {
+        let cases = [
+            (Error::Usage("bad".into()), ErrorKind::Usage, 2, 400),
+            (Error::NotFound(7), ErrorKind::NotFound, 2, 404),
+            (Error::Locked("no passphrase".into()), ErrorKind::Locked, 3, 401),
+            (Error::Tamper("x".into()), ErrorKind::Tampered, 4, 409),
+            (Error::Index(IndexError::Busy), ErrorKind::Unavailable, 1, 503),
+            (Error::Other("disk".into()), ErrorKind::Failed, 1, 500),
+        ];
+        for (e, kind, exit, http) in cases {
+            assert_eq!((e.kind(), e.exit_code(), e.kind().http_status()), (kind, exit, http), "{e}");
+            // Through the daemon's socket the kind survives, whatever the message says.
+            let relayed = Error::Daemon { message: e.to_string(), kind: e.kind() };
+            assert_eq!(relayed.exit_code(), exit);
+        }
+        assert_eq!(serde_json::to_value(ErrorKind::NotFound).unwrap(), "not_found");
     }
 }

@@ -128,16 +128,20 @@ fn call(engram: &Engram, name: &str, args: &Value) -> Value {
         "search_memory" => search(engram, &scope, args),
         "ask_memory" => ask(engram, &scope, args),
         "get_memory" => get(engram, &scope, args),
-        other => Err(format!("unknown tool {other:?}")),
+        other => Err(Error::Usage(format!("unknown tool {other:?}"))),
     });
-    let out = std::panic::catch_unwind(run).unwrap_or_else(|_| Err(crate::INTERNAL_ERROR.to_string()));
+    let out = std::panic::catch_unwind(run).unwrap_or_else(|_| Err(Error::Other(crate::INTERNAL_ERROR.to_string())));
     match out {
         Ok(mut v) => {
             v["untrusted_content"] = json!(UNTRUSTED);
             let text = format!("{UNTRUSTED}\n<untrusted-memory-content>\n{}\n</untrusted-memory-content>", serde_json::to_string_pretty(&v).unwrap_or_default());
             json!({ "content": [{ "type": "text", "text": text }], "structuredContent": v, "isError": false })
         }
-        Err(e) => json!({ "content": [{ "type": "text", "text": e }], "isError": true }),
+        Err(e) => {
+            let kind = e.kind();
+            let error = json!({ "error": e.to_string(), "kind": kind, "code": kind.rpc_code() });
+            json!({ "content": [{ "type": "text", "text": e.to_string() }], "structuredContent": error, "isError": true })
+        }
     }
 }
 
@@ -180,22 +184,26 @@ fn str_arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
 
 type Filters = (Option<i64>, Option<i64>, Option<Kind>, Option<String>);
 
-fn filters(args: &Value) -> Result<Filters, String> {
+fn filters(args: &Value) -> Result<Filters, Error> {
     let now = chrono::Local::now();
-    let time = |k| str_arg(args, k).map(|t| parse_time(t, now).map_err(|e| e.to_string())).transpose();
-    let kind = str_arg(args, "kind").map(|k| Kind::parse(k).ok_or_else(|| format!("kind must be file or screen, not {k:?}"))).transpose()?;
+    let time = |k| str_arg(args, k).map(|t| parse_time(t, now).map_err(|e| Error::Usage(e.to_string()))).transpose();
+    let kind = str_arg(args, "kind").map(|k| Kind::parse(k).ok_or_else(|| Error::Usage(format!("kind must be file or screen, not {k:?}")))).transpose()?;
     Ok((time("since")?, time("until")?, kind, str_arg(args, "app").map(String::from)))
 }
 
 
-fn search(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, String> {
-    let query = str_arg(args, "query").ok_or("query is required")?;
+fn required(what: &str) -> Error {
+    Error::Usage(format!("{what} is required"))
+}
+
+fn search(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, Error> {
+    let query = str_arg(args, "query").ok_or_else(|| required("query"))?;
     let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(10).clamp(1, 50) as usize;
     let Some(f) = scope.narrow(filters(args)?) else { return Ok(json!({ "results": [] })) };
     // Ask for more than needed: results outside the scope's apps or kinds are left out after.
     let mut req = SearchRequest::new(query, limit * 4);
     (req.since, req.until, req.kind, req.app) = f;
-    let found = engram.search(&req).map_err(|e| e.to_string())?;
+    let found = engram.search(&req)?;
     let results: Vec<Value> = found
         .results
         .iter()
@@ -209,29 +217,29 @@ fn search(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, String>
     Ok(json!({ "results": results }))
 }
 
-fn ask(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, String> {
-    let question = str_arg(args, "question").ok_or("question is required")?;
+fn ask(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, Error> {
+    let question = str_arg(args, "question").ok_or_else(|| required("question"))?;
     if !scope.apps.is_empty() || scope.kinds.len() < 2 {
         // An answer reads passages the search chose; with a scope of apps or of one kind among
         // several, it could quote a memory outside it.
-        return Err("ask_memory is off while [mcp] in the settings limits apps or kinds: use search_memory and get_memory".into());
+        return Err(Error::Usage("ask_memory is off while [mcp] in the settings limits apps or kinds: use search_memory and get_memory".into()));
     }
     let mut req = AskRequest::new(question, &engram.config().ask);
     let Some(f) = scope.narrow(filters(args)?) else { return Ok(json!({ "found": false, "answer": "not found" })) };
     (req.since, req.until, req.kind, req.app) = f;
     req.any_time = args.get("any_time").and_then(Value::as_bool).unwrap_or(false);
-    let answer = engram.ask(&req, &|_| {}, &mut |_| {}).map_err(|e| e.to_string())?;
+    let answer = engram.ask(&req, &|_| {}, &mut |_| {})?;
     Ok(answer.to_json())
 }
 
-fn get(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, String> {
-    let id = args.get("id").and_then(Value::as_i64).ok_or("id is required (an integer from search_memory)")?;
-    let not_found = || format!("no memory with id {id}");
-    let (item, text) = engram.show(id).map_err(|e| if matches!(e, Error::Usage(_)) { not_found() } else { e.to_string() })?;
+fn get(engram: &Engram, scope: &Scope, args: &Value) -> Result<Value, Error> {
+    let id = args.get("id").and_then(Value::as_i64).ok_or_else(|| required("id (an integer from search_memory)"))?;
+    let (item, text) = engram.show(id)?;
+    // One outside the scope is as absent as one that never was.
     if !scope.admits(item.kind, &item.source, item.time) {
-        return Err(not_found());
+        return Err(Error::NotFound(id));
     }
-    let caption = engram.captions(&[item.content_id]).map_err(|e| e.to_string())?.remove(&item.content_id);
+    let caption = engram.captions(&[item.content_id])?.remove(&item.content_id);
     Ok(json!({ "id": item.id, "kind": item.kind, "source": item.source, "title": item.title, "app": item.meta.app,
                "time": rfc3339(item.time), "caption": caption, "text": text }))
 }

@@ -12,7 +12,8 @@
 use std::collections::HashSet;
 
 use super::{is_label, is_title_line, words_of};
-use crate::index::analyze::{self, is_cjk};
+use crate::index::analyze;
+use crate::text::is_cjk;
 use crate::llm::{Generator, LlmError};
 use crate::query::{parse, snippet};
 

@@ -4,7 +4,7 @@
 //! source said "March 2023"). The details that matter, numbers, dates, amounts and names,
 //! are pulled out of the answer and each must be found in the passages it cites.
 
-use crate::index::analyze::is_cjk;
+use crate::text::is_cjk;
 
 pub const MONTHS: [&str; 12] = [
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",

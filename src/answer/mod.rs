@@ -236,7 +236,7 @@ impl Terms {
             .map(|(t, w)| {
                 if present.contains(t) {
                     *w
-                } else if t.chars().count() == 2 && t.chars().all(analyze::is_cjk) && t.chars().any(|c| text.contains(c)) {
+                } else if t.chars().count() == 2 && t.chars().all(crate::text::is_cjk) && t.chars().any(|c| text.contains(c)) {
                     w / 2.0
                 } else if around.contains(t) {
                     *w
@@ -530,7 +530,7 @@ fn near_words(sentence: &str, asked: &HashSet<String>) -> HashSet<usize> {
 /// Whether `c` is a Chinese character of the question (in one of its character pairs) that
 /// carries meaning: not a question word's (什, 么, 多, 久 …) nor a particle's (的, 了, 是 …).
 fn shared_cjk_char(c: char, asked: &HashSet<String>) -> bool {
-    analyze::is_cjk(c) && !CJK_FUNCTION.contains(c) && asked.iter().any(|t| t.chars().count() == 2 && t.contains(c))
+    crate::text::is_cjk(c) && !CJK_FUNCTION.contains(c) && asked.iter().any(|t| t.chars().count() == 2 && t.contains(c))
 }
 
 /// Chinese characters that carry no answer of their own: question words, particles, pronouns.
@@ -654,7 +654,7 @@ impl AnswerKind {
             }
             AnswerKind::Length => figure_then(rest, &LENGTH_UNITS),
             AnswerKind::Date => AnswerKind::Figure.admits(rest) && !AnswerKind::Money.admits(rest),
-            AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || analyze::is_cjk(c)),
+            AnswerKind::Name => first.is_some_and(|c| c.is_uppercase() || crate::text::is_cjk(c)),
         }
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::screen::{Captured, Recorder, Tick};
 use crate::capture::{files, watch};
-use crate::{AddEvent, Engram, Error, Result};
+use crate::{AddEvent, Engram, Error, ErrorKind, Result};
 
 /// The lock and status file in the data directory (pid, counters: no content).
 pub const STATE_FILE: &str = "daemon.json";
@@ -463,7 +463,7 @@ fn log_worker_failures(report: &crate::AddReport, log: &dyn Fn(&str)) {
 /// Answers one socket request. A panic while answering costs that request, not the daemon.
 fn answer(engram: &Engram, state: &State, request: socket::Request, on_text: &mut dyn FnMut(&str)) -> socket::Reply {
     use socket::{Reply, Request};
-    let failed = |e: Error| Reply::Error { message: e.to_string(), code: e.exit_code() };
+    let failed = |e: Error| Reply::Error { message: e.to_string(), kind: e.kind() };
     let run = std::panic::AssertUnwindSafe(|| match request {
         Request::Search(req) => engram.search(&req).map(Reply::Search).unwrap_or_else(failed),
         Request::Status => engram
@@ -475,7 +475,7 @@ fn answer(engram: &Engram, state: &State, request: socket::Request, on_text: &mu
             .unwrap_or_else(failed),
         Request::Ask(req) => engram.ask(&req, &|_| {}, on_text).map(|a| Reply::Answer(Box::new(a))).unwrap_or_else(failed),
     });
-    std::panic::catch_unwind(run).unwrap_or_else(|_| Reply::Error { message: crate::INTERNAL_ERROR.into(), code: 1 })
+    std::panic::catch_unwind(run).unwrap_or_else(|_| Reply::Error { message: crate::INTERNAL_ERROR.into(), kind: ErrorKind::Failed })
 }
 
 /// Writes the frames waiting in `unsaved`, oldest first; false when one could not be written
@@ -534,7 +534,7 @@ fn catch_up(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) -> bool 
 /// Logs a failed step by what it was and the kind of error, never its message (which may name
 /// a file), and keeps the kind for `status`.
 fn failed(state: &mut State, log: &dyn Fn(&str), what: &str, e: &Error) {
-    let msg = format!("{what} failed ({}); will try again", e.kind());
+    let msg = format!("{what} failed ({}); will try again", e.area());
     if state.last_error.as_deref() != Some(msg.as_str()) {
         log(&msg);
     }

@@ -17,11 +17,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::query::{Matches, SearchRequest};
-use crate::Status;
+use crate::{ErrorKind, Status};
 
 pub const SOCKET_FILE: &str = "daemon.sock";
 /// The longest request line read: a search or a question is far shorter.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// How often the listener looks whether the daemon is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -39,8 +41,8 @@ pub enum Reply {
     /// A piece of an answer as it is written; the `Answer` follows.
     Text { text: String },
     Answer(Box<crate::answer::Answer>),
-    /// The request failed in the daemon; `code` is the exit code the CLI would use.
-    Error { message: String, code: i32 },
+    /// The request failed in the daemon.
+    Error { message: String, kind: ErrorKind },
 }
 
 /// A request waiting for the main thread, with where to send the answer.
@@ -63,13 +65,18 @@ pub fn serve(dir: &Path, forward: impl Fn(Pending) -> bool + Send + 'static, sto
     listener.set_nonblocking(true)?;
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            // Wait for a connection, waking to look at `stop`: a fixed sleep between tries added
+            // its mean to every search's wall time.
+            if !readable(&listener, STOP_CHECK) {
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, _)) => {
                     if same_user(&stream) {
                         let _ = answer(stream, &forward);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
@@ -83,7 +90,7 @@ fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Re
     let mut line = String::new();
     BufReader::new(std::io::Read::take(&stream, MAX_REQUEST)).read_line(&mut line)?;
     if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST {
-        return write_line(&stream, &Reply::Error { message: format!("request too large (over {MAX_REQUEST} bytes)"), code: 2 });
+        return write_line(&stream, &Reply::Error { message: format!("request too large (over {MAX_REQUEST} bytes)"), kind: ErrorKind::Usage });
     }
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
@@ -99,9 +106,9 @@ fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Re
                     return Ok(());
                 }
             }
-            Reply::Error { message: "the daemon is stopping".into(), code: 1 }
+            Reply::Error { message: "the daemon is stopping".into(), kind: ErrorKind::Unavailable }
         }
-        Err(e) => Reply::Error { message: format!("bad request: {e}"), code: 2 },
+        Err(e) => Reply::Error { message: format!("bad request: {e}"), kind: ErrorKind::Usage },
     };
     write_line(&stream, &reply)
 }
@@ -110,6 +117,14 @@ fn write_line(mut stream: &UnixStream, reply: &Reply) -> std::io::Result<()> {
     let mut out = serde_json::to_vec(reply).expect("replies serialise");
     out.push(b'\n');
     stream.write_all(&out)
+}
+
+/// Whether a connection waits on `listener`, waiting at most `timeout` for one.
+fn readable(listener: &UnixListener, timeout: Duration) -> bool {
+    let mut fd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, for the listener that outlives the call.
+    let n = unsafe { libc::poll(&mut fd, 1, timeout.as_millis() as libc::c_int) };
+    n > 0 && fd.revents & libc::POLLIN != 0
 }
 
 /// Whether the peer runs as the same user as this process (SO_PEERCRED).

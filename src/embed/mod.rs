@@ -24,7 +24,7 @@ use bert::{Bert, Words};
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
-/// Texts per forward pass, at most, by length. Measured here (benches/embed.rs, 2 cores, a
+/// Texts per forward pass, at most, by length. Measured here (bench/embed.rs, 2 cores, a
 /// worker each, AMX tiles): chunk-sized texts go fastest one at a time (150 chunks/s at batch
 /// 1, 122 at 4, 79 at 16, 46 at 64: padding and cache misses grow with the batch; the f32 path
 /// ranks the same), short sentences about the same at batch 1 and 12 (1.9 and 2.0–2.3 ms each).

@@ -8,6 +8,7 @@
 //! before when that sentence is short, so a fact split across the boundary is still found.
 
 use crate::store::Span;
+use crate::text::is_cjk;
 
 /// Upper bound on a chunk's estimated tokens (the embedder's window).
 pub const CHUNK_MAX_TOKENS: usize = 256;
@@ -72,11 +73,6 @@ fn trimmed(text: &str, start: usize, end: usize) -> Option<Span> {
     let lead = slice.len() - slice.trim_start().len();
     let trail = slice.len() - slice.trim_end().len();
     (lead + trail < slice.len()).then(|| Span { start: start + lead, end: end - trail })
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 /// Running token estimate, in tenths of a token so a Latin word can count 1.3.

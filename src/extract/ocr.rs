@@ -160,7 +160,7 @@ pub fn matches(word: &str, query: &str) -> bool {
 }
 
 fn is_cjk(c: char) -> bool {
-    crate::index::analyze::is_cjk(c) || matches!(c, '，' | '。' | '、' | '：' | '；' | '！' | '？' | '（' | '）')
+    crate::text::is_cjk(c) || matches!(c, '，' | '。' | '、' | '：' | '；' | '！' | '？' | '（' | '）')
 }
 
 fn ends_cjk(s: &str) -> bool {

@@ -14,6 +14,8 @@ use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::text::is_cjk;
+
 /// Words longer than this are noise (hashes, base64) and are not indexed.
 const MAX_WORD_CHARS: usize = 40;
 
@@ -25,11 +27,6 @@ pub struct Term {
     pub end: usize,
     pub position: usize,
     pub cjk: bool,
-}
-
-pub fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 fn is_word_char(c: char) -> bool {

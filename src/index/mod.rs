@@ -389,7 +389,7 @@ fn schema() -> Schema {
 
 fn is_cjk_char(term: &str) -> bool {
     let mut chars = term.chars();
-    matches!((chars.next(), chars.next()), (Some(c), None) if analyze::is_cjk(c))
+    matches!((chars.next(), chars.next()), (Some(c), None) if crate::text::is_cjk(c))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use jieba_rs::Jieba;
 
 use tokenizers::Tokenizer;
 
-use crate::index::analyze::is_cjk;
+use crate::text::is_cjk;
 
 /// The bytes every ordinary (non-special) token stands for, indexed by first byte.
 pub struct TokenBytes {

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use crate::index::analyze::{analyze, is_cjk, normalise_word};
+use crate::index::analyze::{analyze, normalise_word};
+use crate::text::is_cjk;
 use crate::index::KeywordQuery;
 
 /// English function words, dropped from a query's plain words when it has others: in a small

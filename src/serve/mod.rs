@@ -35,7 +35,7 @@ use tokio_stream::StreamExt as _;
 use crate::query::time::parse_time;
 use crate::query::Mode;
 use crate::store::Kind;
-use crate::{AskRequest, Engram, Error};
+use crate::{AskRequest, Engram, Error, ErrorKind};
 use worker::{ApiError, AskEvent, Job};
 
 const COOKIE: &str = "engram_session";
@@ -179,20 +179,21 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        refuse(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &self.error)
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!(self))).into_response()
     }
 }
 
 async fn call<T>(s: &Shared, make: impl FnOnce(worker::Reply<T>) -> Job) -> Result<T, ApiError> {
     let (tx, rx) = oneshot::channel();
-    let gone = || ApiError { status: 503, error: "the store is closed".into() };
+    let gone = || ApiError::new(ErrorKind::Unavailable, "the store is closed");
     s.jobs.send(make(tx)).await.map_err(|_| gone())?;
     // The worker took the job but dropped its reply: the job panicked (and was caught).
-    rx.await.map_err(|_| ApiError { status: 500, error: crate::INTERNAL_ERROR.into() })?
+    rx.await.map_err(|_| ApiError::new(ErrorKind::Failed, crate::INTERNAL_ERROR))?
 }
 
 fn bad(msg: String) -> ApiError {
-    ApiError { status: 400, error: msg }
+    ApiError::new(ErrorKind::Usage, msg)
 }
 
 fn time_param(v: Option<&String>) -> Result<Option<i64>, ApiError> {
@@ -254,13 +255,13 @@ async fn ask(State(s): State<Arc<Shared>>, Json(b): Json<AskBody>) -> Result<Res
         req.style = style;
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    s.jobs.send(Job::Ask { req, events: tx }).await.map_err(|_| ApiError { status: 503, error: "the store is closed".into() })?;
+    s.jobs.send(Job::Ask { req, events: tx }).await.map_err(|_| ApiError::new(ErrorKind::Unavailable, "the store is closed"))?;
     // The worker drops its sender after the answer, which ends the stream.
     let stream = UnboundedReceiverStream::new(rx).map(|ev| {
         Ok::<_, Infallible>(match ev {
             AskEvent::Text(t) => Event::default().event("text").data(t),
             AskEvent::Done(v) => Event::default().event("answer").data(v.to_string()),
-            AskEvent::Failed(e) => Event::default().event("error").data(json!({ "error": e.error }).to_string()),
+            AskEvent::Failed(e) => Event::default().event("error").data(json!(e).to_string()),
         })
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
@@ -270,7 +271,7 @@ async fn frame(State(s): State<Arc<Shared>>, Path(id): Path<i64>, Query(p): Quer
     let thumb = p.get("thumb").is_some_and(|v| v == "1" || v == "true");
     match call(&s, |reply| Job::Frame { id, thumb, reply }).await? {
         Some(bytes) => Ok(([(header::CONTENT_TYPE, "image/webp")], bytes).into_response()),
-        None => Err(ApiError { status: 404, error: format!("memory {id} has no picture") }),
+        None => Err(ApiError::new(ErrorKind::NotFound, format!("memory {id} has no picture"))),
     }
 }
 
@@ -300,7 +301,7 @@ struct PauseBody {
 
 async fn pause(State(s): State<Arc<Shared>>, Json(b): Json<PauseBody>) -> Result<Json<Value>, ApiError> {
     let now = chrono::Utc::now().timestamp();
-    let failed = |e: std::io::Error| ApiError { status: 500, error: format!("could not change the pause file: {e}") };
+    let failed = |e: std::io::Error| ApiError::new(ErrorKind::Failed, format!("could not change the pause file: {e}"));
     if b.resume {
         crate::daemon::resume(&s.dir).map_err(failed)?;
     } else {

@@ -8,27 +8,30 @@ use tokio::sync::{mpsc, oneshot};
 use crate::query::time::rfc3339;
 use crate::query::{Mode, SearchRequest};
 use crate::store::Kind;
-use crate::{AskRequest, Engram, Error};
+use crate::{AskRequest, Engram, Error, ErrorKind};
 
 pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
-/// A failed request: the HTTP status it maps to and what to tell the user.
+/// A failed request: what to tell the user and its kind, from which the HTTP status comes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
-    #[serde(skip)]
-    pub status: u16,
     pub error: String,
+    pub kind: ErrorKind,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, error: impl Into<String>) -> ApiError {
+        ApiError { error: error.into(), kind }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.http_status()
+    }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = match e.exit_code() {
-            2 => 400,
-            4 => 409,
-            _ => 500,
-        };
-        let status = if matches!(&e, Error::Usage(m) if m.starts_with("no memory with id")) { 404 } else { status };
-        ApiError { status, error: e.to_string() }
+        ApiError { error: e.to_string(), kind: e.kind() }
     }
 }
 
@@ -81,7 +84,7 @@ fn serve(engram: &Engram, job: Job) {
             let _ = events.send(match answer {
                 Ok(Ok(a)) => AskEvent::Done(a.to_json()),
                 Ok(Err(e)) => AskEvent::Failed(e.into()),
-                Err(_) => AskEvent::Failed(ApiError { status: 500, error: crate::INTERNAL_ERROR.into() }),
+                Err(_) => AskEvent::Failed(ApiError::new(ErrorKind::Failed, crate::INTERNAL_ERROR)),
             });
         }
         Job::Status { reply } => {
@@ -98,7 +101,7 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
         "ocr" | "screen" => Some(Kind::Screen),
         "file" | "files" => Some(Kind::File),
         "all" | "" => req.kind,
-        other => return Err(ApiError { status: 400, error: format!("content_type must be all, ocr or file, not {other:?}") }),
+        other => return Err(ApiError::new(ErrorKind::Usage, format!("content_type must be all, ocr or file, not {other:?}"))),
     };
     // Ask for a page more than needed so `total` says whether there is more.
     req.limit = offset + limit + limit.max(10);
@@ -136,7 +139,7 @@ fn search(engram: &Engram, mut req: SearchRequest, offset: usize, content_type: 
         })
         .collect();
     if !found.damaged.is_empty() {
-        return Err(ApiError { status: 409, error: format!("tampering detected in {}", found.damaged.join(", ")) });
+        return Err(ApiError::new(ErrorKind::Tampered, format!("tampering detected in {}", found.damaged.join(", "))));
     }
     Ok(json!({ "data": data, "pagination": { "limit": limit, "offset": offset, "total": total } }))
 }

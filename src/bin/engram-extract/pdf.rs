@@ -452,7 +452,7 @@ fn is_blank(gray: &[u8]) -> bool {
 }
 
 fn is_cjk(c: char) -> bool {
-    engram::index::analyze::is_cjk(c) || matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFFEF)
+    engram::text::is_cjk(c) || engram::text::is_cjk_punctuation(c)
 }
 
 /// What goes between two consecutive glyphs with boxes `p` then `b` (x1, y1, x2, y2): a line

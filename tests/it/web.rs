@@ -1,15 +1,13 @@
 //! The page in a real browser: Debian's headless Chromium driven by playwright-core
 //! (tests/web/page.mjs), against `engram serve` on a store with files and a screen memory.
 
-mod util;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon, X};
-use util::{sample_dir, Engram};
+use crate::util::x11::{wait_for, Daemon, X};
+use crate::util::{sample_dir, Engram};
 
 #[test]
 fn the_page_searches_opens_a_memory_scrubs_the_timeline_asks_and_pauses_with_no_console_error_and_no_foreign_request() {

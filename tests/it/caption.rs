@@ -1,10 +1,8 @@
 //! Captions end to end: the real binary, the sample memories, the pinned language model.
 
-mod util;
-
 use std::collections::HashMap;
 
-use util::{sample_dir, Engram};
+use crate::util::{sample_dir, Engram};
 
 /// The memories of the timeline by source file name, with their captions.
 fn captions(e: &Engram) -> HashMap<String, (i64, Option<String>)> {

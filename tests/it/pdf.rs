@@ -2,11 +2,8 @@
 //! reads Chinese and Japanese text in non-embedded fonts through predefined CMaps, a scanned page
 //! through OCR, and each hit says which page it is on. The PDFs are made by tests/util/pdf.rs.
 
-mod util;
-#[path = "util/pdf.rs"]
-mod make_pdf;
-
-use util::Engram;
+use crate::make_pdf;
+use crate::util::Engram;
 
 /// The first result for `query`: the file name of its source and its location.
 fn top(e: &Engram, query: &str) -> (String, Option<String>) {
@@ -55,4 +52,18 @@ fn poppler_glib_and_cairo_are_linked_into_the_worker_only() {
         assert!(!engram.contains(lib), "engram links {lib}:\n{engram}");
     }
     assert!(linked(env!("CARGO_BIN_EXE_engram-extract")).contains("libpoppler-glib"));
+}
+
+#[test]
+fn the_everyday_engram_program_loads_no_capture_ocr_or_document_library() {
+    let needed = |bin: &str| {
+        let out = std::process::Command::new("readelf").args(["-d", bin]).output().expect("readelf");
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("(NEEDED)")).map(str::to_string).collect::<Vec<_>>()
+    };
+    // `engram search` beside a warm daemon starts this program: only the C library's own parts.
+    let engram = needed(env!("CARGO_BIN_EXE_engram"));
+    assert!(engram.iter().all(|l| ["libc.so", "libm.so", "libgcc_s.so", "ld-linux"].iter().any(|ok| l.contains(ok))), "{engram:#?}");
+    // Tesseract is linked where it is used: the daemon and the extraction worker.
+    assert!(needed(env!("CARGO_BIN_EXE_engram-daemon")).iter().any(|l| l.contains("libtesseract")));
+    assert!(needed(env!("CARGO_BIN_EXE_engram-extract")).iter().any(|l| l.contains("libtesseract")));
 }

@@ -1,14 +1,12 @@
 //! `engram daemon` end to end: a real X server (Xvfb) with a window manager (openbox), real
 //! xterm windows, real Tesseract, and folders changed under the running daemon.
 
-mod util;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon, X};
-use util::{rewrite, Engram};
+use crate::util::x11::{wait_for, Daemon, X};
+use crate::util::{rewrite, Engram};
 
 fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
     e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
@@ -74,7 +72,8 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     assert_eq!(d.state(&e).unwrap()["omp_thread_limit"], "1");
     // Capture and OCR run at a lower priority than the user's programs.
     assert_eq!(thread_nice(d.child.id(), "capture"), Some(10), "the capture thread is not niced");
-    assert_eq!(thread_nice(d.child.id(), "engram"), Some(0), "the main thread answers searches at normal priority");
+    // `engram daemon` became the engram-daemon program, in the same process.
+    assert_eq!(thread_nice(d.child.id(), "engram-daemon"), Some(0), "the main thread answers searches at normal priority");
     // The timeline lists the frame under its app and window title; --app picks it out.
     let timeline = |app: &str| e.run(&["timeline", "--json", "--app", app]).ok().json()["memories"].as_array().unwrap().clone();
     let frames = timeline("xterm");

@@ -72,7 +72,9 @@ fn the_likeliest_whole_quotation_is_chosen() {
     let quotes = ["312.40", "312.40 GBP", "64.00", "64.00 GBP", "the oil change was 64.00 GBP"];
     let (best, gen) = g.most_likely(&prompt, &quotes).unwrap().expect("SmolLM2 weighs whole quotations");
     assert_eq!(gen.text, quotes[best]);
-    assert!(gen.text.starts_with("64.00"), "{:?}", gen.text);
+    // Which of the quotations that answer is likeliest differs in the last digits between CPUs
+    // (AVX-512 here, AVX2 there): "64.00 GBP" or the whole clause; never the brakes' price.
+    assert!(gen.text.contains("64.00") && !gen.text.contains("312"), "{:?}", gen.text);
     assert!(gen.prompt_tokens > 20 && gen.new_tokens > 0);
     // The same question gives the same choice, whatever else was weighed before.
     let (again, _) = g.most_likely(&prompt, &quotes).unwrap().unwrap();

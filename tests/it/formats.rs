@@ -1,11 +1,9 @@
 //! Office documents and e-books through `engram add` and `engram search` (issue 18): a word from
 //! each format is found, with the sheet or slide it is on; Chinese too; a zip bomb is skipped.
 
-mod util;
-
 use std::path::Path;
 
-use util::Engram;
+use crate::util::Engram;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats").join(name)).unwrap()

@@ -1,8 +1,6 @@
 //! `engram eval` on the shared Cranfield set reaches the BM25 baseline (0.343 nDCG@10).
 
-mod util;
-
-use util::{eval_set, Engram};
+use crate::util::{eval_set, Engram};
 
 #[test]
 fn keyword_eval_on_cranfield_reaches_the_bm25_baseline() {

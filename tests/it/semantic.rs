@@ -1,10 +1,9 @@
 //! The embedder matches the Python reference, and semantic and hybrid search work end to end.
 //! Needs the model: scripts/test.sh runs scripts/fetch-models.sh first.
 
-mod util;
-
 use engram::embed::Embedder;
-use util::{sample_dir, Engram};
+
+use crate::util::{self, sample_dir, Engram};
 
 fn model_dir() -> std::path::PathBuf {
     engram::config::ModelsConfig::default().embedder_dir()

@@ -1,10 +1,8 @@
 //! Bad inputs are counted and explained, never fatal; the index heals after a crash.
 
-mod util;
-
 use std::path::Path;
 
-use util::{sample_dir, Engram};
+use crate::util::{sample_dir, Engram};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
@@ -220,7 +218,7 @@ fn exclusions_apply_to_where_a_symlink_points() {
 
 #[test]
 fn reindex_refuses_while_the_daemon_runs() {
-    use util::x11::Daemon;
+    use crate::util::x11::Daemon;
     let e = Engram::init();
     let notes = e.folder("notes");
     std::fs::write(notes.join("a.txt"), "the quokka ledger").unwrap();

@@ -1,8 +1,6 @@
 //! The privacy invariants of ARCHITECTURE.md, checked on the real binary and the bytes on disk.
 
-mod util;
-
-use util::{contains, encodings, Engram};
+use crate::util::{contains, encodings, Engram};
 
 const CANARIES: &[&str] =
     &["zqxcanarylatin7731", "鹦鹉螺号潜水艇秘密", "zqxfilenamecanary", "機密檔案鸚鵡", "zqxbytesnamecanary", "zqxskippedcanary"];
@@ -12,7 +10,7 @@ fn canary_store() -> (Engram, std::path::PathBuf) {
     let dir = e.folder("private");
     std::fs::write(dir.join("zqxfilenamecanary.txt"), "meeting notes mention zqxcanarylatin7731 twice: zqxcanarylatin7731").unwrap();
     std::fs::write(dir.join("機密檔案鸚鵡.md"), "# 日记\n今天看到了鹦鹉螺号潜水艇秘密的模型。").unwrap();
-    // A damaged document is remembered as skipped (path and reason sealed, see tests/extract.rs).
+    // A damaged document is remembered as skipped (path and reason sealed, see tests/it/extract.rs).
     std::fs::write(dir.join("zqxskippedcanary.docx"), b"PK\x03\x04 not a zip").unwrap();
     e.run(&["add", dir.to_str().unwrap()]).ok();
     let skipped = e.run(&["status", "--json"]).ok().json()["skipped_files"].clone();
@@ -271,7 +269,7 @@ fn exact_sizes_and_modified_times_are_not_in_the_clear() {
 fn a_picture_written_by_show_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    use util::x11::{wait_for, Daemon, X};
+    use crate::util::x11::{wait_for, Daemon, X};
     let mut x = X::start();
     let e = Engram::init();
     x.terminal("Field notes - xterm", "XTerm", "the cassowary crossed the road\n");

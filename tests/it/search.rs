@@ -1,8 +1,6 @@
 //! init → add the bundled sample → search finds the right file first.
 
-mod util;
-
-use util::{sample_dir, write_aged, Engram};
+use crate::util::{self, sample_dir, write_aged, Engram};
 
 fn sample() -> Engram {
     let e = Engram::init();

@@ -2,13 +2,11 @@
 //! focused window means no frame, a password manager is known by its title anywhere and by its
 //! executable, and a window drawn over the focused one is not kept.
 
-mod util;
-
 use std::process::Command;
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon, Term, X};
-use util::Engram;
+use crate::util::x11::{wait_for, Daemon, Term, X};
+use crate::util::Engram;
 
 fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
     e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()

@@ -2,17 +2,14 @@
 //! environment, panics that say where and never what, requests that cannot take a server down,
 //! and a daemon that goes on through a full disk, a read-only disk and a busy index.
 
-mod util;
-#[path = "util/pdf.rs"]
-mod make_pdf;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon, X};
-use util::Engram;
+use crate::make_pdf;
+use crate::util::x11::{wait_for, Daemon, X};
+use crate::util::{self, Engram};
 
 fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
     e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()

@@ -2,16 +2,13 @@
 //! exhaust its memory (a compressed-stream PDF bomb, a zip bomb) costing that worker, never
 //! `engram add` or the daemon, remembered and not read again until they change.
 
-mod util;
-#[path = "util/pdf.rs"]
-mod make_pdf;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon};
-use util::Engram;
+use crate::make_pdf;
+use crate::util::x11::{wait_for, Daemon};
+use crate::util::Engram;
 
 /// A word in the bombs' metadata: it must never reach a log.
 const CANARY: &str = "zqxbombcanary";

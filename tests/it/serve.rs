@@ -1,7 +1,5 @@
 //! `engram serve` (the local page and API) and `engram mcp`, driven over real sockets and pipes.
 
-mod util;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,8 +7,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use util::x11::{wait_for, Daemon, X};
-use util::{sample_dir, Engram};
+use crate::util::x11::{wait_for, Daemon, X};
+use crate::util::{sample_dir, Engram};
 
 /// A running `engram serve`, killed on drop.
 struct Server {
@@ -181,13 +179,15 @@ fn search_answers_in_the_documented_shape_and_ask_streams_its_answer() {
     let zh = s.get(&format!("/api/search?q={}", "%E5%8F%91%E7%A5%A8")).json();
     assert!(zh["data"][0]["content"]["file_path"].as_str().unwrap().ends_with("报销说明.md"), "{zh}");
     assert_eq!(s.get("/api/search?q=tenancy&content_type=ocr").json()["data"], json!([]));
-    assert_eq!(s.get("/api/search?q=tenancy&content_type=video").status, 400);
+    let bad = s.get("/api/search?q=tenancy&content_type=video");
+    assert_eq!((bad.status, bad.json()["kind"].clone()), (400, json!("usage")));
     let id = first["content"]["id"].as_i64().unwrap();
     let m = s.get(&format!("/api/memories/{id}")).json();
     assert!(m["text"].as_str().unwrap().contains("tenancy"));
     assert_eq!(m["frame"], Value::Null);
     assert_eq!(s.get(&format!("/api/frames/{id}")).status, 404);
-    assert_eq!(s.get("/api/memories/999999").status, 404);
+    let missing = s.get("/api/memories/999999");
+    assert_eq!((missing.status, missing.json()["kind"].clone()), (404, json!("not_found")), "the status comes from the error's kind");
 
     let r = s.post("/api/ask", &json!({ "question": "How much is the monthly rent?", "style": "extract" }));
     assert_eq!(r.status, 200);
@@ -333,6 +333,8 @@ fn mcp_lists_its_tools_and_searches_reads_and_answers() {
     assert_eq!(asked["result"]["structuredContent"]["found"], false, "{asked}");
     let bad = m.call(json!({ "jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": { "name": "get_memory", "arguments": {} } }));
     assert_eq!(bad["result"]["isError"], true);
+    assert_eq!(bad["result"]["structuredContent"]["kind"], "usage", "{bad}");
+    assert_eq!(bad["result"]["structuredContent"]["code"], -32602);
     let unknown = m.call(json!({ "jsonrpc": "2.0", "id": 7, "method": "resources/list" }));
     assert_eq!(unknown["error"]["code"], -32601);
     let garbage = m.call(json!("not a request"));
@@ -365,6 +367,7 @@ fn an_agent_reads_only_what_the_settings_allow_marked_as_untrusted() {
     let got = m.tool(2, "get_memory", json!({ "id": file_id }));
     assert_eq!(got["isError"], true, "{got}");
     assert!(got["content"][0]["text"].as_str().unwrap().contains("no memory with id"), "{got}");
+    assert_eq!(got["structuredContent"]["kind"], "not_found", "out of scope reads as absent: {got}");
     assert_eq!(m.tool(3, "ask_memory", json!({ "question": "How much is the rent?" }))["isError"], true);
 }
 

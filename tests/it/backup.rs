@@ -1,12 +1,10 @@
 //! Backup, restore, verify and the recovery code, on the real binary and the bytes on disk.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use util::x11::{wait_for, Daemon};
-use util::{contains, encodings, Engram};
+use crate::util::x11::{wait_for, Daemon};
+use crate::util::{contains, encodings, Engram};
 
 /// Words of the notes below that must never be in a backup in the clear.
 const CANARIES: &[&str] = &["tenancy agreement", "请在月底前把发票交给财务部", "预算审查在周五下午", "zebrafishcanary"];

@@ -1,0 +1,9 @@
+//! `engram-daemon`: what `engram daemon` becomes. The same command line as `engram`, with the
+//! daemon (screen capture, Tesseract, file watching) linked in.
+
+#[path = "../cli/mod.rs"]
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main(Some(engram::daemon::run))
+}
