@@ -447,8 +447,8 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             }
         }
         Command::Daemon { interval, watch } => {
-            ensure_ocr_thread_limit()?;
             let Some(run_daemon) = daemon else { return Err(exec_daemon()) };
+            ensure_ocr_thread_limit()?;
             let mut config = config;
             let mut folders = config.daemon.watch.clone();
             folders.extend(watch);
