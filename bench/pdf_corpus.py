@@ -34,38 +34,20 @@ import sys
 import time
 import html as htmllib
 
+from pdf_scoring import opt, pct, score, text_of, units
 from worker_protocol import read_message, worker_env, write_frames
 
 ARGS = sys.argv[1:]
 
 
-def opt(name, default):
-    if name in ARGS:
-        i = ARGS.index(name)
-        v = ARGS[i + 1]
-        del ARGS[i:i + 2]
-        return type(default)(v)
-    return default
-
-
-OCR_PAGES = opt("--ocr-pages", 50)
-TIMEOUT = opt("--timeout", 60.0)
-MEMORY_MB = opt("--memory-mb", 2048)
+OCR_PAGES = opt(ARGS, "--ocr-pages", 50)
+TIMEOUT = opt(ARGS, "--timeout", 60.0)
+MEMORY_MB = opt(ARGS, "--memory-mb", 2048)
 RESCORE = "--rescore" in ARGS  # score OUT_DIR's texts again without extracting
 if RESCORE:
     ARGS.remove("--rescore")
 corpus, out, worker_bin = ARGS[:3]
 os.makedirs(out, exist_ok=True)
-
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]")
-WORD = re.compile(r"[^\W_]+")
-
-
-def units(text):
-    cjk = CJK.findall(text)
-    words = [w.lower() for w in WORD.findall(CJK.sub(" ", text))]
-    return collections.Counter(words) + collections.Counter(cjk), len(cjk)
-
 
 files = sorted(f for f in os.listdir(corpus) if f.lower().endswith(".pdf"))
 
@@ -180,16 +162,9 @@ if not RESCORE:
 # Scores.
 rows = []
 for f in files:
-    ref_path = os.path.join(ref_dir, f + ".txt")
-    ref_text = open(ref_path, encoding="utf-8", errors="replace").read() if os.path.exists(ref_path) else ""
-    ref, ref_cjk = units(ref_text)
-    n_ref = sum(ref.values())
-    eng_path = os.path.join(eng_dir, f + ".txt")
-    eng_text = open(eng_path, encoding="utf-8").read() if os.path.exists(eng_path) else ""
-    eng, _ = units(eng_text)
-    recall = sum((ref & eng).values()) / n_ref if n_ref else None
+    n_ref, recall, is_cjk, _ = score(text_of(os.path.join(ref_dir, f + ".txt")), text_of(os.path.join(eng_dir, f + ".txt")))
     status, detail = results[f]
-    rows.append({"file": f, "ref_units": n_ref, "cjk": n_ref > 0 and ref_cjk * 5 >= n_ref, "recall": recall,
+    rows.append({"file": f, "ref_units": n_ref, "cjk": is_cjk, "recall": recall,
                  "status": status, "detail": detail if status == "skip" else None, "pdftotext_rc": ref_status[f]})
 
 
@@ -241,10 +216,6 @@ cjk_good = [r for r in cjk if r["recall"] >= 0.9]
 count = collections.Counter(r["status"] for r in rows)
 skips = collections.Counter(str(r["detail"]) for r in rows if r["status"] == "skip")
 stderr_bytes = os.path.getsize(os.path.join(out, "worker-stderr.log"))
-
-
-def pct(a, b):
-    return f"{100 * a / b:.1f} %" if b else "n/a"
 
 
 print(f"files: {len(files)}; pdftotext read >= 50 units from {len(scored)}")

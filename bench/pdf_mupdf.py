@@ -25,39 +25,19 @@ reference units are CJK characters.
 import collections
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 
+from pdf_scoring import opt, pct, score, text_of
+
 ARGS = sys.argv[1:]
 
 
-def opt(name, default):
-    if name in ARGS:
-        i = ARGS.index(name)
-        v = ARGS[i + 1]
-        del ARGS[i:i + 2]
-        return type(default)(v)
-    return default
-
-
-TIMEOUT = opt("--timeout", 60.0)
+TIMEOUT = opt(ARGS, "--timeout", 60.0)
 corpus, ref_out = ARGS[:2]
 out = ARGS[2] if len(ARGS) > 2 else ref_out
-
-# Copied from bench/pdf_corpus.py, which runs its whole benchmark at import (it has no main
-# guard), so it cannot be imported; keep these two in step with it.
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]")
-WORD = re.compile(r"[^\W_]+")
-
-
-def units(text):
-    cjk = CJK.findall(text)
-    words = [w.lower() for w in WORD.findall(CJK.sub(" ", text))]
-    return collections.Counter(words) + collections.Counter(cjk), len(cjk)
-
 
 ref_dir = os.path.join(ref_out, "pdftotext")
 mu_dir = os.path.join(out, "mupdf")
@@ -122,15 +102,8 @@ for i, f in enumerate(files):
 # Scores.
 rows = []
 for f in files:
-    ref_path = os.path.join(ref_dir, f + ".txt")
-    ref_text = open(ref_path, encoding="utf-8", errors="replace").read() if os.path.exists(ref_path) else ""
-    ref, ref_cjk = units(ref_text)
-    n_ref = sum(ref.values())
-    mu_text = open(os.path.join(mu_dir, f + ".txt"), encoding="utf-8", errors="replace").read()
-    mu, _ = units(mu_text)
-    recall = sum((ref & mu).values()) / n_ref if n_ref else None
-    rows.append({"file": f, "ref_units": n_ref, "mutool_units": sum(mu.values()),
-                 "cjk": n_ref > 0 and ref_cjk * 5 >= n_ref, "recall": recall, **info[f]})
+    n_ref, recall, is_cjk, mu = score(text_of(os.path.join(ref_dir, f + ".txt")), text_of(os.path.join(mu_dir, f + ".txt")))
+    rows.append({"file": f, "ref_units": n_ref, "mutool_units": sum(mu.values()), "cjk": is_cjk, "recall": recall, **info[f]})
 with open(os.path.join(out, "mupdf-results.json"), "w") as fh:
     json.dump({"rows": rows, "pdftotext_secs": ref_secs, "mutool_secs": mu_secs}, fh, indent=1)
 stderr_log.close()
@@ -141,10 +114,6 @@ good = [r for r in scored if r["recall"] >= 0.9]
 cjk = [r for r in scored if r["cjk"]]
 cjk_good = [r for r in cjk if r["recall"] >= 0.9]
 count = collections.Counter(r["mutool_status"] for r in rows)
-
-
-def pct(a, b):
-    return f"{100 * a / b:.1f} %" if b else "n/a"
 
 
 print(f"files: {len(files)}; pdftotext read >= 50 units from {len(scored)}")
