@@ -168,7 +168,7 @@ async function openMemory(id, highlight = lastQuery) {
   try {
     const m = await api(`/api/memories/${id}`);
     $("detail-title").textContent = m.title || m.source;
-    $("detail-meta").textContent = `${m.kind} · ${m.app_name || m.source} · ${when(m.time)} · engram show ${m.id}`;
+    $("detail-meta").textContent = `${m.kind} · ${m.app || m.source} · ${when(m.time)} · engram show ${m.id}`;
     $("detail-caption").textContent = m.caption || "";
     $("detail-caption").hidden = !m.caption;
     $("detail-frame").replaceChildren(...(m.frame ? [frameNode(m, highlight)] : []));
@@ -209,7 +209,7 @@ async function loadTimeline() {
   for (const [h, list] of byHour) {
     const thumbs = el("div", { class: "thumbs" });
     for (const [f, i] of list) {
-      thumbs.append(el("img", { src: `/api/frames/${f.id}?thumb=1`, alt: f.window_name || "", title: `${f.app_name} — ${f.window_name || ""}${f.caption ? `\n${f.caption}` : ""}`, "data-i": i, onclick: () => scrubTo(i) }));
+      thumbs.append(el("img", { src: `/api/frames/${f.id}?thumb=1`, alt: f.title || "", title: `${f.app} — ${f.title || ""}${f.caption ? `\n${f.caption}` : ""}`, "data-i": i, onclick: () => scrubTo(i) }));
     }
     hours.append(el("div", { class: "hour" }, el("h4", {}, `${String(h).padStart(2, "0")}:00`), thumbs));
   }
@@ -222,9 +222,9 @@ function scrubTo(i) {
   $("scrubber").value = String(i);
   const f = frames[i];
   cur.replaceChildren(
-    el("p", {}, el("strong", {}, f.window_name || f.app_name), ` — ${f.app_name}, ${when(f.time)}`),
+    el("p", {}, el("strong", {}, f.title || f.app), ` — ${f.app}, ${when(f.time)}`),
     ...captionNode(f.caption, ""),
-    el("img", { src: `/api/frames/${f.id}`, alt: f.window_name || "frame", onclick: () => openMemory(f.id, "") }));
+    el("img", { src: `/api/frames/${f.id}`, alt: f.title || "frame", onclick: () => openMemory(f.id, "") }));
   for (const t of document.querySelectorAll(".thumbs img")) t.classList.toggle("current", t.dataset.i === String(i));
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use super::{is_label, is_title_line, words_of};
+use super::rank::{is_label, is_title_line, words_of};
 use crate::index::analyze;
 use crate::text::is_cjk;
 use crate::llm::{Generator, LlmError};

@@ -5,18 +5,18 @@
 //! and Tesseract are reached only from the daemon, so `engram search` beside a warm daemon
 //! loads none of their libraries.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use engram::config::{self, Config};
-use engram::query::time::{parse_time, rfc3339};
-use engram::query::{Mode, SearchRequest, SearchResult};
+use engram::query::snippet::render;
+use engram::query::time::parse_time;
+use engram::query::{Mode, SearchRequest};
 use engram::store::Kind;
 use engram::answer::{Answer, Method, Source, Style};
-use engram::daemon::socket::{Reply, Request};
+use engram::service::contract::{self, Entry, Filters as Parsed, Hit, Request, Response};
 use engram::{AddEvent, AskRequest, Engram, Error, Forget};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -63,14 +63,9 @@ struct Filters {
     app: Option<String>,
 }
 
-/// Parsed filters: since, until, kind, app.
-type Parsed = (Option<i64>, Option<i64>, Option<Kind>, Option<String>);
-
 impl Filters {
     fn parse(self) -> Result<Parsed, Error> {
-        let now = chrono::Local::now();
-        let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose().map_err(|e| Error::Usage(e.to_string()));
-        Ok((time(self.since)?, time(self.until)?, self.kind.as_deref().and_then(Kind::parse), self.app))
+        Parsed::parse(self.since.as_deref(), self.until.as_deref(), self.kind.as_deref(), self.app.as_deref())
     }
 }
 
@@ -337,34 +332,26 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             }
         }
         Command::Search { query, limit, filters, mode } => {
-            let mut req = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit));
-            (req.since, req.until, req.kind, req.app) = filters.parse()?;
-            req.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
-            let found = match daemon_call(&dir, &Request::Search(req.clone()))? {
-                Some(Reply::Search(found)) => found,
-                _ => {
-                    let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-                    if req.mode == Mode::Hybrid {
-                        if let Err(why) = engram.embedder() {
-                            eprintln!("engram: keyword search only; semantic search is off: {why}");
-                        }
+            let mut query = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit)).with_filters(filters.parse()?);
+            query.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
+            let hybrid = query.mode == Mode::Hybrid;
+            let reply = request(&dir, Request::Search { query, boxes: false }, || {
+                let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+                if hybrid {
+                    if let Err(why) = engram.embedder() {
+                        eprintln!("engram: keyword search only; semantic search is off: {why}");
                     }
-                    engram.search(&req)?
                 }
-            };
+                Ok(engram)
+            })?;
+            let Response::Found(found) = reply else { return Err(reply.unexpected()) };
             print_results(&found.results, json);
-            if !found.damaged.is_empty() {
-                return Err(Error::Tamper(format!(
-                    "{} failed {} integrity check and {} left out; the data was modified or damaged on disk",
-                    found.damaged.join(", "),
-                    if found.damaged.len() == 1 { "its" } else { "their" },
-                    if found.damaged.len() == 1 { "was" } else { "were" },
-                )));
+            if let Some(e) = found.damage() {
+                return Err(e);
             }
         }
         Command::Ask { question, filters, style, any_time } => {
-            let mut req = AskRequest::new(question.join(" "), &config.ask);
-            (req.since, req.until, req.kind, req.app) = filters.parse()?;
+            let mut req = AskRequest::new(question.join(" "), &config.ask).with_filters(filters.parse()?);
             req.any_time = any_time;
             if let Some(s) = style.as_deref().and_then(Style::parse) {
                 req.style = s;
@@ -375,15 +362,15 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
                     // A running daemon answers with its models already loaded.
                     if engram::daemon::running(&dir).is_some() {
                         let timeout = std::time::Duration::from_secs(600);
-                        let mut forward = |r: &Reply| {
-                            if let Reply::Text { text } = r {
+                        let mut forward = |r: &Response| {
+                            if let Response::Text { text } = r {
                                 on_text(text)
                             }
                         };
                         match engram::daemon::socket::call(&dir, &Request::Ask(req.clone()), timeout, &mut forward) {
-                            Some(Reply::Answer(a)) => return Ok(*a),
-                            Some(Reply::Error { message, kind }) => return Err(Error::Daemon { message, kind }),
-                            _ => {}
+                            Some(Response::Answer(a)) => return Ok(*a),
+                            Some(other) => return Err(other.unexpected()),
+                            None => {}
                         }
                     }
                     let engram = open(&dir, passphrase_file.as_deref(), config)?;
@@ -395,11 +382,9 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             )?;
         }
         Command::Timeline { filters, limit } => {
-            let (since, until, kind, app) = filters.parse()?;
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            let items = engram.timeline(since, until, kind, app.as_deref(), limit)?;
-            let captions = engram.captions(&items.iter().map(|i| i.content_id).collect::<Vec<_>>())?;
-            print_timeline(&items, &captions, json);
+            let reply = request(&dir, Request::Timeline { filters: filters.parse()?, limit }, || open(&dir, cli.passphrase_file.as_deref(), config))?;
+            let Response::Timeline { memories } = reply else { return Err(reply.unexpected()) };
+            print_timeline(&memories, json);
         }
         Command::Caption { limit } => {
             let mut engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
@@ -418,32 +403,41 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             }
         }
         Command::Show { id, image, highlight } => {
-            let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
-            let (item, text) = engram.show(id)?;
-            let frame = engram.frame_words(id)?;
-            let caption = engram.captions(&[item.content_id])?.remove(&item.content_id);
+            // Two requests with --image: the store is opened once, when no daemon has it warm.
+            let local = match engram::daemon::running(&dir) {
+                Some(_) => None,
+                None => Some(open(&dir, cli.passphrase_file.as_deref(), config.clone())?),
+            };
+            let ask = |req: Request| match &local {
+                Some(e) => checked(contract::handle(e, req, &mut |_| {})),
+                None => request(&dir, req, || open(&dir, cli.passphrase_file.as_deref(), config.clone())),
+            };
+            let words = json || image.is_some();
+            let reply = ask(Request::Show { id, words })?;
+            let Response::Memory(m) = reply else { return Err(reply.unexpected()) };
             if let Some(out) = &image {
-                let no_picture = || Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", item.kind.as_str()));
-                let f = frame.as_ref().ok_or_else(no_picture)?;
-                let picture = engram.frame_picture(id, false)?.ok_or_else(no_picture)?;
-                write_frame(&picture, &f.words, highlight.as_deref(), out)?;
+                let no_picture = || Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", m.about.kind.as_str()));
+                let words = m.frame.as_ref().and_then(|f| f.words.as_ref()).ok_or_else(no_picture)?;
+                let picture = match ask(Request::Picture { id, thumb: false })? {
+                    Response::Picture { webp } => webp,
+                    other => return Err(other.unexpected()),
+                };
+                write_frame(&picture, &serde_json::to_vec(words).expect("words serialise"), highlight.as_deref(), out)?;
             }
             if json {
-                let words: Option<serde_json::Value> = frame.as_ref().and_then(|f| serde_json::from_slice(&f.words).ok());
-                let frame_json = frame.as_ref().map(|f| json!({ "width": f.width, "height": f.height, "words": words }));
-                println!("{}", json!({ "item": item, "time": rfc3339(item.time), "caption": caption, "text": text, "frame": frame_json }));
+                println!("{}", json!(m));
             } else {
-                println!("{} [{}] {}", item.id, item.kind.as_str(), item.source);
-                if let Some(t) = &item.title {
+                println!("{} [{}] {}", m.about.id, m.about.kind.as_str(), m.about.source);
+                if let Some(t) = &m.about.title {
                     println!("title: {t}");
                 }
-                if let Some(c) = &caption {
+                if let Some(c) = &m.caption {
                     println!("caption: {c}");
                 }
-                println!("time:  {}", local_time(item.time));
-                println!("size:  {} bytes", item.size);
+                println!("time:  {}", local_time(m.about.timestamp));
+                println!("size:  {} bytes", m.size);
                 println!();
-                println!("{text}");
+                println!("{}", m.text);
             }
         }
         Command::Daemon { interval, watch } => {
@@ -493,17 +487,11 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             engram::mcp::run(move || open(&dir, passphrase_file.as_deref(), config))?;
         }
         Command::Status => {
-            let s = match daemon_call(&dir, &Request::Status)? {
-                Some(Reply::Status(s)) => *s,
-                _ => open(&dir, cli.passphrase_file.as_deref(), config)?.status()?,
-            };
-            let daemon = s.daemon.clone().or_else(|| engram::daemon::running(&dir));
-            let paused = engram::daemon::paused(&dir, chrono::Utc::now().timestamp());
+            let reply = request(&dir, Request::Status, || open(&dir, cli.passphrase_file.as_deref(), config))?;
+            let Response::Status(s) = reply else { return Err(reply.unexpected()) };
+            let (daemon, paused) = (s.daemon.clone(), s.paused_until);
             if json {
-                let mut v = serde_json::to_value(&s).expect("status serialises");
-                v["daemon"] = json!(daemon);
-                v["paused_until"] = json!(paused);
-                println!("{v}");
+                println!("{}", json!(s));
             } else {
                 println!("data directory: {}", s.data_dir);
                 println!("memories:       {} ({} files, {} screens, {} documents)", s.store.items, s.store.files, s.store.screens, s.store.docs);
@@ -831,25 +819,9 @@ fn progress_bar(json: bool) -> indicatif::ProgressBar {
     bar
 }
 
-fn print_results(results: &[SearchResult], json: bool) {
+fn print_results(results: &[Hit], json: bool) {
     if json {
-        let rows: Vec<_> = results
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id,
-                    "score": r.score,
-                    "kind": r.kind,
-                    "source": r.source,
-                    "title": r.title,
-                    "time": rfc3339(r.time),
-                    "snippet": r.snippet.render("**", "**"),
-                    "caption": r.caption,
-                    "location": r.location,
-                })
-            })
-            .collect();
-        println!("{}", json!({ "results": rows }));
+        println!("{}", json!({ "results": results }));
         return;
     }
     if results.is_empty() {
@@ -859,17 +831,18 @@ fn print_results(results: &[SearchResult], json: bool) {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (open, close) = if colour { ("\x1b[1;33m", "\x1b[0m") } else { ("**", "**") };
     for r in results {
-        let title = r.title.as_deref().unwrap_or("");
-        println!("[{}] {}  ({}, {}, score {:.2})", r.id, title, r.kind.as_str(), local_time(r.time), r.score);
+        let a = &r.about;
+        let title = a.title.as_deref().unwrap_or("");
+        println!("[{}] {}  ({}, {}, score {:.2})", a.id, title, a.kind.as_str(), local_time(a.timestamp), r.score);
         match &r.location {
-            Some(at) => println!("    {}, {at}", r.source),
-            None => println!("    {}", r.source),
+            Some(at) => println!("    {}, {at}", a.source),
+            None => println!("    {}", a.source),
         }
         // A caption the snippet already shows is not repeated.
-        if let Some(c) = r.caption.as_deref().filter(|c| !r.snippet.render("", "").contains(c.trim_end_matches('…'))) {
+        if let Some(c) = r.caption.as_deref().filter(|c| !render(&r.pieces, "", "").contains(c.trim_end_matches('…'))) {
             println!("    — {c}");
         }
-        println!("    {}", r.snippet.render(open, close));
+        println!("    {}", render(&r.pieces, open, close));
     }
 }
 
@@ -924,38 +897,30 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
 
 
 /// Memories under a line for each day: time, id, kind, then app and window title or path.
-fn print_timeline(items: &[engram::store::Item], captions: &HashMap<i64, String>, json: bool) {
+fn print_timeline(memories: &[Entry], json: bool) {
     if json {
-        let rows: Vec<_> = items
-            .iter()
-            .map(|i| {
-                json!({
-                    "id": i.id, "kind": i.kind, "source": i.source, "title": i.title, "app": i.meta.app,
-                    "time": rfc3339(i.time), "caption": captions.get(&i.content_id),
-                })
-            })
-            .collect();
-        println!("{}", json!({ "memories": rows }));
+        println!("{}", json!({ "memories": memories }));
         return;
     }
-    if items.is_empty() {
+    if memories.is_empty() {
         println!("no memories in that time");
         return;
     }
     let mut day = String::new();
-    for i in items {
-        let when = local_time(i.time);
+    for m in memories {
+        let a = &m.about;
+        let when = local_time(a.timestamp);
         let (date, hour) = when.split_once(' ').unwrap_or((&when, ""));
         if date != day {
             println!("{date}");
             day = date.to_string();
         }
-        let what = match (i.kind, &i.title) {
-            (Kind::Screen, Some(t)) => format!("{} — {t}", i.source),
-            _ => i.source.clone(),
+        let what = match (a.kind, &a.title) {
+            (Kind::Screen, Some(t)) => format!("{} — {t}", a.source),
+            _ => a.source.clone(),
         };
-        println!("  {hour}  {:<7} {:<6} {what}", format!("[{}]", i.id), i.kind.as_str());
-        if let Some(c) = captions.get(&i.content_id) {
+        println!("  {hour}  {:<7} {:<6} {what}", format!("[{}]", a.id), a.kind.as_str());
+        if let Some(c) = &m.caption {
             println!("  {:<22} — {c}", "");
         }
     }
@@ -1126,13 +1091,22 @@ const IN_THE_CLEAR: &[&str] = &[
     "model names",
 ];
 
-/// Asks the running daemon, if there is one: `None` means open the store here.
-fn daemon_call(dir: &Path, request: &Request) -> Result<Option<Reply>, Error> {
-    if engram::daemon::running(dir).is_none() {
-        return Ok(None);
-    }
-    match engram::daemon::socket::call(dir, request, std::time::Duration::from_secs(120), &mut |_| {}) {
-        Some(Reply::Error { message, kind }) => Err(Error::Daemon { message, kind }),
-        other => Ok(other),
+/// The reply to `req` from the running daemon, warm, or else from the store opened here: the
+/// same contract either way. A failed request is an error.
+fn request(dir: &Path, req: Request, open: impl FnOnce() -> Result<Engram, Error>) -> Result<Response, Error> {
+    let from_daemon = match engram::daemon::running(dir) {
+        Some(_) => engram::daemon::socket::call(dir, &req, std::time::Duration::from_secs(120), &mut |_| {}),
+        None => None,
+    };
+    checked(match from_daemon {
+        Some(reply) => reply,
+        None => contract::handle(&open()?, req, &mut |_| {}),
+    })
+}
+
+fn checked(reply: Response) -> Result<Response, Error> {
+    match reply {
+        Response::Error { .. } => Err(reply.unexpected()),
+        reply => Ok(reply),
     }
 }

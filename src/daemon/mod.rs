@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::screen::{Captured, Recorder, Tick};
 use crate::capture::{files, watch};
-use crate::{AddEvent, Engram, Error, ErrorKind, Result};
+use crate::service::contract::{handle, Request, Response};
+use crate::service::worker::Call;
+use crate::{AddEvent, Engram, Error, Result};
 
 /// The lock and status file in the data directory (pid, counters: no content).
 pub const STATE_FILE: &str = "daemon.json";
@@ -101,7 +103,7 @@ enum Msg {
     Excluded,
     CaptureOff(String),
     WatchError(String),
-    Request(socket::Pending),
+    Request(Call),
     Captioned(usize),
     CaptionsOff(String),
 }
@@ -320,13 +322,17 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                 log(&format!("screen capture is off: {why}"));
                 state.capture = format!("off: {why}");
             }
-            Ok(Msg::Request(p)) => {
-                let asked = matches!(p.request, socket::Request::Ask(_));
-                let told = State { private: Some(private.clone()), ..state.clone() };
-                let last = answer(&engram, &told, p.request, &mut |text| {
-                    let _ = p.reply.send(socket::Reply::Text { text: text.to_string() });
+            Ok(Msg::Request(call)) => {
+                let asked = matches!(call.request, Request::Ask(_));
+                let reply = call.reply;
+                let mut last = handle(&engram, call.request, &mut |text| {
+                    let _ = reply.send(Response::Text { text: text.to_string() });
                 });
-                let _ = p.reply.send(last);
+                if let Response::Status(s) = &mut last {
+                    // With what the daemon keeps only in memory.
+                    s.daemon = Some(State { private: Some(private.clone()), ..state.clone() });
+                }
+                let _ = reply.send(last);
                 if asked {
                     // The daemon's memory budget has no room for the language model between questions.
                     engram.unload_generator();
@@ -458,24 +464,6 @@ fn log_worker_failures(report: &crate::AddReport, log: &dyn Fn(&str)) {
         let files = if *n == 1 { "file" } else { "files" };
         log(&format!("{n} {files} could not be read by the extraction worker ({how}); skipped until changed, see `engram status`"));
     }
-}
-
-/// Answers one socket request. A panic while answering costs that request, not the daemon.
-fn answer(engram: &Engram, state: &State, request: socket::Request, on_text: &mut dyn FnMut(&str)) -> socket::Reply {
-    use socket::{Reply, Request};
-    let failed = |e: Error| Reply::Error { message: e.to_string(), kind: e.kind() };
-    let run = std::panic::AssertUnwindSafe(|| match request {
-        Request::Search(req) => engram.search(&req).map(Reply::Search).unwrap_or_else(failed),
-        Request::Status => engram
-            .status()
-            .map(|mut s| {
-                s.daemon = Some(state.clone());
-                Reply::Status(Box::new(s))
-            })
-            .unwrap_or_else(failed),
-        Request::Ask(req) => engram.ask(&req, &|_| {}, on_text).map(|a| Reply::Answer(Box::new(a))).unwrap_or_else(failed),
-    });
-    std::panic::catch_unwind(run).unwrap_or_else(|_| Reply::Error { message: crate::INTERNAL_ERROR.into(), kind: ErrorKind::Failed })
 }
 
 /// Writes the frames waiting in `unsaved`, oldest first; false when one could not be written

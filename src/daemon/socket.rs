@@ -10,14 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::query::{Matches, SearchRequest};
-use crate::{ErrorKind, Status};
+use crate::service::contract::{Request, Response};
+use crate::service::worker::Call;
+use crate::ErrorKind;
 
 pub const SOCKET_FILE: &str = "daemon.sock";
 /// The longest request line read: a search or a question is far shorter.
@@ -25,38 +23,12 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// How often the listener looks whether the daemon is stopping.
 const STOP_CHECK: Duration = Duration::from_millis(200);
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Search(SearchRequest),
-    Status,
-    Ask(crate::AskRequest),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "lowercase")]
-pub enum Reply {
-    Search(Matches),
-    Status(Box<Status>),
-    /// A piece of an answer as it is written; the `Answer` follows.
-    Text { text: String },
-    Answer(Box<crate::answer::Answer>),
-    /// The request failed in the daemon.
-    Error { message: String, kind: ErrorKind },
-}
-
-/// A request waiting for the main thread, with where to send the answer.
-pub struct Pending {
-    pub request: Request,
-    pub reply: Sender<Reply>,
-}
-
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(SOCKET_FILE)
 }
 
 /// Listens until `stop`; each request is passed to `forward` and answered with its reply.
-pub fn serve(dir: &Path, forward: impl Fn(Pending) -> bool + Send + 'static, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn serve(dir: &Path, forward: impl Fn(Call) -> bool + Send + 'static, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
     let path = path(dir);
     // A socket left by a killed daemon: the lock proved no daemon owns it.
     let _ = std::fs::remove_file(&path);
@@ -84,21 +56,21 @@ pub fn serve(dir: &Path, forward: impl Fn(Pending) -> bool + Send + 'static, sto
     }))
 }
 
-fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Result<()> {
+fn answer(stream: UnixStream, forward: &impl Fn(Call) -> bool) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
     BufReader::new(std::io::Read::take(&stream, MAX_REQUEST)).read_line(&mut line)?;
     if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST {
-        return write_line(&stream, &Reply::Error { message: format!("request too large (over {MAX_REQUEST} bytes)"), kind: ErrorKind::Usage });
+        return write_line(&stream, &Response::Error { message: format!("request too large (over {MAX_REQUEST} bytes)"), kind: ErrorKind::Usage });
     }
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
-            let (tx, rx) = mpsc::channel();
-            if forward(Pending { request, reply: tx }) {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            if forward(Call { request, reply: tx }) {
                 // Every reply until the main thread drops its sender (ask sends several).
                 let mut any = false;
-                for reply in rx {
+                while let Some(reply) = rx.blocking_recv() {
                     write_line(&stream, &reply)?;
                     any = true;
                 }
@@ -106,14 +78,14 @@ fn answer(stream: UnixStream, forward: &impl Fn(Pending) -> bool) -> std::io::Re
                     return Ok(());
                 }
             }
-            Reply::Error { message: "the daemon is stopping".into(), kind: ErrorKind::Unavailable }
+            Response::Error { message: "the daemon is stopping".into(), kind: ErrorKind::Unavailable }
         }
-        Err(e) => Reply::Error { message: format!("bad request: {e}"), kind: ErrorKind::Usage },
+        Err(e) => Response::Error { message: format!("bad request: {e}"), kind: ErrorKind::Usage },
     };
     write_line(&stream, &reply)
 }
 
-fn write_line(mut stream: &UnixStream, reply: &Reply) -> std::io::Result<()> {
+fn write_line(mut stream: &UnixStream, reply: &Response) -> std::io::Result<()> {
     let mut out = serde_json::to_vec(reply).expect("replies serialise");
     out.push(b'\n');
     stream.write_all(&out)
@@ -141,8 +113,8 @@ fn same_user(stream: &UnixStream) -> bool {
 
 /// Sends a request to the running daemon and returns its last reply, handing every earlier one
 /// (the pieces of an answer) to `on_reply`. `None` when no daemon answers (then the caller opens
-/// the store itself); a daemon that answers with an error gives `Some(Reply::Error)`.
-pub fn call(dir: &Path, request: &Request, timeout: Duration, on_reply: &mut dyn FnMut(&Reply)) -> Option<Reply> {
+/// the store itself); a daemon that answers with an error gives `Some(Response::Error)`.
+pub fn call(dir: &Path, request: &Request, timeout: Duration, on_reply: &mut dyn FnMut(&Response)) -> Option<Response> {
     let stream = UnixStream::connect(path(dir)).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     let mut line = serde_json::to_vec(request).ok()?;
@@ -150,7 +122,7 @@ pub fn call(dir: &Path, request: &Request, timeout: Duration, on_reply: &mut dyn
     (&stream).write_all(&line).ok()?;
     let mut last = None;
     for line in BufReader::new(&stream).lines() {
-        let reply: Reply = serde_json::from_str(&line.ok()?).ok()?;
+        let reply: Response = serde_json::from_str(&line.ok()?).ok()?;
         if let Some(prev) = last.replace(reply) {
             on_reply(&prev);
         }

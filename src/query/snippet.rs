@@ -27,18 +27,23 @@ impl Snippet {
 
     /// Renders with `open`/`close` around matches (`**` for JSON and pipes, colour on a terminal).
     pub fn render(&self, open: &str, close: &str) -> String {
-        let mut s = String::new();
-        for p in &self.pieces {
-            if p.marked {
-                s.push_str(open);
-                s.push_str(&p.text);
-                s.push_str(close);
-            } else {
-                s.push_str(&p.text);
-            }
-        }
-        s
+        render(&self.pieces, open, close)
     }
+}
+
+/// The pieces as one string, with `open`/`close` around the marked ones.
+pub fn render(pieces: &[Piece], open: &str, close: &str) -> String {
+    let mut s = String::new();
+    for p in pieces {
+        if p.marked {
+            s.push_str(open);
+            s.push_str(&p.text);
+            s.push_str(close);
+        } else {
+            s.push_str(&p.text);
+        }
+    }
+    s
 }
 
 /// Picks the window of about `width` characters holding the most distinct query terms.

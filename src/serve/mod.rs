@@ -11,9 +11,10 @@
 //! rebinding, cross-site requests). Nothing decrypted is cached: every response says
 //! `Cache-Control: no-store`.
 
+mod api;
 mod peer;
-mod worker;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,15 +29,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt as _;
 
-use crate::query::time::parse_time;
-use crate::query::Mode;
+use crate::query::{Mode, SearchRequest};
+use crate::service::contract::{Filters, Request as Call, Response as Reply};
+use crate::service::worker::{self, Client};
 use crate::store::Kind;
 use crate::{AskRequest, Engram, Error, ErrorKind};
-use worker::{ApiError, AskEvent, Job};
+use api::ApiError;
 
 const COOKIE: &str = "engram_session";
 
@@ -49,9 +50,11 @@ struct Shared {
     hosts: Vec<String>,
     /// Origins its own page sends.
     origins: Vec<String>,
-    jobs: mpsc::Sender<Job>,
+    store: Client,
     dir: std::path::PathBuf,
     ask: crate::config::AskConfig,
+    /// What the page shows of the privacy settings.
+    exclusions: Value,
 }
 
 /// Serves until the process is stopped. `open` unlocks the store (on the thread that will own
@@ -69,16 +72,21 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on 127.0.0.1:{port}: {e} (pick another with --port)")))?;
         let port = listener.local_addr().map_err(|e| Error::Other(e.to_string()))?.port();
-        let (tx, rx) = mpsc::channel(64);
-        let (dir, ask) = crate::spawn_with_store(open, |e| (e.dir().to_path_buf(), e.config().ask.clone()), move |e| worker::run(e, rx))?;
+        let (store, (dir, ask, exclusions)) = worker::spawn(open, |e| {
+            let p = &e.config().privacy;
+            let exclusions = json!({ "apps": p.exclude_apps, "private_window_markers": p.private_window_markers,
+                                     "titles": p.exclude_titles, "paths": e.config().files.exclude });
+            (e.dir().to_path_buf(), e.config().ask.clone(), exclusions)
+        })?;
         let shared = Arc::new(Shared {
             token: token.clone(),
             session,
             hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
             origins: vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")],
-            jobs: tx,
+            store,
             dir,
             ask,
+            exclusions,
         });
         on_ready(&format!("http://127.0.0.1:{port}/?token={token}"));
         axum::serve(peer::SameUser(listener), router(shared)).await.map_err(|e| Error::Other(format!("the server stopped: {e}")))
@@ -184,20 +192,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn call<T>(s: &Shared, make: impl FnOnce(worker::Reply<T>) -> Job) -> Result<T, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    let gone = || ApiError::new(ErrorKind::Unavailable, "the store is closed");
-    s.jobs.send(make(tx)).await.map_err(|_| gone())?;
-    // The worker took the job but dropped its reply: the job panicked (and was caught).
-    rx.await.map_err(|_| ApiError::new(ErrorKind::Failed, crate::INTERNAL_ERROR))?
+/// The store's final reply; its error as the API's.
+async fn call(s: &Shared, request: Call) -> Result<Reply, ApiError> {
+    match s.store.ask(request).await {
+        Reply::Error { message, kind } => Err(ApiError::new(kind, message)),
+        reply => Ok(reply),
+    }
 }
 
 fn bad(msg: String) -> ApiError {
     ApiError::new(ErrorKind::Usage, msg)
-}
-
-fn time_param(v: Option<&String>) -> Result<Option<i64>, ApiError> {
-    v.filter(|t| !t.is_empty()).map(|t| parse_time(t, chrono::Local::now()).map_err(|e| bad(e.to_string()))).transpose()
 }
 
 fn usize_param(v: Option<&String>, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -207,7 +211,7 @@ fn usize_param(v: Option<&String>, default: usize, max: usize) -> Result<usize, 
     }
 }
 
-async fn search(State(s): State<Arc<Shared>>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn search(State(s): State<Arc<Shared>>, Query(p): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let q = p.get("q").cloned().unwrap_or_default();
     let limit = usize_param(p.get("limit"), 20, 200)?;
     let offset = usize_param(p.get("offset"), 0, 10_000)?;
@@ -215,16 +219,19 @@ async fn search(State(s): State<Arc<Shared>>, Query(p): Query<std::collections::
         None | Some("") => Mode::Hybrid,
         Some(m) => Mode::parse(m).ok_or_else(|| bad(format!("mode must be hybrid, keyword or semantic, not {m:?}")))?,
     };
-    let mut req = worker::search_request(&q, limit, mode);
-    req.since = time_param(p.get("start_time"))?;
-    req.until = time_param(p.get("end_time"))?;
-    req.app = p.get("app_name").filter(|a| !a.is_empty()).cloned();
-    if let Some(k) = p.get("kind").filter(|k| !k.is_empty()) {
-        req.kind = Some(Kind::parse(k).ok_or_else(|| bad(format!("kind must be file, screen or doc, not {k:?}")))?);
+    let filters = Filters::parse(param(&p, "start_time"), param(&p, "end_time"), param(&p, "kind"), param(&p, "app_name"))?;
+    // A page more than needed, so `total` says whether there is more.
+    let mut query = SearchRequest::new(q, offset + limit + limit.max(10)).with_filters(filters);
+    query.mode = mode;
+    query.kind = api::content_kind(param(&p, "content_type").unwrap_or("all"), query.kind)?;
+    match call(&s, Call::Search { query, boxes: true }).await? {
+        Reply::Found(found) => Ok(Json(api::search_page(found, offset, limit, param(&p, "window_name"))?)),
+        other => Err(other.unexpected().into()),
     }
-    let content_type = p.get("content_type").cloned().unwrap_or_else(|| "all".into());
-    let window = p.get("window_name").filter(|w| !w.is_empty()).cloned();
-    Ok(Json(call(&s, |reply| Job::Search { req, offset, content_type, window, reply }).await?))
+}
+
+fn param<'a>(p: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    p.get(key).map(String::as_str).filter(|v| !v.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -245,49 +252,64 @@ async fn ask(State(s): State<Arc<Shared>>, Json(b): Json<AskBody>) -> Result<Res
     if b.question.trim().is_empty() {
         return Err(bad("the question is empty".into()));
     }
-    let mut req = AskRequest::new(b.question, &s.ask);
-    req.since = time_param(b.start_time.as_ref())?;
-    req.until = time_param(b.end_time.as_ref())?;
-    req.kind = b.kind.as_deref().filter(|k| !k.is_empty()).map(|k| Kind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))).transpose()?;
-    req.app = b.app_name.filter(|a| !a.is_empty());
+    let filters = Filters::parse(b.start_time.as_deref(), b.end_time.as_deref(), b.kind.as_deref(), b.app_name.as_deref())?;
+    let mut req = AskRequest::new(b.question, &s.ask).with_filters(filters);
     req.any_time = b.any_time;
     if let Some(style) = b.style {
         req.style = style;
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    s.jobs.send(Job::Ask { req, events: tx }).await.map_err(|_| ApiError::new(ErrorKind::Unavailable, "the store is closed"))?;
-    // The worker drops its sender after the answer, which ends the stream.
-    let stream = UnboundedReceiverStream::new(rx).map(|ev| {
-        Ok::<_, Infallible>(match ev {
-            AskEvent::Text(t) => Event::default().event("text").data(t),
-            AskEvent::Done(v) => Event::default().event("answer").data(v.to_string()),
-            AskEvent::Failed(e) => Event::default().event("error").data(json!(e).to_string()),
+    // The store's thread drops its sender after the answer, which ends the stream.
+    let stream = UnboundedReceiverStream::new(s.store.call(Call::Ask(req))).map(|reply| {
+        Ok::<_, Infallible>(match reply {
+            Reply::Text { text } => Event::default().event("text").data(text),
+            Reply::Answer(a) => Event::default().event("answer").data(a.to_json().to_string()),
+            other => Event::default().event("error").data(json!(ApiError::from(other.unexpected())).to_string()),
         })
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-async fn frame(State(s): State<Arc<Shared>>, Path(id): Path<i64>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn frame(State(s): State<Arc<Shared>>, Path(id): Path<i64>, Query(p): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let thumb = p.get("thumb").is_some_and(|v| v == "1" || v == "true");
-    match call(&s, |reply| Job::Frame { id, thumb, reply }).await? {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, "image/webp")], bytes).into_response()),
-        None => Err(ApiError::new(ErrorKind::NotFound, format!("memory {id} has no picture"))),
+    match call(&s, Call::Picture { id, thumb }).await? {
+        Reply::Picture { webp } => Ok(([(header::CONTENT_TYPE, "image/webp")], webp).into_response()),
+        other => Err(other.unexpected().into()),
     }
 }
 
+/// One memory (the contract's `Memory`), its OCR words and the address of its picture.
 async fn memory(State(s): State<Arc<Shared>>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(call(&s, |reply| Job::Memory { id, reply }).await?))
+    match call(&s, Call::Show { id, words: true }).await? {
+        Reply::Memory(m) => {
+            let mut v = json!(m);
+            if v["frame"].is_object() {
+                v["frame"]["url"] = json!(format!("/api/frames/{id}"));
+            }
+            Ok(Json(v))
+        }
+        other => Err(other.unexpected().into()),
+    }
 }
 
-async fn timeline(State(s): State<Arc<Shared>>, Query(p): Query<std::collections::HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
-    let since = time_param(p.get("start_time"))?.unwrap_or(0);
-    let until = time_param(p.get("end_time"))?.unwrap_or(i64::MAX);
+/// Screen memories in time order, as the contract's `Entry`.
+async fn timeline(State(s): State<Arc<Shared>>, Query(p): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let mut filters = Filters::parse(param(&p, "start_time"), param(&p, "end_time"), None, None)?;
+    filters.kind = Some(Kind::Screen);
     let limit = usize_param(p.get("limit"), 500, 5000)?;
-    Ok(Json(call(&s, |reply| Job::Timeline { since, until, limit, reply }).await?))
+    match call(&s, Call::Timeline { filters, limit }).await? {
+        Reply::Timeline { memories } => Ok(Json(json!({ "frames": memories }))),
+        other => Err(other.unexpected().into()),
+    }
 }
 
+/// The contract's `Status`, with what the page shows of the privacy settings.
 async fn status(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(call(&s, |reply| Job::Status { reply }).await?))
+    match call(&s, Call::Status).await? {
+        Reply::Status(st) => Ok(Json(json!({
+            "daemon": st.daemon, "paused_until": st.paused_until, "exclusions": s.exclusions, "status": st,
+        }))),
+        other => Err(other.unexpected().into()),
+    }
 }
 
 #[derive(Deserialize)]

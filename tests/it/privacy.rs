@@ -214,7 +214,7 @@ fn document_titles_are_redacted_like_window_titles() {
     let title = hit[0]["title"].as_str().unwrap();
     assert!(title.contains("[redacted card number]") && !title.contains("4111"), "{title}");
     let shown = e.run(&["show", "--json", &hit[0]["id"].to_string()]).ok().json();
-    assert!(!shown["item"]["title"].as_str().unwrap().contains("1111"), "{shown}");
+    assert!(!shown["title"].as_str().unwrap().contains("1111"), "{shown}");
     assert!(e.run(&["search", "--json", "--mode", "keyword", "4111"]).ok().json()["results"].as_array().unwrap().is_empty());
 }
 
@@ -237,7 +237,7 @@ fn exact_sizes_and_modified_times_are_not_in_the_clear() {
     let id = e.search("pelican")[0]["id"].as_i64().unwrap();
     // The exact size is still shown, from its sealed copy.
     let shown = e.run(&["show", "--json", &id.to_string()]).ok().json();
-    assert_eq!(shown["item"]["size"].as_i64(), Some(size), "{shown}");
+    assert_eq!(shown["size"].as_i64(), Some(size), "{shown}");
     // Adding again still knows the file is unchanged.
     let again = e.run(&["add", "--json", dir.to_str().unwrap()]).ok().json();
     assert_eq!(again["unchanged"], 1, "{again}");

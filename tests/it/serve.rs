@@ -385,3 +385,41 @@ fn a_server_started_beside_the_daemon_sees_what_the_daemon_indexes_later() {
     });
     d.stop();
 }
+
+/// The keys of a JSON object, less those named.
+fn keys(v: &Value, less: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().filter(|k| !less.contains(&k.as_str())).cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn the_cli_the_api_and_mcp_show_a_memory_and_a_hit_with_the_same_keys() {
+    let e = sample_store();
+    let cli_hit = e.search("tenancy")[0].clone();
+    let id = cli_hit["id"].as_i64().unwrap();
+    let cli = e.run(&["show", "--json", &id.to_string()]).ok().json();
+
+    let mut m = Mcp::start(&e);
+    let agent = m.tool(1, "get_memory", json!({ "id": id }))["structuredContent"].clone();
+    let agent_hit = m.tool(2, "search_memory", json!({ "query": "tenancy" }))["structuredContent"]["results"][0].clone();
+    drop(m);
+    let s = Server::start(&e);
+    let web = s.get(&format!("/api/memories/{id}")).json();
+    let web_hit = s.get("/api/search?q=tenancy").json()["data"][0]["content"].clone();
+
+    assert_eq!(keys(&cli, &[]), keys(&agent, &["untrusted_content"]), "{cli}\n{agent}");
+    assert_eq!(keys(&cli, &[]), keys(&web, &[]), "{cli}\n{web}");
+    for k in ["id", "kind", "source", "title", "app", "time", "timestamp", "size", "text"] {
+        assert_eq!((&cli[k], &cli[k]), (&agent[k], &web[k]), "{k}");
+    }
+    assert!(cli["app"].is_null() && cli["time"].as_str().unwrap().contains('T'), "{cli}");
+
+    assert_eq!(keys(&cli_hit, &[]), keys(&agent_hit, &[]), "{cli_hit}\n{agent_hit}");
+    assert_eq!((&cli_hit["id"], &cli_hit["snippet"]), (&agent_hit["id"], &agent_hit["snippet"]));
+    // The web search keeps screenpipe's shape, with every key of the hit beside it.
+    for k in keys(&cli_hit, &[]) {
+        assert!(web_hit.get(&k).is_some(), "the web's hit lacks {k}: {web_hit}");
+    }
+    assert_eq!(web_hit["id"], cli_hit["id"]);
+}
