@@ -152,12 +152,12 @@ pub struct AskConfig {
     /// How answers are written: "copy" (the model quotes the words that answer from your
     /// memories), "free" (the model writes; unverifiable details are replaced by a quotation)
     /// or "extract" (no model: the best-matching sentence).
-    pub style: crate::answer::Style,
+    pub style: Style,
 }
 
 impl Default for AskConfig {
     fn default() -> Self {
-        AskConfig { passages: 5, max_tokens: 96, style: crate::answer::Style::Copy }
+        AskConfig { passages: 5, max_tokens: 96, style: Style::Copy }
     }
 }
 
@@ -182,9 +182,9 @@ impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
             dir: None,
-            embedder: crate::embed::DEFAULT_MODEL.into(),
+            embedder: crate::models::DEFAULT_EMBEDDER.into(),
             embedder_multilingual: false,
-            generator: crate::llm::DEFAULT_MODEL.into(),
+            generator: crate::models::DEFAULT_GENERATOR.into(),
         }
     }
 }
@@ -205,7 +205,7 @@ impl ModelsConfig {
         if named.is_absolute() {
             return named;
         }
-        self.dir.clone().unwrap_or_else(crate::embed::models_dir).join(named)
+        self.dir.clone().unwrap_or_else(crate::models::models_dir).join(named)
     }
 }
 
@@ -326,6 +326,32 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
     }
     Ok(())
+}
+
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// The model reads the best sentence and quotes the words that answer: short, and never
+    /// invented (its decoding may only copy). The default: it scored best (BENCHMARKS.md; the
+    /// best 2 or 3 sentences scored worse than the best alone).
+    Copy,
+    /// The model writes freely over the numbered passages; an answer whose numbers, dates or
+    /// names are not in its sources is replaced by the extractive one.
+    Free,
+    /// No model: the sentence of the passages that best answers the question.
+    Extract,
+}
+
+impl Style {
+    pub fn parse(s: &str) -> Option<Style> {
+        match s {
+            "copy" => Some(Style::Copy),
+            "free" => Some(Style::Free),
+            "extract" => Some(Style::Extract),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use crate::capture::frames;
-use crate::capture::screen::redact_frame;
-use crate::capture::x11::{Image, Rect};
+use crate::capture::privacy::redact_frame;
+use crate::extract::picture::{Image, Rect};
 use crate::config::Config;
 use crate::crypto::DataKey;
 use crate::extract::ocr::Word;

@@ -18,6 +18,7 @@ pub mod harden;
 pub mod index;
 pub mod llm;
 pub mod mcp;
+pub mod models;
 pub mod query;
 pub mod serve;
 pub mod service;

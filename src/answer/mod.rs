@@ -35,31 +35,7 @@ const FOUND_WORDS: f32 = 0.34;
 /// Unrelated questions over the sample scored 0.17–0.30, paraphrased ones 0.45+.
 const FOUND_MEANING: f32 = 0.42;
 
-/// How an answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Style {
-    /// The model reads the best sentence and quotes the words that answer: short, and never
-    /// invented (its decoding may only copy). The default: it scored best (BENCHMARKS.md; the
-    /// best 2 or 3 sentences scored worse than the best alone).
-    Copy,
-    /// The model writes freely over the numbered passages; an answer whose numbers, dates or
-    /// names are not in its sources is replaced by the extractive one.
-    Free,
-    /// No model: the sentence of the passages that best answers the question.
-    Extract,
-}
-
-impl Style {
-    pub fn parse(s: &str) -> Option<Style> {
-        match s {
-            "copy" => Some(Style::Copy),
-            "free" => Some(Style::Free),
-            "extract" => Some(Style::Extract),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::Style;
 
 /// One retrieved passage, numbered as the prompt shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

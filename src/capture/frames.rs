@@ -1,6 +1,6 @@
 //! Frame pixels: change detection, redaction boxes, thumbnails and the stored (WebP) form.
 
-use super::x11::{Image, Rect};
+use crate::extract::picture::{Image, Rect};
 
 /// Side of a change-detection cell, in pixels: small enough that one newly typed word changes
 /// a cell, large enough that the grid of a 1080p screen is ~20k numbers.

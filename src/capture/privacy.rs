@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use super::{frames, Captured};
 use crate::config::PrivacyConfig;
+use crate::extract::ocr::{self, Word};
+use crate::extract::picture::Image;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid window-title pattern {pattern:?} in the config ([privacy] exclude_titles): {why}")]
@@ -201,6 +204,41 @@ pub fn iban(candidate: &str) -> bool {
         }
     }
     rem == 1
+}
+
+/// Width of a frame's stored thumbnail, in pixels.
+pub const THUMB_WIDTH: u32 = 320;
+
+/// The privacy gate for a frame: redacts sensitive text, blacks out the boxes of the words it
+/// came from and drops their text, then encodes picture and thumbnail for storage.
+pub fn redact_frame(mut img: Image, mut words: Vec<Word>, app: &str, title: &str, pid: Option<u32>, now: i64, quality: f32) -> Captured {
+    let (text, ranges) = ocr::layout(&words);
+    let redacted = redact(&text);
+    let mut boxes = Vec::new();
+    for (w, r) in words.iter_mut().zip(&ranges) {
+        if redacted.spans.iter().any(|(s, _)| s.start < r.end && r.start < s.end) {
+            boxes.push(w.rect);
+            w.text = "[redacted]".into();
+        }
+    }
+    frames::black_out(&mut img, &boxes);
+    let thumb = frames::thumbnail(&img, THUMB_WIDTH);
+    Captured {
+        time: now,
+        app: app.to_string(),
+        title: redact(title).text,
+        pid,
+        text: redacted.text,
+        words,
+        redactions: boxes.len(),
+        ocr_ms: 0,
+        ocr_pixels: 0,
+        continues: false,
+        width: img.width,
+        height: img.height,
+        image: frames::encode_webp(&img, quality),
+        thumb: frames::encode_webp(&thumb, quality),
+    }
 }
 
 #[cfg(test)]

@@ -8,16 +8,16 @@
 //! focused window is never in a stored picture.
 
 use super::frames::{self, LumaGrid};
-use super::privacy::{self, Gate, WindowFacts};
-use super::x11::{Display, Image, Rect, X11Error};
+use super::privacy::{self, redact_frame, Gate, WindowFacts};
+use super::x11::{Display, X11Error};
+use super::{Backend, BackendError, Tick};
 use crate::config::{PrivacyConfig, ScreenConfig};
-use crate::extract::ocr::{self, Ocr, OcrError, Word};
+use crate::extract::ocr::{Ocr, OcrError, Word};
+use crate::extract::picture::Rect;
 
 /// Changed cells (see [`LumaGrid`]) below which a frame counts as unchanged: a blinking cursor
 /// changes one.
 const MIN_CHANGED_CELLS: usize = 2;
-/// Width of the stored thumbnail.
-pub const THUMB_WIDTH: u32 = 320;
 /// When the changed band is taller than this share of the window, the whole window is read.
 const BAND_MAX_SHARE: f32 = 0.5;
 /// A frame that only adds to the last one (typing) replaces it for up to this long, so a burst
@@ -31,42 +31,11 @@ pub enum CaptureError {
     #[error(transparent)]
     X11(#[from] X11Error),
     #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
     Ocr(#[from] OcrError),
     #[error(transparent)]
     Gate(#[from] privacy::GateError),
-}
-
-/// A frame ready to store: text and picture already redacted.
-pub struct Captured {
-    pub time: i64,
-    pub app: String,
-    pub title: String,
-    pub pid: Option<u32>,
-    pub text: String,
-    pub words: Vec<Word>,
-    pub redactions: usize,
-    /// Milliseconds spent in OCR.
-    pub ocr_ms: u64,
-    /// Pixels read by OCR (the changed band, or the whole window).
-    pub ocr_pixels: u64,
-    /// It only adds to the previous frame of the same window: store it in that one's place.
-    pub continues: bool,
-    pub width: u32,
-    pub height: u32,
-    pub image: Vec<u8>,
-    pub thumb: Vec<u8>,
-}
-
-/// What one tick did.
-pub enum Tick {
-    Captured(Box<Captured>),
-    Unchanged,
-    Excluded(String),
-    /// No window has focus (the desktop, a window that just closed, or a window manager that
-    /// does not say), or focus moved during the grab: nothing on screen is known to be admitted.
-    NoWindow,
-    Idle,
-    Locked,
 }
 
 /// The last frame read, kept to compare the next one with.
@@ -83,7 +52,7 @@ struct Last {
 }
 
 pub struct Recorder {
-    display: Display,
+    display: Box<dyn Backend>,
     ocr: Ocr,
     gate: Gate,
     cfg: ScreenConfig,
@@ -92,14 +61,15 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(cfg: &ScreenConfig, privacy: &PrivacyConfig) -> Result<Recorder, CaptureError> {
-        let display = Display::connect()?;
+        let display = Box::new(Display::connect()?);
         let gate = Gate::new(privacy)?;
         let ocr = Ocr::new(&cfg.ocr_languages, cfg.min_confidence)?;
         Ok(Recorder { display, ocr, gate, cfg: cfg.clone(), last: None })
     }
 
-    pub fn uses_shm(&self) -> bool {
-        self.display.uses_shm()
+    /// Which back end records, for the log and `status`.
+    pub fn describe(&self) -> String {
+        self.display.describe()
     }
 
     pub fn tick(&mut self, now: i64) -> Result<Tick, CaptureError> {
@@ -117,14 +87,14 @@ impl Recorder {
         if let Some(why) = self.gate.excludes(facts) {
             return Ok(Tick::Excluded(why));
         }
-        let above = self.display.covering(window.id, area)?;
+        let above = self.display.covering(&window, area)?;
         let mut screen = self.display.grab()?;
         // What was grabbed belongs to `window` only if it still had focus, in the same place,
         // once the grab was done; a window above it then or before is blacked out either way.
         if self.display.active_window()?.as_ref() != Some(&window) {
             return Ok(Tick::NoWindow);
         }
-        let mut covered = self.display.covering(window.id, area)?;
+        let mut covered = self.display.covering(&window, area)?;
         covered.extend(above);
         frames::paint_over(&mut screen, &covered, area);
         let grid = LumaGrid::of(&screen);
@@ -238,41 +208,10 @@ fn continues(old: &[Word], new: &[Word]) -> bool {
     kept as f32 >= CONTINUE_SHARE * old.len() as f32
 }
 
-/// The privacy gate for a frame: redacts sensitive text, blacks out the boxes of the words it
-/// came from and drops their text, then encodes picture and thumbnail for storage.
-pub fn redact_frame(mut img: Image, mut words: Vec<Word>, app: &str, title: &str, pid: Option<u32>, now: i64, quality: f32) -> Captured {
-    let (text, ranges) = ocr::layout(&words);
-    let redacted = privacy::redact(&text);
-    let mut boxes = Vec::new();
-    for (w, r) in words.iter_mut().zip(&ranges) {
-        if redacted.spans.iter().any(|(s, _)| s.start < r.end && r.start < s.end) {
-            boxes.push(w.rect);
-            w.text = "[redacted]".into();
-        }
-    }
-    frames::black_out(&mut img, &boxes);
-    let thumb = frames::thumbnail(&img, THUMB_WIDTH);
-    Captured {
-        time: now,
-        app: app.to_string(),
-        title: privacy::redact(title).text,
-        pid,
-        text: redacted.text,
-        words,
-        redactions: boxes.len(),
-        ocr_ms: 0,
-        ocr_pixels: 0,
-        continues: false,
-        width: img.width,
-        height: img.height,
-        image: frames::encode_webp(&img, quality),
-        thumb: frames::encode_webp(&thumb, quality),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::ocr;
 
     fn word(text: &str, y: i32, line: u32) -> Word {
         Word { text: text.into(), rect: Rect { x: 10, y, w: 40, h: 12 }, conf: 90.0, line: (1, 1, line) }

@@ -9,6 +9,9 @@ use x11rb::protocol::shm::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, MapState, Window, WindowClass};
 use x11rb::rust_connection::RustConnection;
 
+use super::{ActiveWindow, Activity, Backend, BackendError};
+use crate::extract::picture::{Image, Rect};
+
 #[derive(Debug, thiserror::Error)]
 pub enum X11Error {
     #[error("no X display: DISPLAY is not set (screen capture works on X11; on Wayland see the README)")]
@@ -27,46 +30,6 @@ macro_rules! x11_err {
     })*};
 }
 x11_err!(x11rb::errors::ConnectionError, x11rb::errors::ReplyError, x11rb::errors::ReplyOrIdError);
-
-/// One screen image, 3 bytes a pixel (RGB), rows packed.
-#[derive(Clone)]
-pub struct Image {
-    pub width: u32,
-    pub height: u32,
-    pub rgb: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub w: u32,
-    pub h: u32,
-}
-
-/// What the user is looking at.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ActiveWindow {
-    /// The X window id, to tell whether focus moved during a grab.
-    pub id: u32,
-    pub title: String,
-    /// The window's class (`WM_CLASS`), e.g. "XTerm", "firefox".
-    pub app: String,
-    /// The instance name, the first half of `WM_CLASS`.
-    pub instance: String,
-    pub pid: Option<u32>,
-    /// The file name of the owning process's executable (from `_NET_WM_PID`), when it runs on
-    /// this machine and can be read.
-    pub exe: Option<String>,
-    /// Where it is on the screen, clipped to it.
-    pub rect: Option<Rect>,
-}
-
-pub struct Activity {
-    /// The screen saver (or a locker that uses it) is on.
-    pub saver_on: bool,
-    pub idle_ms: u32,
-}
 
 struct Atoms {
     net_active_window: u32,
@@ -198,7 +161,7 @@ impl Display {
         let at = self.conn.translate_coordinates(win, self.root, 0, 0)?.reply()?;
         let rect = clip(Rect { x: at.dst_x as i32, y: at.dst_y as i32, w: geo.width as u32, h: geo.height as u32 }, self.size());
         let exe = pid.and_then(executable);
-        Ok(ActiveWindow { id: win, title, app, instance, pid, exe, rect })
+        Ok(ActiveWindow { id: win as u64, title, app, instance, pid, exe, rect })
     }
 
     /// The parts of `area` covered by other windows stacked above `win` (notifications, menus,
@@ -287,6 +250,34 @@ fn executable(pid: u32) -> Option<String> {
 }
 
 /// The part of `a` that is also in `b`.
+impl From<X11Error> for BackendError {
+    fn from(e: X11Error) -> Self {
+        BackendError(e.to_string())
+    }
+}
+
+impl Backend for Display {
+    fn describe(&self) -> String {
+        if self.uses_shm() { "X11".into() } else { "X11 (without MIT-SHM)".into() }
+    }
+
+    fn activity(&self) -> Result<Option<Activity>, BackendError> {
+        Ok(Display::activity(self)?)
+    }
+
+    fn active_window(&self) -> Result<Option<ActiveWindow>, BackendError> {
+        Ok(Display::active_window(self)?)
+    }
+
+    fn covering(&self, window: &ActiveWindow, area: Rect) -> Result<Vec<Rect>, BackendError> {
+        Ok(Display::covering(self, window.id as Window, area)?)
+    }
+
+    fn grab(&self) -> Result<Image, BackendError> {
+        Ok(Display::grab(self)?)
+    }
+}
+
 pub fn intersect(a: Rect, b: Rect) -> Option<Rect> {
     let x0 = a.x.max(b.x);
     let y0 = a.y.max(b.y);

@@ -6,6 +6,7 @@
 //! watched folders are reconciled against the store at start, so `kill -9` loses at most the
 //! frame being read.
 
+mod record;
 pub mod socket;
 
 use std::collections::BTreeSet;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::capture::screen::{Captured, Recorder, Tick};
+use crate::capture::Captured;
 use crate::capture::{files, watch};
 use crate::service::contract::{handle, Request, Response};
 use crate::service::worker::Call;
@@ -57,7 +58,9 @@ pub struct State {
     pub ready: bool,
     /// "on", "paused", "idle", "locked", or "off: why".
     pub capture: String,
-    pub shm: bool,
+    /// What records the screen: "X11", "X11 (without MIT-SHM)"; empty while it does not.
+    #[serde(default)]
+    pub backend: String,
     pub frames_stored: u64,
     /// Frames that only added text to the previous one and replaced it.
     pub frames_coalesced: u64,
@@ -95,10 +98,12 @@ pub struct Private {
     pub redactions: u64,
 }
 
+// Without the `capture` feature no frame is ever sent.
+#[cfg_attr(not(feature = "capture"), allow(dead_code))]
 enum Msg {
     Paths(Vec<PathBuf>),
     Frame(Box<Captured>),
-    Started { shm: bool },
+    Started { backend: String },
     Tick(&'static str),
     Excluded,
     CaptureOff(String),
@@ -224,7 +229,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     // Set while the disk is too full to keep frames: the recorder then reads nothing.
     let no_room = Arc::new(AtomicBool::new(false));
     let recorder = if engram.config().screen.capture {
-        Some(spawn_recorder(&engram, &dir, opts.interval, tx.clone(), stop.clone(), no_room.clone()))
+        Some(record::spawn(&engram, &dir, opts.interval, tx.clone(), stop.clone(), no_room.clone()))
     } else {
         state.capture = "off: [screen] capture = false in the config".into();
         None
@@ -297,10 +302,10 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                     }
                 }
             }
-            Ok(Msg::Started { shm }) => {
-                state.shm = shm;
+            Ok(Msg::Started { backend }) => {
                 state.capture = "on".into();
-                log(&format!("recording the screen every {}s{}", opts.interval, if shm { "" } else { " (without MIT-SHM)" }));
+                log(&format!("recording the screen every {}s through {backend}", opts.interval));
+                state.backend = backend;
             }
             Ok(Msg::Tick(what)) => {
                 away.store(matches!(what, "idle" | "locked"), Ordering::Relaxed);
@@ -580,57 +585,7 @@ fn embed(engram: &mut Engram, state: &mut State, log: &dyn Fn(&str)) {
 }
 
 /// The capture state while no window has focus.
-const NO_WINDOW: &str = "no focused window";
-
-fn spawn_recorder(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>, no_room: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let screen = engram.config().screen.clone();
-    let privacy = engram.config().privacy.clone();
-    let dir = dir.to_path_buf();
-    let thread = std::thread::Builder::new().name("capture".into());
-    thread.spawn(move || {
-        lower_priority();
-        let mut recorder = match Recorder::new(&screen, &privacy) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(Msg::CaptureOff(e.to_string()));
-                return;
-            }
-        };
-        let period = Duration::from_secs_f64(interval.max(0.2));
-        let _ = tx.send(Msg::Started { shm: recorder.uses_shm() });
-        while !stop.load(Ordering::Relaxed) {
-            let started = Instant::now();
-            let now = chrono::Utc::now().timestamp();
-            let msg = if paused(&dir, now).is_some() {
-                Msg::Tick("paused")
-            } else if no_room.load(Ordering::Relaxed) {
-                Msg::Tick("disk full")
-            } else {
-                match recorder.tick(now) {
-                    Ok(Tick::Captured(c)) => Msg::Frame(c),
-                    Ok(Tick::Unchanged) => Msg::Tick("unchanged"),
-                    Ok(Tick::Excluded(_)) => Msg::Excluded,
-                    Ok(Tick::NoWindow) => Msg::Tick(NO_WINDOW),
-                    Ok(Tick::Idle) => Msg::Tick("idle"),
-                    Ok(Tick::Locked) => Msg::Tick("locked"),
-                    Err(e) => {
-                        // The display went away (logout) or OCR broke: say so and stop capturing;
-                        // the folder watcher goes on.
-                        let _ = tx.send(Msg::CaptureOff(e.to_string()));
-                        return;
-                    }
-                }
-            };
-            if tx.send(msg).is_err() {
-                return;
-            }
-            while started.elapsed() < period && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50).min(period));
-            }
-        }
-    })
-    .expect("the capture thread starts")
-}
+pub(crate) const NO_WINDOW: &str = "no focused window";
 
 /// Captions memories in rounds, on a store connection of its own, at the lowest priority and
 /// only while `away` (the user is idle, or the screen is not recorded): a caption is a nicety,
@@ -687,20 +642,11 @@ fn spawn_captioner(engram: &Engram, tx: Sender<Msg>, stop: Arc<AtomicBool>, away
         .expect("the caption thread starts"))
 }
 
-/// The nice value of the capture thread.
-const CAPTURE_NICE: libc::c_int = 10;
 /// The nice value of the caption thread: the lowest.
 const CAPTION_NICE: libc::c_int = 19;
 
-/// Capture and OCR, the daemon's heaviest work, yield to the user's own programs when the
-/// machine is busy. Searches over the socket are answered on the main thread, which keeps its
-/// normal priority.
-fn lower_priority() {
-    set_nice(CAPTURE_NICE);
-}
-
 /// Sets this thread's nice value.
-fn set_nice(nice: libc::c_int) {
+pub(crate) fn set_nice(nice: libc::c_int) {
     // SAFETY: both calls only read or change this thread's own scheduling weight.
     unsafe {
         let tid = libc::gettid();

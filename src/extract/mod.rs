@@ -3,6 +3,7 @@
 
 mod chunk;
 pub mod ocr;
+pub mod picture;
 mod decode;
 mod formats;
 // Office documents and e-books (issue 18): zip containers within bomb limits, their XML, sheets, RTF.

@@ -1,11 +1,17 @@
 //! Screen text by OCR (Tesseract through libtesseract): words with boxes and confidences, and
-//! the text they make, with the spaces Tesseract puts between CJK characters taken out.
+//! the text they make, with the spaces Tesseract puts between CJK characters taken out. The
+//! engine itself (`Ocr`) is built with the `capture` feature; the words and their layout are
+//! read wherever a stored frame is shown.
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "capture")]
 use tesseract::{PageSegMode, Tesseract};
 
-use crate::capture::x11::{Image, Rect};
+#[cfg(feature = "capture")]
+use super::picture::Image;
+use super::picture::Rect;
 
+#[cfg(feature = "capture")]
 #[derive(Debug, thiserror::Error)]
 pub enum OcrError {
     #[error("Tesseract could not start with languages {langs:?}: {why}. Install the language data (Debian: tesseract-ocr-eng tesseract-ocr-chi-sim) or change [screen] ocr_languages")]
@@ -26,12 +32,14 @@ pub struct Word {
     pub line: (u32, u32, u32),
 }
 
+#[cfg(feature = "capture")]
 pub struct Ocr {
     langs: String,
     min_confidence: f32,
     engine: Option<Tesseract>,
 }
 
+#[cfg(feature = "capture")]
 impl Ocr {
     pub fn new(langs: &str, min_confidence: f32) -> Result<Ocr, OcrError> {
         let mut ocr = Ocr { langs: langs.to_string(), min_confidence, engine: None };
@@ -93,6 +101,7 @@ impl Ocr {
 }
 
 /// Words from Tesseract's TSV output (level 5 rows), dropping empty and low-confidence ones.
+#[cfg(any(feature = "capture", test))]
 fn parse_tsv(tsv: &str, (dx, dy): (i32, i32), min_confidence: f32) -> Vec<Word> {
     let mut out = Vec::new();
     for line in tsv.lines() {

@@ -209,7 +209,7 @@ mod tests {
 
     /// The packaged SmolLM2 file (the converted copy scripts/fetch-models.sh leaves beside it).
     fn content() -> (gguf_file::Content, std::io::BufReader<std::fs::File>) {
-        let dir = crate::embed::models_dir().join(crate::llm::DEFAULT_MODEL);
+        let dir = crate::models::models_dir().join(crate::models::DEFAULT_GENERATOR);
         let source = crate::llm::model_file(&dir).unwrap_or_else(|e| panic!("{e}"));
         let fast = crate::llm::converted_path(&source);
         crate::llm::read_content(if fast.is_file() { &fast } else { &source }).unwrap_or_else(|e| panic!("{e}"))

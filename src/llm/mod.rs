@@ -27,9 +27,8 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::Tokenizer;
 
-use crate::embed::FETCH_HINT;
+use crate::models::FETCH_HINT;
 
-pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct";
 /// Suffix of the converted copy written beside a slow-to-run source file.
 const CONVERTED: &str = "engram-q8_0.gguf";
 /// Prompt tokens per forward pass: bounds the attention scores held at once.

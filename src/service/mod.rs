@@ -547,7 +547,7 @@ impl Engram {
     /// transaction; [`Engram::sync_index`] indexes it. Returns the new item's id.
     /// `replaces`: an earlier frame this one continues (see `Captured::continues`), deleted in the
     /// same transaction.
-    pub fn add_frame(&mut self, c: &capture::screen::Captured, replaces: Option<i64>) -> Result<i64> {
+    pub fn add_frame(&mut self, c: &capture::Captured, replaces: Option<i64>) -> Result<i64> {
         let text = if c.text.trim().is_empty() { c.title.clone() } else { c.text.clone() };
         let chunks = self.chunk_text(&text);
         let item = NewItem {

@@ -142,14 +142,14 @@ fn a_missing_language_model_is_a_clear_error_and_extract_still_answers() {
     let e = sample();
     let models = e.tmp.path().join("only-embedder");
     std::fs::create_dir_all(&models).unwrap();
-    let embedder = engram::embed::models_dir().join(engram::embed::DEFAULT_MODEL);
-    std::os::unix::fs::symlink(&embedder, models.join(engram::embed::DEFAULT_MODEL)).unwrap();
+    let embedder = engram::models::models_dir().join(engram::models::DEFAULT_EMBEDDER);
+    std::os::unix::fs::symlink(&embedder, models.join(engram::models::DEFAULT_EMBEDDER)).unwrap();
     let with_env = |c: &mut std::process::Command| {
         c.env("ENGRAM_MODELS", &models);
     };
     let out = e.run_with(&["ask", "How much is the monthly rent?"], with_env);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stderr.contains(engram::llm::DEFAULT_MODEL) && out.stderr.contains("fetch-models.sh"), "{}", out.stderr);
+    assert!(out.stderr.contains(engram::models::DEFAULT_GENERATOR) && out.stderr.contains("fetch-models.sh"), "{}", out.stderr);
     let out = e.run_with(&["ask", "--json", "--style", "extract", "How much is the monthly rent?"], with_env).ok();
     assert!(out.json()["answer"].as_str().unwrap().contains("1,450"), "{}", out.stdout);
 }

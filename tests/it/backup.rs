@@ -24,7 +24,7 @@ fn notes(e: &Engram) -> PathBuf {
 
 /// Stores a screen memory with a picture, through the library as the daemon would.
 fn add_picture(e: &Engram) -> i64 {
-    use engram::capture::x11::{Image, Rect};
+    use engram::extract::picture::{Image, Rect};
     use engram::extract::ocr::Word;
     let (w, h) = (240u32, 40u32);
     let mut img = Image { width: w, height: h, rgb: vec![235; (w * h * 3) as usize] };
@@ -39,7 +39,7 @@ fn add_picture(e: &Engram) -> i64 {
         Word { text: "aquarium".into(), rect: Rect { x: 115, y: 12, w: 35, h: 16 }, conf: 95.0, line: (1, 1, 1) },
     ];
     let now = chrono::Utc::now().timestamp();
-    let captured = engram::capture::screen::redact_frame(img, words, "Firefox", "Aquarium shop", None, now, 80.0);
+    let captured = engram::capture::privacy::redact_frame(img, words, "Firefox", "Aquarium shop", None, now, 80.0);
     let config = engram::config::Config::default();
     let mut store = engram::Engram::open(&e.data, e.passphrase.as_bytes(), config).unwrap();
     store.add_frame(&captured, None).unwrap()

@@ -65,7 +65,7 @@ fn a_missing_language_model_is_a_clear_error_and_nothing_is_marked_captioned() {
         c.env("ENGRAM_MODELS", &models);
     });
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stderr.contains(engram::llm::DEFAULT_MODEL) && out.stderr.contains("fetch-models.sh"), "{}", out.stderr);
+    assert!(out.stderr.contains(engram::models::DEFAULT_GENERATOR) && out.stderr.contains("fetch-models.sh"), "{}", out.stderr);
     // With the model back, every memory is still waiting for its caption.
     let done = e.run(&["caption", "--json", "--limit", "2"]).ok().json();
     assert_eq!(done["captioned"], 2);

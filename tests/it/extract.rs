@@ -340,7 +340,7 @@ fn what_the_worker_prints_never_reaches_engram_and_a_worker_on_path_is_found() {
         .env("XDG_CONFIG_HOME", e.tmp.path().join("config"))
         .env("ENGRAM_DATA_DIR", &e.data)
         .env("ENGRAM_PASSPHRASE", &e.passphrase)
-        .env("ENGRAM_MODELS", engram::embed::models_dir())
+        .env("ENGRAM_MODELS", engram::models::models_dir())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

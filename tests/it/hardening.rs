@@ -47,7 +47,7 @@ fn the_daemon_socket_survives_oversized_and_panicking_requests() {
     // A request line far past any real one gets an error, not the daemon's memory.
     let mut s = UnixStream::connect(e.data.join("daemon.sock")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let huge = format!("{{\"op\":\"search\",\"query\":\"{}\"}}\n", "a".repeat(1 << 20));
+    let huge = format!("{{\"op\":\"search\",\"query\":{{\"query\":\"{}\"}}}}\n", "a".repeat(1 << 20));
     let _ = s.write_all(huge.as_bytes());
     let mut reply = String::new();
     BufReader::new(&s).read_line(&mut reply).unwrap();
@@ -55,8 +55,9 @@ fn the_daemon_socket_survives_oversized_and_panicking_requests() {
     // A limit past any count overflowed the search's arithmetic.
     let mut s = UnixStream::connect(e.data.join("daemon.sock")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let request = serde_json::json!({ "op": "search", "query": "parrot", "limit": u64::MAX, "since": i64::MIN, "until": i64::MAX,
-                                      "kind": null, "mode": "keyword", "app": null, "snippets": true });
+    let query = serde_json::json!({ "query": "parrot", "limit": u64::MAX, "since": i64::MIN, "until": i64::MAX,
+                                    "kind": null, "mode": "keyword", "app": null, "snippets": true });
+    let request = serde_json::json!({ "op": "search", "query": query });
     s.write_all(format!("{request}\n").as_bytes()).unwrap();
     let mut reply = String::new();
     BufReader::new(&s).read_line(&mut reply).unwrap();

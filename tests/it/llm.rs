@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use engram::llm::{Generator, DEFAULT_MODEL};
+use engram::llm::Generator;
+use engram::models::DEFAULT_GENERATOR;
 
 fn model() -> Generator {
-    let dir: PathBuf = engram::embed::models_dir().join(DEFAULT_MODEL);
+    let dir: PathBuf = engram::models::models_dir().join(DEFAULT_GENERATOR);
     Generator::load(&dir, &|_| {}).unwrap_or_else(|e| panic!("{e}"))
 }
 

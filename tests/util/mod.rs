@@ -74,7 +74,7 @@ impl Engram {
             .env("ENGRAM_DATA_DIR", &self.data)
             .env("ENGRAM_PASSPHRASE", &self.passphrase)
             // The models scripts/fetch-models.sh unpacked for the user running the tests.
-            .env("ENGRAM_MODELS", engram::embed::models_dir())
+            .env("ENGRAM_MODELS", engram::models::models_dir())
             .stdin(std::process::Stdio::null());
         c
     }

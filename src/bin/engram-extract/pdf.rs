@@ -11,10 +11,13 @@
 //! poppler-glib sends its parser warnings, which can quote content-stream operators) is dropped.
 //!
 //! Not for: other formats (the library's `extract`), limits and sandboxing (main.rs).
+// Built without the `capture` feature there is no OCR: rendering pages for it goes unused.
+#![cfg_attr(not(feature = "capture"), allow(dead_code, unused_imports))]
 
 use std::cell::RefCell;
 use std::sync::Once;
 
+#[cfg(feature = "capture")]
 use engram::extract::ocr::Ocr;
 use engram::extract::{DocType, Document, Section, Skip};
 
@@ -330,14 +333,22 @@ fn dehyphenate(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "capture")]
 thread_local! {
     /// One Tesseract per worker, started at the first scanned page: loading the language data
     /// takes about a second, and a worker serves many files.
     static OCR: RefCell<Option<(String, Ocr)>> = const { RefCell::new(None) };
 }
 
+/// Built without the `capture` feature, engram has no OCR: a scanned page is said to be one.
+#[cfg(not(feature = "capture"))]
+fn ocr_page(_: &poppler::Page, _: &str) -> Result<Option<String>, String> {
+    Err("scanned PDF, and this engram was built without OCR (the cargo feature `capture`)".to_string())
+}
+
 /// The OCR text of a page without a text layer, `None` when the page is blank. An error is a
 /// fixed phrase (Tesseract could not start, or failed).
+#[cfg(feature = "capture")]
 fn ocr_page(page: &poppler::Page, langs: &str) -> Result<Option<String>, String> {
     let Some((gray, width, height, dpi)) = render_gray(page) else { return Ok(None) };
     if is_blank(&gray) {
