@@ -1,9 +1,13 @@
 //! The `engram` command: parses arguments, unlocks, calls the library, prints.
 //!
 //! Built twice: as `engram` (src/main.rs), which runs every command but the daemon, and as
-//! `engram-daemon` (src/bin/engram-daemon.rs), which `engram daemon` becomes. Screen capture
+//! `engram-daemon` (src/bin/engram-daemon/), which `engram daemon` becomes. Screen capture
 //! and Tesseract are reached only from the daemon, so `engram search` beside a warm daemon
 //! loads none of their libraries.
+
+mod doctor;
+mod mcp;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -475,7 +479,7 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
         Command::Doctor => doctor(&config, &dir, json)?,
         Command::Serve { port } => {
             let passphrase_file = cli.passphrase_file.clone();
-            engram::serve::run(move || open(&dir, passphrase_file.as_deref(), config), port, |url| {
+            serve::run(move || open(&dir, passphrase_file.as_deref(), config), port, |url| {
                 // The first line is the address, for people and for scripts.
                 println!("{url}");
                 let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -484,7 +488,7 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
         }
         Command::Mcp => {
             let passphrase_file = cli.passphrase_file.clone();
-            engram::mcp::run(move || open(&dir, passphrase_file.as_deref(), config))?;
+            mcp::run(move || open(&dir, passphrase_file.as_deref(), config))?;
         }
         Command::Status => {
             let reply = request(&dir, Request::Status, || open(&dir, cli.passphrase_file.as_deref(), config))?;
@@ -1011,15 +1015,15 @@ fn write_frame(picture: &[u8], words: &[u8], highlight: Option<&str>, out: &Path
 }
 
 fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
-    let mut checks = engram::doctor::self_test(config)?;
+    let mut checks = doctor::self_test(config)?;
     let guard = engram::harden::protections();
-    checks.push(engram::doctor::Check {
+    checks.push(doctor::Check {
         name: "core dumps off".into(),
         ok: guard.core_dumps_off && guard.not_dumpable,
         detail: "a crash writes no core file, and other processes cannot attach to engram or read its memory".into(),
     });
     let sandbox = engram::extract::worker::check_sandbox(engram::extract::worker::Limits::from_config(config).memory_mb);
-    checks.push(engram::doctor::Check {
+    checks.push(doctor::Check {
         name: "document reader sandboxed".into(),
         ok: sandbox.is_ok(),
         detail: sandbox.unwrap_or_else(|why| why),

@@ -14,12 +14,12 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 
-use crate::config::{AskConfig, McpConfig};
-use crate::query::SearchRequest;
-use crate::service::contract::{Filters, Request, Response};
-use crate::service::worker::{self, Client};
-use crate::store::Kind;
-use crate::{AskRequest, Engram, Error};
+use engram::config::{AskConfig, McpConfig};
+use engram::query::SearchRequest;
+use engram::service::contract::{Filters, Request, Response};
+use engram::service::worker::{self, Client};
+use engram::store::Kind;
+use engram::{AskRequest, Engram, Error};
 
 struct Handler {
     store: Client,

@@ -5,9 +5,9 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::service::contract::{Found, Hit};
-use crate::store::Kind;
-use crate::{Error, ErrorKind};
+use engram::service::contract::{Found, Hit};
+use engram::store::Kind;
+use engram::{Error, ErrorKind};
 
 /// A failed request: what to tell the user and its kind, from which the HTTP status comes.
 #[derive(Debug, Clone, Serialize)]

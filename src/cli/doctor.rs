@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
-use crate::capture::frames;
-use crate::capture::privacy::redact_frame;
-use crate::extract::picture::{Image, Rect};
-use crate::config::Config;
-use crate::crypto::DataKey;
-use crate::extract::ocr::Word;
-use crate::{AddEvent, Engram, Result};
+use engram::capture::frames;
+use engram::capture::privacy::redact_frame;
+use engram::extract::picture::{Image, Rect};
+use engram::config::Config;
+use engram::crypto::DataKey;
+use engram::extract::ocr::Word;
+use engram::{AddEvent, Engram, Result};
 
 pub struct Check {
     pub name: String,
@@ -21,7 +21,7 @@ pub struct Check {
 
 /// Runs the self-test in a temporary folder that is removed afterwards.
 pub fn self_test(config: &Config) -> Result<Vec<Check>> {
-    let tmp = tempfile::tempdir().map_err(|e| crate::Error::Other(format!("could not create a temporary folder: {e}")))?;
+    let tmp = tempfile::tempdir().map_err(|e| engram::Error::Other(format!("could not create a temporary folder: {e}")))?;
     let store_dir = tmp.path().join("store");
     let key = DataKey::generate()?;
     let mut config = config.clone();
@@ -30,7 +30,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
 
     // Unique per run, so a leftover from another run cannot make a check pass or fail.
     let mut salt = [0u8; 4];
-    crate::crypto::random_bytes(&mut salt)?;
+    engram::crypto::random_bytes(&mut salt)?;
     let n = u32::from_le_bytes(salt) % 9000 + 1000;
     let card = luhn_card(n);
     let password = format!("Zq{n}xw!");
@@ -39,11 +39,11 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
     let canary = format!("doctorcanary{n}");
 
     let notes = tmp.path().join("notes");
-    std::fs::create_dir_all(&notes).map_err(|e| crate::Error::Other(e.to_string()))?;
+    std::fs::create_dir_all(&notes).map_err(|e| engram::Error::Other(e.to_string()))?;
     let file_text = format!(
         "Travel notes {canary}\nCard {card} expires 12/29.\nPassword: {password}\nAWS key {aws}\nIBAN GB82 WEST 1234 5698 7654 32\n"
     );
-    std::fs::write(notes.join("secrets.txt"), &file_text).map_err(|e| crate::Error::Other(e.to_string()))?;
+    std::fs::write(notes.join("secrets.txt"), &file_text).map_err(|e| engram::Error::Other(e.to_string()))?;
     engram.add_paths(std::slice::from_ref(&notes), &mut |_: AddEvent| {})?;
 
     // A screen frame: each "word" is a dark block at a known place, as OCR would report it.
@@ -66,7 +66,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
         detail: if kept.is_empty() { "card, password, AWS key and IBAN replaced by [redacted …]".into() } else { format!("{} secret(s) kept", kept.len()) },
     });
 
-    let not_stored = || crate::Error::Other("the test frame was not stored".into());
+    let not_stored = || engram::Error::Other("the test frame was not stored".into());
     let frame = engram.frame_words(frame_id)?.ok_or_else(not_stored)?;
     let stored_words: Vec<Word> = serde_json::from_slice(&frame.words).unwrap_or_default();
     let leaked = stored_words.iter().any(|w| card.split(' ').any(|part| w.text == part));
@@ -77,7 +77,7 @@ pub fn self_test(config: &Config) -> Result<Vec<Check>> {
     });
 
     let stored = engram.frame_picture(frame_id, false)?.ok_or_else(not_stored)?;
-    let picture = frames::decode_webp(&stored).ok_or_else(|| crate::Error::Other("the stored frame does not decode".into()))?;
+    let picture = frames::decode_webp(&stored).ok_or_else(|| engram::Error::Other("the stored frame does not decode".into()))?;
     let secret_boxes: Vec<Rect> = words.iter().filter(|w| card.split(' ').any(|p| p == w.text)).map(|w| w.rect).collect();
     let dark = secret_boxes.iter().all(|r| region_max(&picture, *r) < 40);
     let kept_boxes = words.iter().filter(|w| w.text == canary).all(|w| region_max(&picture, w.rect) > 100);
@@ -105,7 +105,7 @@ fn luhn_card(n: u32) -> String {
     let body = format!("453914880{n:04}01");
     let s = (0..10)
         .map(|check| format!("{}{check}", &body[..15]))
-        .find(|s| crate::capture::privacy::luhn(s))
+        .find(|s| engram::capture::privacy::luhn(s))
         .expect("one check digit passes");
     format!("{} {} {} {}", &s[0..4], &s[4..8], &s[8..12], &s[12..16])
 }
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn generated_cards_pass_luhn() {
         for n in [1000, 4321, 9999] {
-            assert!(crate::capture::privacy::luhn(&luhn_card(n)), "{}", luhn_card(n));
+            assert!(engram::capture::privacy::luhn(&luhn_card(n)), "{}", luhn_card(n));
         }
     }
 

@@ -7,13 +7,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::Msg;
-use crate::Engram;
+use super::run::Msg;
+use engram::Engram;
 #[cfg(feature = "capture")]
 use {
-    super::{paused, set_nice, NO_WINDOW},
-    crate::capture::screen::Recorder,
-    crate::capture::Tick,
+    super::run::{set_nice, NO_WINDOW},
+    engram::daemon::paused,
+    engram::capture::screen::Recorder,
+    engram::capture::Tick,
     std::sync::atomic::Ordering,
     std::time::{Duration, Instant},
 };
@@ -26,13 +27,13 @@ const CAPTURE_NICE: libc::c_int = 10;
 
 /// Without the `capture` feature there is nothing to record the screen with: files only.
 #[cfg(not(feature = "capture"))]
-pub(super) fn spawn(_: &Engram, _: &Path, _: f64, tx: Sender<Msg>, _: Arc<AtomicBool>, _: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn(_: &Engram, _: &Path, _: f64, tx: Sender<Msg>, _: Arc<AtomicBool>, _: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let _ = tx.send(Msg::CaptureOff("this engram was built without screen capture (the cargo feature `capture`)".into()));
     std::thread::spawn(|| ())
 }
 
 #[cfg(feature = "capture")]
-pub(super) fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>, no_room: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: Arc<AtomicBool>, no_room: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let screen = engram.config().screen.clone();
     let privacy = engram.config().privacy.clone();
     let dir = dir.to_path_buf();

@@ -32,11 +32,11 @@ use serde_json::{json, Value};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt as _;
 
-use crate::query::{Mode, SearchRequest};
-use crate::service::contract::{Filters, Request as Call, Response as Reply};
-use crate::service::worker::{self, Client};
-use crate::store::Kind;
-use crate::{AskRequest, Engram, Error, ErrorKind};
+use engram::query::{Mode, SearchRequest};
+use engram::service::contract::{Filters, Request as Call, Response as Reply};
+use engram::service::worker::{self, Client};
+use engram::store::Kind;
+use engram::{AskRequest, Engram, Error, ErrorKind};
 use api::ApiError;
 
 const COOKIE: &str = "engram_session";
@@ -52,7 +52,7 @@ struct Shared {
     origins: Vec<String>,
     store: Client,
     dir: std::path::PathBuf,
-    ask: crate::config::AskConfig,
+    ask: engram::config::AskConfig,
     /// What the page shows of the privacy settings.
     exclusions: Value,
 }
@@ -96,18 +96,18 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
 /// 24 random bytes as hex.
 fn random_hex() -> Result<String, Error> {
     let mut bytes = [0u8; 24];
-    crate::crypto::random_bytes(&mut bytes)?;
+    engram::crypto::random_bytes(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../../assets/web/index.html")) }))
-        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("../../assets/web/app.js")) }))
-        .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!("../../assets/web/style.css")) }))
-        .route("/favicon.svg", get(|| async { page("image/svg+xml", include_str!("../../assets/web/favicon.svg")) }))
-        .route("/favicon.ico", get(|| async { page("image/svg+xml", include_str!("../../assets/web/favicon.svg")) }))
-        .route("/openapi.json", get(|| async { page("application/json", include_str!("../../assets/web/openapi.json")) }))
+        .route("/", get(|| async { page("text/html; charset=utf-8", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/index.html"))) }))
+        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/app.js"))) }))
+        .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/style.css"))) }))
+        .route("/favicon.svg", get(|| async { page("image/svg+xml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/favicon.svg"))) }))
+        .route("/favicon.ico", get(|| async { page("image/svg+xml", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/favicon.svg"))) }))
+        .route("/openapi.json", get(|| async { page("application/json", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/web/openapi.json"))) }))
         .route("/api/search", get(search))
         .route("/api/ask", post(ask))
         .route("/api/frames/{id}", get(frame))
@@ -241,7 +241,7 @@ struct AskBody {
     end_time: Option<String>,
     kind: Option<String>,
     app_name: Option<String>,
-    style: Option<crate::answer::Style>,
+    style: Option<engram::answer::Style>,
     #[serde(default)]
     any_time: bool,
 }
@@ -325,11 +325,11 @@ async fn pause(State(s): State<Arc<Shared>>, Json(b): Json<PauseBody>) -> Result
     let now = chrono::Utc::now().timestamp();
     let failed = |e: std::io::Error| ApiError::new(ErrorKind::Failed, format!("could not change the pause file: {e}"));
     if b.resume {
-        crate::daemon::resume(&s.dir).map_err(failed)?;
+        engram::daemon::resume(&s.dir).map_err(failed)?;
     } else {
         // At most a year: a pause is not a way to turn capture off for good.
         let until = b.minutes.map(|m| now + m.min(366 * 24 * 60) as i64 * 60);
-        crate::daemon::pause(&s.dir, until).map_err(failed)?;
+        engram::daemon::pause(&s.dir, until).map_err(failed)?;
     }
-    Ok(Json(json!({ "paused_until": crate::daemon::paused(&s.dir, now) })))
+    Ok(Json(json!({ "paused_until": engram::daemon::paused(&s.dir, now) })))
 }
