@@ -412,17 +412,17 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
                 Some(_) => None,
                 None => Some(open(&dir, cli.passphrase_file.as_deref(), config.clone())?),
             };
-            let ask = |req: Request| match &local {
+            let call = |req: Request| match &local {
                 Some(e) => checked(contract::handle(e, req, &mut |_| {})),
                 None => request(&dir, req, || open(&dir, cli.passphrase_file.as_deref(), config.clone())),
             };
             let words = json || image.is_some();
-            let reply = ask(Request::Show { id, words })?;
+            let reply = call(Request::Show { id, words })?;
             let Response::Memory(m) = reply else { return Err(reply.unexpected()) };
             if let Some(out) = &image {
                 let no_picture = || Error::Usage(format!("memory {id} is a {}, not a screen memory: it has no picture", m.about.kind.as_str()));
                 let words = m.frame.as_ref().and_then(|f| f.words.as_ref()).ok_or_else(no_picture)?;
-                let picture = match ask(Request::Picture { id, thumb: false })? {
+                let picture = match call(Request::Picture { id, thumb: false })? {
                     Response::Picture { webp } => webp,
                     other => return Err(other.unexpected()),
                 };

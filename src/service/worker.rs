@@ -82,3 +82,31 @@ pub fn spawn<T: Send + 'static>(
     let info = is_open.recv().map_err(|_| Error::Other("the store thread ended before opening the store".into()))??;
     Ok((Client { calls }, info))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn calls_are_answered_on_the_stores_thread_and_a_store_that_cannot_open_is_an_error() {
+        let refused = spawn(|| Err(Error::Locked("no passphrase".into())), |_| ()).err().expect("an error");
+        assert_eq!(refused.kind(), ErrorKind::Locked);
+
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("store");
+        let opened = at.clone();
+        let (client, seen) = spawn(move || Engram::init(&opened, b"a passphrase", Config::default()), |e| e.dir().to_path_buf()).unwrap();
+        assert_eq!(seen, at);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        match runtime.block_on(client.ask(Request::Show { id: 42, words: false })) {
+            Response::Error { kind, .. } => assert_eq!(kind, ErrorKind::NotFound),
+            other => panic!("{other:?}"),
+        }
+        let Response::Status(status) = runtime.block_on(client.ask(Request::Status)) else { panic!("no status") };
+        assert_eq!(status.store.items, 0);
+        // A second client is the same thread: both are answered.
+        let other = client.clone();
+        assert!(matches!(runtime.block_on(other.ask(Request::Status)), Response::Status(_)));
+    }
+}
