@@ -216,7 +216,7 @@ pub struct Status {
     /// the daemon answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<daemon::State>,
-    /// Until when screen capture is paused (Unix seconds; `i64::MAX` until resumed).
+    /// Until when screen capture is paused (Unix seconds; 0 until `engram resume`).
     #[serde(default)]
     pub paused_until: Option<i64>,
 }

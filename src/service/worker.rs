@@ -18,12 +18,14 @@ pub struct Call {
 }
 
 impl Call {
-    /// Answers the call on the thread that owns `engram`.
-    pub fn answer(self, engram: &Engram) {
+    /// Answers the call on the thread that owns `engram`; `finish` may add to the final reply
+    /// what only the caller knows (the daemon, its own state) before it is sent.
+    pub fn answer(self, engram: &Engram, finish: impl FnOnce(&mut Response)) {
         let reply = self.reply;
-        let last = handle(engram, self.request, &mut |text| {
+        let mut last = handle(engram, self.request, &mut |text| {
             let _ = reply.send(Response::Text { text: text.to_string() });
         });
+        finish(&mut last);
         let _ = reply.send(last);
     }
 }
@@ -72,7 +74,7 @@ pub fn spawn<T: Send + 'static>(
         Ok(engram) => {
             let _ = opened.send(Ok(ready(&engram)));
             for call in inbox {
-                call.answer(&engram);
+                call.answer(&engram, |_| {});
             }
         }
         Err(e) => {

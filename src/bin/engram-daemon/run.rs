@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use engram::capture::Captured;
 use engram::capture::{files, watch};
-use engram::service::contract::{handle, Request, Response};
+use engram::service::contract::{Request, Response};
 use engram::service::worker::Call;
 use engram::{AddEvent, Engram, Error, Result};
 use super::record;
@@ -239,15 +239,12 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
             }
             Ok(Msg::Request(call)) => {
                 let asked = matches!(call.request, Request::Ask(_));
-                let reply = call.reply;
-                let mut last = handle(&engram, call.request, &mut |text| {
-                    let _ = reply.send(Response::Text { text: text.to_string() });
+                call.answer(&engram, |last| {
+                    if let Response::Status(s) = last {
+                        // With what the daemon keeps only in memory.
+                        s.daemon = Some(State { private: Some(private.clone()), ..state.clone() });
+                    }
                 });
-                if let Response::Status(s) = &mut last {
-                    // With what the daemon keeps only in memory.
-                    s.daemon = Some(State { private: Some(private.clone()), ..state.clone() });
-                }
-                let _ = reply.send(last);
                 if asked {
                     // The daemon's memory budget has no room for the language model between questions.
                     engram.unload_generator();

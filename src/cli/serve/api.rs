@@ -69,9 +69,9 @@ fn screenpipe(hit: Hit) -> Value {
         "matched_boxes": hit.frame.as_ref().map(|f| f.boxes.clone()).unwrap_or_default(),
         "offset_index": 0, "tags": [],
     });
-    let mut content = serde_json::to_value(&hit).expect("hits serialise");
-    content.as_object_mut().expect("a hit is an object").remove("frame");
-    content["snippet"] = json!(hit.pieces);
-    content.as_object_mut().expect("a hit is an object").append(extra.as_object_mut().expect("an object"));
+    let Value::Object(mut content) = json!(hit) else { unreachable!("a hit serialises as an object") };
+    content.remove("frame");
+    content.insert("snippet".into(), json!(hit.pieces));
+    content.append(extra.as_object_mut().expect("an object"));
     json!({ "type": if screen { "OCR" } else { "File" }, "content": content })
 }
