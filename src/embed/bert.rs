@@ -9,9 +9,10 @@
 //! thread pool (which the embedder's per-core workers would then queue for); and the exact
 //! GELU uses a rational approximation of erf that vectorises, where candle calls a scalar
 //! `erf` for every element. Where the CPU has AMX, dense layers run on its bf16 tiles
-//! ([`super::amx`]).
+//! ([`super::amx`]). The weights are laid out for this pass once and kept ([`super::weights`]);
+//! dense matrices and the word table are read where they lie, not copied into tensors.
 
-use candle_core::{CpuStorage, CustomOp1, DType, InplaceOp1, InplaceOp2, Layout, Module, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, InplaceOp1, InplaceOp2, Layout, Module, Result, Shape, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
@@ -28,24 +29,31 @@ pub struct Bert {
 
 use super::amx;
 use super::pack::Q4Rows;
+use super::weights::{Matrix, Weights};
 
-/// The word table: f32 as in a checkpoint, or 4-bit rows expanded on lookup (see [`super::pack`]).
+/// The word table: f32 rows laid out with the other weights, or 4-bit rows expanded on lookup
+/// (see [`super::pack`]).
 pub enum Words {
-    Table(Embedding),
+    Rows(Matrix),
     Q4(Q4Rows),
 }
 
 impl Words {
     fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        match self {
-            Words::Table(e) => e.forward(ids),
-            Words::Q4(rows) => {
-                let (batch, len) = ids.dims2()?;
-                let flat = ids.flatten_all()?.to_vec1::<u32>()?;
-                let values = rows.lookup(&flat).map_err(candle_core::Error::msg)?;
-                Tensor::from_vec(values, (batch, len, rows.cols()), ids.device())
+        let (batch, len) = ids.dims2()?;
+        let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+        let (values, cols) = match self {
+            Words::Rows(table) => {
+                let mut values = Vec::with_capacity(flat.len() * table.cols());
+                for &id in &flat {
+                    let row = table.row(id as usize);
+                    values.extend_from_slice(row.ok_or_else(|| candle_core::Error::Msg(format!("token id {id} is past the word table's {} rows", table.rows())))?);
+                }
+                (values, table.cols())
             }
-        }
+            Words::Q4(rows) => (rows.lookup(&flat).map_err(candle_core::Error::msg)?, rows.cols()),
+        };
+        Tensor::from_vec(values, (batch, len, cols), ids.device())
     }
 }
 
@@ -56,25 +64,21 @@ struct Linear {
 }
 
 enum Weight {
-    /// `[in, out]`, row-major.
-    F32(Tensor),
+    /// `[in, out]`, row-major: a product with a stored `[out, in]` transposed made gemm
+    /// repack the whole matrix on every call, which cost a short query half its time
+    /// (9.1 → 4.9 ms).
+    F32(Matrix),
     Tiles(amx::Packed),
 }
 
 impl Linear {
-    fn load(inputs: usize, outputs: usize, vb: VarBuilder, tiles: bool) -> Result<Linear> {
-        Linear::new(vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?, tiles)
-    }
-
-    /// Keeps the weights as `[in, out]`, row-major: a product with the stored `[out, in]`
-    /// transposed made gemm repack the whole matrix on every call, which cost a short query
-    /// half its time (9.1 → 4.9 ms).
-    /// With `tiles` (only when [`amx::available`]), the product runs on AMX.
-    fn new(weight: Tensor, bias: Tensor, tiles: bool) -> Result<Linear> {
-        let weight = weight.t()?.contiguous()?;
+    /// The layer laid out as `{name}.weight` (`[in, out]`) and `{name}.bias`; with `tiles`
+    /// (only when [`amx::available`]), its products run on AMX.
+    fn from(weights: &Weights, name: &str, tiles: bool, device: &Device) -> Result<Linear> {
+        let weight = weights.matrix(&format!("{name}.weight"))?;
+        let bias = weights.tensor(&format!("{name}.bias"), device)?;
         if tiles && amx::available() {
-            let (k, n) = weight.dims2()?;
-            if let Some(tiles) = amx::Packed::new(&weight.flatten_all()?.to_vec1::<f32>()?, k, n) {
+            if let Some(tiles) = amx::Packed::new(weight.data(), weight.rows(), weight.cols()) {
                 return Ok(Linear { weight: Weight::Tiles(tiles), bias });
             }
         }
@@ -83,9 +87,10 @@ impl Linear {
 
     /// `x · weight + bias`, plus `residual` when given, on `x` of `[batch, tokens, in]`.
     fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        let x = x.contiguous()?;
         let y = match &self.weight {
-            Weight::F32(w) => x.matmul(&w.broadcast_left(x.dim(0)?)?)?,
-            Weight::Tiles(tiles) => x.contiguous()?.apply_op1_no_bwd(&Dense(tiles))?,
+            Weight::F32(w) => x.apply_op1_no_bwd(&Product(w))?,
+            Weight::Tiles(tiles) => x.apply_op1_no_bwd(&Dense(tiles))?,
         };
         y.inplace_op2(&self.bias, &Add)?;
         if let Some(r) = residual {
@@ -105,14 +110,9 @@ struct Layer {
 }
 
 impl Bert {
-    /// Loads the weights, found at the top level or under `bert.` / `{model_type}.`; dense
-    /// layers on AMX tiles when `tiles` and the CPU has them.
-    pub fn load(vb: VarBuilder, config: &Config, tiles: bool) -> Result<Bert> {
-        Bert::load_with(vb, config, tiles, None)
-    }
-
-    /// As [`Bert::load`], with the word table given instead of read from `vb`.
-    pub fn load_with(vb: VarBuilder, config: &Config, tiles: bool, mut words: Option<Words>) -> Result<Bert> {
+    /// The tensors [`Bert::from_weights`] reads, made from a checkpoint in `vb` (found at the
+    /// top level or under `bert.` / `{model_type}.`); the word table too when `words`.
+    pub fn lay_out(vb: VarBuilder, config: &Config, words: bool) -> Result<Vec<(String, Tensor)>> {
         let prefixes = [None, Some("bert")].into_iter().chain(config.model_type.as_deref().map(Some));
         let mut first_err = None;
         for prefix in prefixes {
@@ -120,8 +120,8 @@ impl Bert {
                 Some(p) => vb.pp(p),
                 None => vb.clone(),
             };
-            match Bert::load_at(vb, config, tiles, &mut words) {
-                Ok(model) => return Ok(model),
+            match Bert::lay_out_at(vb, config, words) {
+                Ok(tensors) => return Ok(tensors),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -130,19 +130,28 @@ impl Bert {
         Err(first_err.expect("at least one prefix was tried"))
     }
 
-    fn load_at(vb: VarBuilder, c: &Config, tiles: bool, given: &mut Option<Words>) -> Result<Bert> {
-        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+    fn lay_out_at(vb: VarBuilder, c: &Config, words: bool) -> Result<Vec<(String, Tensor)>> {
+        let (h, ff) = (c.hidden_size, c.intermediate_size);
+        let mut out: Vec<(String, Tensor)> = Vec::new();
         let e = vb.pp("embeddings");
-        // Read here unless given; a given table is taken only once the rest has loaded, so a
-        // prefix that fails leaves it for the next.
-        let table = match given {
-            Some(_) => None,
-            None => Some(Words::Table(candle_nn::embedding(c.vocab_size, h, e.pp("word_embeddings"))?)),
+        if words {
+            out.push(("words".into(), e.pp("word_embeddings").get((c.vocab_size, h), "weight")?));
+        }
+        out.push(("positions".into(), e.pp("position_embeddings").get((c.max_position_embeddings, h), "weight")?));
+        // Row 0 of the token-type table: engram never sends a second segment.
+        out.push(("segment".into(), e.pp("token_type_embeddings").get((c.type_vocab_size, h), "weight")?.get(0)?));
+        let norm = |out: &mut Vec<(String, Tensor)>, name: String, vb: VarBuilder| -> Result<()> {
+            out.push((format!("{name}.weight"), vb.get(h, "weight")?));
+            out.push((format!("{name}.bias"), vb.get(h, "bias")?));
+            Ok(())
         };
-        let positions = candle_nn::embedding(c.max_position_embeddings, h, e.pp("position_embeddings"))?;
-        let segment = e.pp("token_type_embeddings").get((c.type_vocab_size, h), "weight")?.get(0)?;
-        let norm = candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        // Dense weights are stored `[out, in]` and laid out `[in, out]`.
+        let dense = |out: &mut Vec<(String, Tensor)>, name: String, w: Tensor, b: Tensor| -> Result<()> {
+            out.push((format!("{name}.weight"), w.t()?.contiguous()?));
+            out.push((format!("{name}.bias"), b));
+            Ok(())
+        };
+        norm(&mut out, "norm".into(), e.pp("LayerNorm"))?;
         for i in 0..c.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
@@ -156,18 +165,56 @@ impl Bert {
             let q = part("query")?;
             let q = ((q.0 * scale)?, (q.1 * scale)?);
             let (k, v) = (part("key")?, part("value")?);
-            let qkv = Linear::new(Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Tensor::cat(&[&q.1, &k.1, &v.1], 0)?, tiles)?;
-            layers.push(Layer {
-                qkv,
-                attention_out: Linear::load(h, h, a.pp("output").pp("dense"), tiles)?,
-                attention_norm: candle_nn::layer_norm(h, eps, a.pp("output").pp("LayerNorm"))?,
-                intermediate: Linear::load(h, c.intermediate_size, l.pp("intermediate").pp("dense"), tiles)?,
-                output: Linear::load(c.intermediate_size, h, l.pp("output").pp("dense"), tiles)?,
-                output_norm: candle_nn::layer_norm(h, eps, l.pp("output").pp("LayerNorm"))?,
-            });
+            dense(&mut out, format!("{i}.qkv"), Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Tensor::cat(&[&q.1, &k.1, &v.1], 0)?)?;
+            let get = |vb: VarBuilder, outputs: usize, inputs: usize| -> Result<(Tensor, Tensor)> {
+                Ok((vb.get((outputs, inputs), "weight")?, vb.get(outputs, "bias")?))
+            };
+            let (w, b) = get(a.pp("output").pp("dense"), h, h)?;
+            dense(&mut out, format!("{i}.attention_out"), w, b)?;
+            norm(&mut out, format!("{i}.attention_norm"), a.pp("output").pp("LayerNorm"))?;
+            let (w, b) = get(l.pp("intermediate").pp("dense"), ff, h)?;
+            dense(&mut out, format!("{i}.intermediate"), w, b)?;
+            let (w, b) = get(l.pp("output").pp("dense"), h, ff)?;
+            dense(&mut out, format!("{i}.output"), w, b)?;
+            norm(&mut out, format!("{i}.output_norm"), l.pp("output").pp("LayerNorm"))?;
         }
-        let words = table.or_else(|| given.take()).expect("a word table, read or given");
-        Ok(Bert { words, positions, segment, norm, layers, heads: c.num_attention_heads, act: c.hidden_act })
+        Ok(out)
+    }
+
+    /// The model from weights laid out by [`Bert::lay_out`], large matrices used where they are;
+    /// dense layers on AMX tiles when `tiles` and the CPU has them. `words` is the word table
+    /// when the weights do not hold it.
+    pub fn from_weights(w: &Weights, c: &Config, tiles: bool, words: Option<Words>) -> Result<Bert> {
+        let device = Device::Cpu;
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        let norm = |name: &str| -> Result<LayerNorm> {
+            Ok(LayerNorm::new(w.tensor(&format!("{name}.weight"), &device)?, w.tensor(&format!("{name}.bias"), &device)?, eps))
+        };
+        let words = match words {
+            Some(words) => words,
+            None => Words::Rows(w.matrix("words")?),
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                Ok(Layer {
+                    qkv: Linear::from(w, &format!("{i}.qkv"), tiles, &device)?,
+                    attention_out: Linear::from(w, &format!("{i}.attention_out"), tiles, &device)?,
+                    attention_norm: norm(&format!("{i}.attention_norm"))?,
+                    intermediate: Linear::from(w, &format!("{i}.intermediate"), tiles, &device)?,
+                    output: Linear::from(w, &format!("{i}.output"), tiles, &device)?,
+                    output_norm: norm(&format!("{i}.output_norm"))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Bert {
+            words,
+            positions: Embedding::new(w.tensor("positions", &device)?, h),
+            segment: w.tensor("segment", &device)?,
+            norm: norm("norm")?,
+            layers,
+            heads: c.num_attention_heads,
+            act: c.hidden_act,
+        })
     }
 
     /// Hidden states `[batch, tokens, hidden]` for `ids` `[batch, tokens]`; `mask` (1 for a real
@@ -259,6 +306,38 @@ impl CustomOp1 for Dense<'_> {
         let rows = dims[..dims.len() - 1].iter().product();
         *dims.last_mut().expect("a dense layer's input has dimensions") = self.0.n();
         Ok((CpuStorage::F32(self.0.matmul(x, rows)), Shape::from(dims)))
+    }
+}
+
+/// `x · w` in f32 (gemm), for `x` of `[.., in]` and `w` of `[in, out]` used where it lies.
+/// Split across the threads of the pool it runs in: every core for one query, one for each
+/// of the per-core workers that embed chunks.
+struct Product<'a>(&'a Matrix);
+
+impl CustomOp1 for Product<'_> {
+    fn name(&self) -> &'static str {
+        "dense-f32"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, self.name())?;
+        let (k, n) = (self.0.rows(), self.0.cols());
+        let mut dims = layout.dims().to_vec();
+        if dims.last() != Some(&k) {
+            candle_core::bail!("dense-f32: input {dims:?} against a [{k}, {n}] matrix");
+        }
+        let m = x.len() / k;
+        *dims.last_mut().expect("checked above") = n;
+        let mut y = vec![0f32; m * n];
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let w = self.0.data();
+        // SAFETY: row-major x [m, k], w [k, n] and y [m, n], with the lengths checked above and
+        // the strides they imply; y is not read (alpha 0, read_dst false).
+        unsafe {
+            gemm::gemm(m, n, k, y.as_mut_ptr(), 1, n as isize, false, x.as_ptr(), 1, k as isize, w.as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false, parallelism);
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 }
 

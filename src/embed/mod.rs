@@ -20,7 +20,9 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 mod amx;
 mod bert;
 pub mod pack;
+mod weights;
 use bert::{Bert, Words};
+use weights::Weights;
 
 /// Word pieces per input, as sentence-transformers' max_seq_length for MiniLM.
 pub const MAX_TOKENS: usize = 256;
@@ -100,12 +102,27 @@ impl Embedder {
             }
         };
         let corrupt = |file: &Path, why: String| EmbedError::Corrupt { file: file.to_path_buf(), why };
+        // The weights laid out for the forward pass, kept beside the model file; made from it
+        // (by `lay_out`) the first time, or again when it changed.
+        let laid_out = |source: &Path, lay_out: &dyn Fn() -> Result<Vec<(String, Tensor)>, EmbedError>| -> Result<Weights, EmbedError> {
+            match Weights::open(source) {
+                Some(weights) => Ok(weights),
+                None => Weights::keep(source, &lay_out()?).map_err(|why| corrupt(source, format!("laying out its weights: {why}"))),
+            }
+        };
         let pack_path = dir.join(pack::FILE);
         let device = Device::Cpu;
         let (config, model, prompts, tokenizer, calibration) = if pack_path.is_file() {
-            let pack = pack::read(&pack_path).map_err(|why| corrupt(&pack_path, why))?;
-            let vb = VarBuilder::from_tensors(pack.tensors, DType::F32, &device);
-            let model = Bert::load_with(vb, &pack.config, tiles, Some(Words::Q4(pack.words)))
+            let ready = Weights::open(&pack_path);
+            let pack = pack::read(&pack_path, ready.is_none()).map_err(|why| corrupt(&pack_path, why))?;
+            let weights = match ready {
+                Some(weights) => weights,
+                None => laid_out(&pack_path, &|| {
+                    let vb = VarBuilder::from_tensors(pack.tensors.clone(), DType::F32, &device);
+                    Bert::lay_out(vb, &pack.config, false).map_err(|e| corrupt(&pack_path, e.to_string()))
+                })?,
+            };
+            let model = Bert::from_weights(&weights, &pack.config, tiles, Some(Words::Q4(pack.words)))
                 .map_err(|e| corrupt(&pack_path, e.to_string()))?;
             // The model card's marks; the pack's own reader adds the same.
             let prompts = Prompts { query: "query: ".into(), passage: "passage: ".into() };
@@ -115,14 +132,14 @@ impl Embedder {
             let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
             let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
             let tokenizer = hf_tokenizer(dir, true)?;
-            // Mapped, not read: the weights are copied once, into the layout the forward pass
-            // reads, straight from the page cache (reading the 88 MB file into memory first cost
-            // a cold search about 0.1 s).
-            // SAFETY: the mapping lives only while the model loads (every tensor is copied out of
-            // it); the file is the user's pinned model, which engram never writes.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
-                .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-            let model = Bert::load(vb, &config, tiles).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+            let weights = laid_out(&weights_path, &|| {
+                // SAFETY: the mapping lives only while the weights are laid out (every tensor is
+                // copied out of it); the file is the user's pinned model, which engram never writes.
+                let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
+                    .map_err(|e| corrupt(&weights_path, e.to_string()))?;
+                Bert::lay_out(vb, &config, true).map_err(|e| corrupt(&weights_path, e.to_string()))
+            })?;
+            let model = Bert::from_weights(&weights, &config, tiles, None).map_err(|e| corrupt(&weights_path, e.to_string()))?;
             (config, model, Prompts::read(dir), Tok::Hf(Box::new(tokenizer)), None)
         };
         // A pack is multilingual-e5, which reads every script whatever the setting says.

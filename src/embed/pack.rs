@@ -3,8 +3,8 @@
 //! and every other tensor in f32. No package ships the model's f32 weights, so this is the one
 //! multilingual embedder to be had offline (BENCHMARKS.md).
 //!
-//! The dense matrices are expanded to f32 at load (85 MB, then packed to bf16 tiles where AMX
-//! runs them); the 250k-row word table stays 4-bit (54 MB instead of 384 MB) and each row is
+//! The dense matrices are expanded to f32 once, into the laid-out weights kept beside the pack
+//! ([`super::weights`]: 85 MB, mapped by later loads); the 250k-row word table stays 4-bit (54 MB instead of 384 MB) and each row is
 //! expanded when a token looks it up.
 
 use std::collections::HashMap;
@@ -54,6 +54,7 @@ impl Q4Rows {
 pub struct Pack {
     pub config: Config,
     pub tokenizer: PackTokenizer,
+    /// Empty when read without its tensors.
     pub tensors: HashMap<String, Tensor>,
     pub words: Q4Rows,
 }
@@ -117,9 +118,11 @@ impl<'a> Cursor<'a> {
 }
 
 /// Reads a pack; the error says what is wrong with the file.
-pub fn read(path: &Path) -> Result<Pack, String> {
+/// Reads the pack at `path`; its tensors other than the word table only when `tensors` (a
+/// model whose weights are already laid out needs none of them).
+pub fn read(path: &Path, tensors: bool) -> Result<Pack, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    parse(&bytes)
+    parse(&bytes, tensors)
 }
 
 /// Reads only a pack's tokenizer (it comes first in the file).
@@ -321,7 +324,7 @@ fn read_header(c: &mut Cursor) -> Result<Header, String> {
     Ok(Header { hidden, layers, heads, ff, vocab, max_pos, type_vocab, eps })
 }
 
-fn parse(bytes: &[u8]) -> Result<Pack, String> {
+fn parse(bytes: &[u8], expand: bool) -> Result<Pack, String> {
     let mut c = Cursor { bytes, at: 0 };
     let Header { hidden, layers, heads, ff, vocab, max_pos, type_vocab, eps } = read_header(&mut c)?;
     let tokenizer = read_tokenizer(&mut c)?;
@@ -363,7 +366,9 @@ fn parse(bytes: &[u8]) -> Result<Pack, String> {
     };
     let mut tensors = HashMap::new();
     let mut put = |hf: String, pack: String, shape: &[usize]| -> Result<(), String> {
-        tensors.insert(hf, tensor(&pack, shape)?);
+        if expand {
+            tensors.insert(hf, tensor(&pack, shape)?);
+        }
         Ok(())
     };
     put("embeddings.position_embeddings.weight".into(), "emb.pos".into(), &[max_pos, hidden])?;
@@ -442,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_damaged_pack_is_an_error_not_a_panic() {
-        let error = |bytes: &[u8]| parse(bytes).err().expect("an error");
+        let error = |bytes: &[u8]| parse(bytes, true).err().expect("an error");
         assert!(error(b"GGUF....").contains("not an E5S1"));
         let mut head = MAGIC.to_vec();
         head.extend([1, 0, 0, 0, 128, 1, 0]);
