@@ -34,8 +34,8 @@ use crate::query::QueryError;
 use crate::store::StoreError;
 
 pub use crate::service::{
-    caption_contents, refuse_while_daemon_runs, AddEvent, AddReport, AskRequest, Engram, Forget, RememberedSkip,
-    SkippedFile, Status,
+    caption_contents, refuse_while_daemon_runs, AddEvent, AddReport, AskRequest, Engram, Forget, Preload,
+    RememberedSkip, SkippedFile, Status,
 };
 
 pub const DB_FILE: &str = "engram.db";

@@ -21,7 +21,7 @@ use engram::query::{Mode, SearchRequest};
 use engram::store::Kind;
 use engram::answer::{Answer, Method, Source, Style};
 use engram::service::contract::{self, Entry, Filters as Parsed, Hit, Request, Response};
-use engram::{AddEvent, AskRequest, Engram, Error, Forget};
+use engram::{AddEvent, AskRequest, Engram, Error, Forget, Preload};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -339,8 +339,10 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
             let mut query = SearchRequest::new(query.join(" "), limit.unwrap_or(config.search.limit)).with_filters(filters.parse()?);
             query.mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
             let hybrid = query.mode == Mode::Hybrid;
+            let embeds = query.mode != Mode::Keyword;
             let reply = request(&dir, Request::Search { query, boxes: false }, || {
-                let engram = open(&dir, cli.passphrase_file.as_deref(), config)?;
+                let preload = embeds.then(|| Preload::start(&config));
+                let engram = open(&dir, cli.passphrase_file.as_deref(), config)?.with_embedder(preload);
                 if hybrid {
                     if let Err(why) = engram.embedder() {
                         eprintln!("engram: keyword search only; semantic search is off: {why}");
@@ -377,7 +379,8 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
                             None => {}
                         }
                     }
-                    let engram = open(&dir, passphrase_file.as_deref(), config)?;
+                    let preload = Preload::start(&config);
+                    let engram = open(&dir, passphrase_file.as_deref(), config)?.with_embedder(Some(preload));
                     let on_convert =
                         |p: &Path| eprintln!("engram: converting the language model once for speed; it is saved as {}", p.display());
                     engram.ask(&req, &on_convert, on_text)

@@ -226,6 +226,19 @@ const WRITE_BATCH: usize = 32;
 /// How many files between index catch-ups during a long add.
 const INDEX_EVERY: usize = 2000;
 
+/// The embedder loading on a thread of its own, for a command without a daemon that will
+/// need it: it loads while the vault unlocks (Argon2id keeps one core busy for about 0.2 s)
+/// instead of after. The model is public, so loading it before the passphrase is checked
+/// reveals nothing.
+pub struct Preload(std::thread::JoinHandle<std::result::Result<Embedder, EmbedError>>);
+
+impl Preload {
+    pub fn start(config: &Config) -> Preload {
+        let (dir, multilingual) = (config.models.embedder_dir(), config.models.embedder_multilingual);
+        Preload(std::thread::spawn(move || Embedder::load(&dir, multilingual)))
+    }
+}
+
 impl Engram {
     /// Creates a new vault and store in `dir`.
     pub fn init(dir: &Path, passphrase: &[u8], config: Config) -> Result<Engram> {
@@ -375,6 +388,15 @@ impl Engram {
             // Load once; later calls report the same failure.
             Err(msg) => Err(EmbedError::Unavailable(msg.clone())),
         }
+    }
+
+    /// Takes the embedder `preload` loaded (when given), as [`Engram::embedder`] would have.
+    pub fn with_embedder(self, preload: Option<Preload>) -> Engram {
+        if let Some(Preload(thread)) = preload {
+            let loaded = thread.join().unwrap_or_else(|_| Err(EmbedError::Run("the thread loading it stopped".into())));
+            let _ = self.embedder.set(loaded.map(Rc::new).map_err(|e| e.to_string()));
+        }
+        self
     }
 
     /// Splits a memory's text into chunks that fill the embedder's window: counted with its
