@@ -54,6 +54,37 @@ fn canaries_are_never_on_disk_in_the_clear() {
     let timeline = e.run(&["timeline", "--json"]).ok().stdout;
     assert!(timeline.contains("\"caption\":\"meeting notes mention zqxcanarylatin7731"), "{timeline}");
     assert_no_plaintext(&e);
+    assert_no_plaintext_in_derived_models();
+}
+
+/// The files engram writes beside the models (the embedder's laid-out weights, the language
+/// model's conversion) are made from the public models only.
+fn assert_no_plaintext_in_derived_models() {
+    let models = engram::models::models_dir();
+    let derived: Vec<_> = walk(&models).into_iter().filter(|p| p.to_string_lossy().contains(".engram-")).collect();
+    let layout = models.join(engram::models::DEFAULT_EMBEDDER).join("model.engram-layout");
+    assert!(derived.contains(&layout), "the searches above lay out the embedder's weights: {derived:?}");
+    for path in derived {
+        let bytes = std::fs::read(&path).unwrap();
+        for canary in CANARIES {
+            for enc in encodings(canary) {
+                assert!(memchr::memmem::find(&bytes, &enc).is_none(), "{canary:?} found in {}", path.display());
+            }
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
 
 #[test]
