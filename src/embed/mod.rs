@@ -102,13 +102,10 @@ impl Embedder {
             }
         };
         let corrupt = |file: &Path, why: String| EmbedError::Corrupt { file: file.to_path_buf(), why };
-        // The weights laid out for the forward pass, kept beside the model file; made from it
-        // (by `lay_out`) the first time, or again when it changed.
-        let laid_out = |source: &Path, lay_out: &dyn Fn() -> Result<Vec<(String, Tensor)>, EmbedError>| -> Result<Weights, EmbedError> {
-            match Weights::open(source) {
-                Some(weights) => Ok(weights),
-                None => Weights::keep(source, &lay_out()?).map_err(|why| corrupt(source, format!("laying out its weights: {why}"))),
-            }
+        // The weights laid out for the forward pass are kept beside the model file, made from
+        // it the first time (or again when it changed).
+        let keep = |source: &Path, tensors: Vec<(String, Tensor)>| -> Result<Weights, EmbedError> {
+            Weights::keep(source, &tensors).map_err(|why| corrupt(source, format!("laying out its weights: {why}")))
         };
         let pack_path = dir.join(pack::FILE);
         let device = Device::Cpu;
@@ -117,10 +114,10 @@ impl Embedder {
             let pack = pack::read(&pack_path, ready.is_none()).map_err(|why| corrupt(&pack_path, why))?;
             let weights = match ready {
                 Some(weights) => weights,
-                None => laid_out(&pack_path, &|| {
+                None => {
                     let vb = VarBuilder::from_tensors(pack.tensors.clone(), DType::F32, &device);
-                    Bert::lay_out(vb, &pack.config, false).map_err(|e| corrupt(&pack_path, e.to_string()))
-                })?,
+                    keep(&pack_path, Bert::lay_out(vb, &pack.config, false).map_err(|e| corrupt(&pack_path, e.to_string()))?)?
+                }
             };
             let model = Bert::from_weights(&weights, &pack.config, tiles, Some(Words::Q4(pack.words)))
                 .map_err(|e| corrupt(&pack_path, e.to_string()))?;
@@ -132,13 +129,17 @@ impl Embedder {
             let config_text = std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e.to_string()))?;
             let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e.to_string()))?;
             let tokenizer = hf_tokenizer(dir, true)?;
-            let weights = laid_out(&weights_path, &|| {
-                // SAFETY: the mapping lives only while the weights are laid out (every tensor is
-                // copied out of it); the file is the user's pinned model, which engram never writes.
-                let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
-                    .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-                Bert::lay_out(vb, &config, true).map_err(|e| corrupt(&weights_path, e.to_string()))
-            })?;
+            let weights = match Weights::open(&weights_path) {
+                Some(weights) => weights,
+                None => {
+                    // SAFETY: the mapping lives only while the weights are laid out (every tensor
+                    // is copied out of it); the file is the user's pinned model, which engram
+                    // never writes.
+                    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
+                        .map_err(|e| corrupt(&weights_path, e.to_string()))?;
+                    keep(&weights_path, Bert::lay_out(vb, &config, true).map_err(|e| corrupt(&weights_path, e.to_string()))?)?
+                }
+            };
             let model = Bert::from_weights(&weights, &config, tiles, None).map_err(|e| corrupt(&weights_path, e.to_string()))?;
             (config, model, Prompts::read(dir), Tok::Hf(Box::new(tokenizer)), None)
         };

@@ -104,7 +104,7 @@ impl Weights {
             let mut tensors = HashMap::new();
             for (name, view) in st.tensors() {
                 let offset = view.data().as_ptr() as usize - map.as_ptr() as usize;
-                if view.dtype() != Dtype::F32 || offset % std::mem::align_of::<f32>() != 0 {
+                if view.dtype() != Dtype::F32 || !offset.is_multiple_of(std::mem::align_of::<f32>()) {
                     return Err(format!("{name} is not aligned f32"));
                 }
                 tensors.insert(name, (offset, view.shape().to_vec()));
