@@ -5,6 +5,7 @@ mod chunk;
 pub mod ocr;
 pub mod picture;
 mod decode;
+mod calendar;
 mod formats;
 // Office documents and e-books (issue 18): zip containers within bomb limits, their XML, sheets, RTF.
 mod archive;
@@ -226,6 +227,7 @@ pub fn extract_bytes(path: &Path, bytes: &[u8]) -> Result<Document, Skip> {
         match ext.as_str() {
             "html" | "htm" | "xhtml" => formats::html(&text),
             "md" | "markdown" => Document { title: markdown_title(&text), ..Document::new(text, DocType::Markdown) },
+            _ if calendar::is_calendar(&text) => calendar::calendar(&text),
             e if is_code(e) => Document::new(text, DocType::Code),
             _ if text.trim_start().starts_with("<!DOCTYPE html") || text.trim_start().starts_with("<html") => formats::html(&text),
             _ => Document::new(text, DocType::Text),
