@@ -236,6 +236,12 @@ impl KeywordIndex {
             .collect()
     }
 
+    /// How many indexed chunks hold each term.
+    pub fn doc_freqs(&self, terms: &[String]) -> Result<Vec<u64>> {
+        let searcher = self.reader.searcher();
+        terms.iter().map(|t| searcher.doc_freq(&Term::from_field_text(self.text, t)).map_err(|e| self.tamper_or(e))).collect()
+    }
+
     /// Sees what another process (the daemon) committed since this reader was opened.
     pub fn reload(&self) -> Result<()> {
         self.reader.reload()?;

@@ -31,12 +31,52 @@ pub fn best_per_content(hits: impl Iterator<Item = (i64, i64, f32, f32)>) -> Vec
     out
 }
 
+/// A keyword score below this share of the best one is a weak match.
+const WEAK_KEYWORD: f32 = 0.1;
+
+/// How far the vector weight may rise for a query none of whose words is rare.
+const PARAPHRASE_WEIGHT: f32 = 0.8;
+/// A word held by no more than this share of the chunks is rare: a name, a code, a term.
+const RARE_SHARE: f64 = 0.005;
+/// …and in a small store, a word in this many chunks or fewer.
+const RARE_LEAST: f64 = 3.0;
+
+/// The vector weight for a query: `weight` (the setting) when the store holds each of its
+/// words, or it quotes a phrase; more, up to [`PARAPHRASE_WEIGHT`], as more of its words are
+/// ones no memory holds, as a person's own words for a memory often are. A rare word among them
+/// (a name, a code) keeps it on keywords as far as the rest allows. `doc_freqs` are the chunks
+/// holding each of the query's words, of `chunks`. Measured on the personal set's paraphrases
+/// and the public sets (BENCHMARKS.md): a weight that rose for common words too lifted the
+/// paraphrases but cost Cranfield's technical questions 0.016 nDCG@10.
+pub fn adapted_weight(weight: f32, doc_freqs: &[u64], chunks: u64, phrase: bool) -> f32 {
+    if phrase || weight <= 0.0 || weight >= PARAPHRASE_WEIGHT {
+        return weight;
+    }
+    let rare = (chunks as f64 * RARE_SHARE).max(RARE_LEAST);
+    // How much the rarest word the store holds leans on keywords: fully for a word in one
+    // chunk, by half at the rare line; a commoner word, or one no memory holds, not at all.
+    let rarest = doc_freqs
+        .iter()
+        .filter(|&&df| df > 0 && df as f64 <= rare)
+        .map(|&df| 1.0 - 0.5 * (df as f64).ln() / rare.ln())
+        .fold(0.0f64, f64::max);
+    // The share of its words the store holds: "关于牙医预约的邮件" over English mail holds one.
+    let held = doc_freqs.iter().filter(|&&df| df > 0).count() as f64 / doc_freqs.len().max(1) as f64;
+    let lean = (rarest * held).max(held.powi(3));
+    weight + (PARAPHRASE_WEIGHT - weight) * (1.0 - lean as f32)
+}
+
 /// Mixes the two rankings with vector weight `beta` (0 = keyword only). A document the keywords
 /// did not find gets in only with a similarity of at least `min_similarity`.
 pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32, min_similarity: f32) -> Vec<Candidate> {
     let beta = beta.clamp(0.0, 1.0);
     let kscale = min_max(keyword);
     let vscale = min_max(vector);
+    let top = keyword.iter().map(|c| c.score).fold(0.0, f32::max);
+    // A keyword match far below the best (one character of a Chinese word, one common word of
+    // many) is shown only if its meaning is close too.
+    let mut weak: std::collections::HashSet<i64> =
+        keyword.iter().filter(|c| c.score < WEAK_KEYWORD * top).map(|c| c.content_id).collect();
     let mut fused: HashMap<i64, Candidate> = HashMap::new();
     for c in keyword {
         fused.insert(c.content_id, Candidate { score: (1.0 - beta) * kscale(c.score), ..*c });
@@ -44,6 +84,9 @@ pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32, min_similari
     for c in vector {
         let v = vscale(c.score);
         let say = beta * c.coverage;
+        if say >= MIN_SAY && c.score >= min_similarity {
+            weak.remove(&c.content_id);
+        }
         match fused.get_mut(&c.content_id) {
             // A tiny share even at beta 0 orders what the keywords could not tell apart.
             Some(f) => f.score += say * v + 1e-3 * v,
@@ -54,7 +97,7 @@ pub fn fuse(keyword: &[Candidate], vector: &[Candidate], beta: f32, min_similari
             None => {}
         }
     }
-    let mut out: Vec<Candidate> = fused.into_values().collect();
+    let mut out: Vec<Candidate> = fused.into_values().filter(|c| !weak.contains(&c.content_id)).collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.content_id.cmp(&b.content_id)));
     out
 }
@@ -109,6 +152,35 @@ mod tests {
         assert_eq!(ids(&fuse(&kw, &vec, 0.0, 0.0)), vec![1]);
         assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.0)), vec![1, 3]);
         assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.85)), vec![1]);
+    }
+
+    #[test]
+    fn a_query_in_words_no_memory_holds_leans_on_meaning() {
+        // 10,000 chunks: a word in 3 of them is rare, one in 400 is common.
+        assert_eq!(adapted_weight(0.5, &[3, 400], 10_000, false), 0.5);
+        assert_eq!(adapted_weight(0.5, &[400, 900], 10_000, false), 0.5);
+        assert!((adapted_weight(0.5, &[0, 0], 10_000, false) - PARAPHRASE_WEIGHT).abs() < 1e-6);
+        // Half its words unknown: a rare word among the rest keeps it nearer the keywords.
+        let rare = adapted_weight(0.5, &[1, 0], 10_000, false);
+        let common = adapted_weight(0.5, &[400, 0], 10_000, false);
+        assert!((rare - 0.65).abs() < 1e-6 && (common - 0.7625).abs() < 1e-6, "{rare} {common}");
+        // One rare word among words no memory holds leans on keywords only as far as it goes.
+        let partly = adapted_weight(0.5, &[1, 0, 0, 0], 10_000, false);
+        assert!((partly - 0.725).abs() < 1e-6, "{partly}");
+        // A quoted phrase is an exact match wanted.
+        assert_eq!(adapted_weight(0.5, &[0, 0], 10_000, true), 0.5);
+        // Keyword-only stays keyword-only.
+        assert_eq!(adapted_weight(0.0, &[0], 10_000, false), 0.0);
+        // In a small store a word in a few chunks is rare still.
+        assert_eq!(adapted_weight(0.5, &[1, 40], 300, false), 0.5);
+    }
+
+    #[test]
+    fn a_weak_keyword_match_is_shown_only_when_its_meaning_is_close() {
+        // 2 holds one character of the query's Chinese word; 3 as little, but means the same.
+        let kw = [c(1, 12.0, 1.0), c(2, 0.8, 1.0), c(3, 0.7, 1.0)];
+        let vec = [c(1, 0.7, 1.0), c(3, 0.6, 1.0), c(2, 0.1, 1.0)];
+        assert_eq!(ids(&fuse(&kw, &vec, 0.5, 0.25)), vec![1, 3]);
     }
 
     #[test]

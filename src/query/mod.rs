@@ -142,6 +142,14 @@ pub fn search(
         let q = KeywordQuery { runs: vec![query.excluded.clone()], ..Default::default() };
         keyword.search(&q, 100_000)?.into_iter().map(|h| h.content_id).collect()
     };
+    // A person's own words for a memory lean on meaning, a name or a code on keywords.
+    let weight = match semantic {
+        Some(s) if req.mode == Mode::Hybrid => {
+            let terms: Vec<String> = query.runs.iter().flatten().cloned().collect();
+            fuse::adapted_weight(s.weight, &keyword.doc_freqs(&terms)?, keyword.num_chunks(), !query.phrases.is_empty())
+        }
+        _ => 0.0,
+    };
     // Filters apply after ranking, so ask for more until enough pass or the indexes run out.
     let mut want = (limit * 5).max(50);
     let ranked = loop {
@@ -170,7 +178,7 @@ pub fn search(
             (Mode::Semantic, _) => vector_hits,
             (Mode::Hybrid, Some(s)) => {
                 let query_coverage = s.embedder.coverage(&req.query);
-                fuse::fuse(&keyword_hits, &vector_hits, s.weight * query_coverage, s.min_similarity)
+                fuse::fuse(&keyword_hits, &vector_hits, weight * query_coverage, s.min_similarity)
             }
         };
         let by_content: HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.content_id, c)).collect();
