@@ -130,6 +130,7 @@ pub(super) fn copied(
         extract: Some(sentence.to_string()),
         generation: Some(generation),
         when: None,
+        evidence: Default::default(),
     })
 }
 

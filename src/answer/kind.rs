@@ -59,11 +59,23 @@ impl AnswerKind {
         }
     }
 
+    /// Whether the kind asks for a figure of some sort (an amount, a time, a date …).
+    pub(super) fn is_figure(self) -> bool {
+        !matches!(self, AnswerKind::Name | AnswerKind::Any)
+    }
+
+    /// Whether a bare figure may answer a question of this kind: a receipt's "Total 24.98" is
+    /// an amount and "within 6" a length, but a year is four digits and a time of day has its
+    /// own shape.
+    pub(super) fn takes_a_bare_figure(self) -> bool {
+        matches!(self, AnswerKind::Figure | AnswerKind::Money | AnswerKind::Date | AnswerKind::Length)
+    }
+
     /// Whether a quotation of `sentence` could start on an answer of this kind (for Figure:
-    /// whether it has any digit).
+    /// whether it has any digit or Chinese numeral).
     pub(super) fn found_in(self, sentence: &str) -> bool {
         match self {
-            AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit()),
+            AnswerKind::Figure => sentence.chars().any(|c| c.is_ascii_digit() || CJK_NUMERALS.contains(c)),
             AnswerKind::Money | AnswerKind::Clock | AnswerKind::Year | AnswerKind::Length | AnswerKind::Date => {
                 sentence.char_indices().any(|(i, _)| span::may_start_at(sentence, i) && self.admits(&sentence[i..]))
             }

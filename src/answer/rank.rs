@@ -17,6 +17,8 @@ const RANK_PRIOR: f32 = 0.15;
 const LABEL_PENALTY: f32 = 0.3;
 /// Bonus for a sentence with a figure in it when the question asks for one.
 const FIGURE_BONUS: f32 = 0.15;
+/// A sentence that asks ("Book club in May?") rarely answers.
+const QUESTION_PENALTY: f32 = 0.2;
 /// Sentences per passage considered for the extractive answer.
 const SENTENCES_PER_PASSAGE: usize = 12;
 
@@ -75,7 +77,8 @@ pub(super) fn rank_sentences(
                 _ => 0.0,
             };
             let share = terms.share_in(sentence, &context) - if label(&(start, end)) { LABEL_PENALTY } else { 0.0 };
-            let score = share + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure;
+            let asks = if sentence.trim_end().ends_with(['?', '？']) { QUESTION_PENALTY } else { 0.0 };
+            let score = share + 0.25 * passage_share + RANK_PRIOR / (1.0 + k as f32) + figure - asks;
             // A line that only repeats the question (a mail's signature "Priya" for "What is
             // Priya making?") cannot answer it, however close in meaning.
             if says_more(sentence, &asked) {
