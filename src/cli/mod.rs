@@ -6,6 +6,7 @@
 //! loads none of their libraries.
 
 mod doctor;
+mod eval;
 mod mcp;
 mod serve;
 
@@ -228,9 +229,17 @@ enum Command {
     Verify,
     /// Print the effective settings
     Config,
-    /// Score retrieval on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv)
+    /// Score retrieval on a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv), or
+    /// searches and answers on a personal set (a folder with set.json, searches.jsonl and
+    /// questions.jsonl)
     Eval {
         dir: PathBuf,
+        /// Personal sets: which part to score (the held part only at the end of a change)
+        #[arg(long, default_value = "dev", value_parser = ["dev", "held", "all"])]
+        split: String,
+        /// Personal sets: score only the searches or only the answers
+        #[arg(long, value_parser = ["searches", "questions"])]
+        only: Option<String>,
         /// Write the run (qid, docid, score; top 100) here
         #[arg(long, value_name = "RUN.tsv")]
         out: Option<PathBuf>,
@@ -653,7 +662,24 @@ fn run(cli: Cli, daemon: Option<DaemonRunner>) -> Result<(), Error> {
                 print!("{}", config.to_toml());
             }
         }
-        Command::Eval { dir: eval_dir, out, mode, captions } => {
+        Command::Eval { dir: eval_dir, split, only, out, .. } if engram::eval::personal::is_personal(&eval_dir) => {
+            let quiet = json || !std::io::stderr().is_terminal();
+            let options = engram::eval::personal::Options {
+                split: engram::eval::personal::Split::parse(&split).unwrap_or(engram::eval::personal::Split::Dev),
+                questions: only.as_deref() != Some("searches"),
+                searches: only.as_deref() != Some("questions"),
+            };
+            let run = engram::eval::personal::run(&eval_dir, config, &options, &mut |msg| {
+                if !quiet {
+                    eprintln!("{msg}");
+                }
+            })?;
+            if let Some(out) = &out {
+                eval::write_personal_rows(out, &run)?;
+            }
+            eval::print_personal(&run, json);
+        }
+        Command::Eval { dir: eval_dir, out, mode, captions, .. } => {
             let quiet = json || !std::io::stderr().is_terminal();
             let mode = Mode::parse(&mode).unwrap_or(Mode::Hybrid);
             let result = engram::eval::run(&eval_dir, 100, mode, config, captions, |msg| {

@@ -14,6 +14,8 @@ use crate::query::{Mode, SearchRequest};
 use crate::store::{ItemMeta, Kind, NewItem};
 use crate::{Engram, Error, Result};
 
+pub mod personal;
+
 #[derive(Deserialize)]
 struct CorpusDoc {
     #[serde(rename = "_id")]
