@@ -37,6 +37,47 @@ const COPY_EXAMPLES: [(&str, &str); 2] = [
     ),
 ];
 
+const YES_OR_NO_SYSTEM: &str = "Answer the question with yes or no, from the text.";
+/// One of each, so the model has seen both answers given.
+const YES_OR_NO_EXAMPLES: [(&str, &str); 2] = [
+    ("Text:\nRoom only; breakfast is served downstairs at £12 per person.\n\nQuestion: Is breakfast included?", "No"),
+    ("Text:\nThe plumber fixed the leak under the sink on Tuesday.\n\nQuestion: Did the plumber fix the leak?", "Yes"),
+];
+
+/// The model's yes or no (`answers`, as [`super::kind::yes_or_no`] gives them) to the question,
+/// from the best sentence alone: it chooses between the two, whole, and writes nothing else.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn yes_or_no(
+    generator: &mut Generator,
+    question: &str,
+    answers: [&str; 2],
+    sentence: &str,
+    n: usize,
+    passages: Vec<Source>,
+    on_text: &mut dyn FnMut(&str),
+    extracted: impl Fn(Vec<Source>, Vec<String>, Option<Generation>) -> Answer,
+) -> Result<Answer, LlmError> {
+    let sentence = sentence.trim();
+    let user = format!("Text:\n{sentence}\n\nQuestion: {question}");
+    let prompt = generator.format().prompt_with_examples(YES_OR_NO_SYSTEM, &YES_OR_NO_EXAMPLES, &user);
+    let Some((_, generation)) = generator.most_likely(&prompt, &answers)? else {
+        return Ok(extracted(passages, Vec::new(), None));
+    };
+    on_text(&generation.text);
+    Ok(Answer {
+        text: generation.text.clone(),
+        found: true,
+        method: Method::YesNo,
+        cited: vec![n],
+        sources: passages,
+        unsupported: Vec::new(),
+        extract: Some(sentence.to_string()),
+        generation: Some(generation),
+        when: None,
+        evidence: Default::default(),
+    })
+}
+
 /// The model's quotation from the best sentence (from passage `n`); the sentence itself if the
 /// quotation says nothing the question does not.
 #[allow(clippy::too_many_arguments)]

@@ -193,6 +193,30 @@ pub(super) fn only_a_date(text: &str) -> bool {
         && words.iter().all(|w| year(w) || month(w) || day(w) || parse::is_stop_word(&analyze::normalise_word(w)))
 }
 
+/// The two answers of a question that asks yes or no ("Is breakfast included?", "是不是要带护照？"),
+/// the affirming one first; `None` for any other question, one that offers a choice ("Is it
+/// Tuesday or Wednesday?") included. A Chinese question is answered yes or no only in its
+/// A-not-A forms, whose answer is plain (是/不是, 有/没有); one that ends in 吗 is answered
+/// by repeating its verb, which is left to the quotation.
+pub(super) fn yes_or_no(question: &str) -> Option<[&'static str; 2]> {
+    const OPENERS: [&str; 18] = [
+        "is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would", "has", "have", "had", "should",
+        "shall", "must", "isn't",
+    ];
+    let q = question.trim().to_lowercase();
+    let words: Vec<&str> = q.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect();
+    if words.first().is_some_and(|w| OPENERS.contains(w)) && !words.contains(&"or") {
+        return Some(["Yes", "No"]);
+    }
+    if q.contains("有没有") {
+        Some(["有", "没有"])
+    } else if q.contains("是不是") || q.contains("是否") {
+        Some(["是", "不是"])
+    } else {
+        None
+    }
+}
+
 /// Whether the question asks for a number, an amount, a date or a time.
 fn asks_for_figure(question: &str) -> bool {
     let q = question.to_lowercase();
@@ -211,6 +235,18 @@ fn asks_for_figure(question: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_that_asks_yes_or_no() {
+        assert_eq!(yes_or_no("Is breakfast included where I'm staying?"), Some(["Yes", "No"]));
+        assert_eq!(yes_or_no("did the optician say Sam needs glasses?"), Some(["Yes", "No"]));
+        assert_eq!(yes_or_no("Is the talk on Tuesday or Wednesday?"), None);
+        assert_eq!(yes_or_no("What is included in the rent?"), None);
+        assert_eq!(yes_or_no("Island hopping: which ferry?"), None);
+        assert_eq!(yes_or_no("民宿有没有停车位？"), Some(["有", "没有"]));
+        assert_eq!(yes_or_no("去杭州是不是要带护照？"), Some(["是", "不是"]));
+        assert_eq!(yes_or_no("Sam 需要配眼镜吗？"), None);
+    }
 
     #[test]
     fn a_question_about_money_wants_an_amount_and_one_about_the_hour_a_time() {

@@ -66,6 +66,8 @@ pub enum Method {
     Generated,
     /// The sentence of the sources that best answers the question.
     Extracted,
+    /// Yes or no, which the model chose from the sentence that best answers the question.
+    YesNo,
     NotFound,
 }
 
@@ -306,6 +308,9 @@ fn answer_weighing(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str), evidence: 
     }
     let mut generator = generator()?;
     let generator = &mut *generator;
+    if let (Style::Copy, Some(answers)) = (style, kind::yes_or_no(question)) {
+        return copy::yes_or_no(generator, question, answers, &extract, passages[best.passage].n, passages, on_text, extracted);
+    }
     if style == Style::Copy {
         return copied(generator, question, &extract, passages[best.passage].n, passages, max_tokens, on_text, extracted);
     }

@@ -899,7 +899,7 @@ fn ask(produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<Answer, Error>, json
     let cited: Vec<&Source> = answer.sources.iter().filter(|s| answer.cited.contains(&s.n)).collect();
     // A streamed draft the checks replaced is said to be replaced, not left standing as fact.
     let draft = answer.generation.as_ref().map(|g| g.text.trim().to_string()).unwrap_or_default();
-    let stands = answer.method == Method::Copied || (answer.method == Method::Generated && draft == answer.text);
+    let stands = matches!(answer.method, Method::Copied | Method::YesNo) || (answer.method == Method::Generated && draft == answer.text);
     if streamed {
         println!();
         if !stands && !answer.unsupported.is_empty() {

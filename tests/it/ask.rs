@@ -86,6 +86,20 @@ fn a_chinese_question_is_answered_from_the_chinese_note() {
 }
 
 #[test]
+fn a_yes_or_no_question_is_answered_yes_or_no_with_its_sentence() {
+    let e = sample();
+    // The optician's record: "he does not need glasses yet".
+    let a = ask(&e, &["Does Sam need glasses?"]);
+    assert_eq!(a["answer"], "No", "{a}");
+    assert_eq!(a["method"], "yes_no", "{a}");
+    assert!(a["quote"].as_str().unwrap().contains("does not"), "{a}");
+    assert!(cited_sources(&a)[0].ends_with("optician-prescription.txt"), "{a}");
+    // A question that offers a choice is not one of yes or no.
+    let a = ask(&e, &["Is the plumber's invoice from February or March?"]);
+    assert!(a["answer"] != "Yes" && a["answer"] != "No", "{a}");
+}
+
+#[test]
 fn what_the_memories_do_not_hold_is_not_found() {
     let e = sample();
     for q in ["Who won the 1998 football world cup?", "What is the capital of Peru?"] {
