@@ -64,10 +64,15 @@ pub(super) fn yes_or_no(
         return Ok(extracted(passages, Vec::new(), None));
     };
     on_text(&generation.text);
-    Ok(Answer {
+    Ok(from_sentence(Method::YesNo, generation, sentence, n, passages))
+}
+
+/// The model's answer (`generation`) from `sentence` of passage `n`, which it cites.
+fn from_sentence(method: Method, generation: Generation, sentence: &str, n: usize, passages: Vec<Source>) -> Answer {
+    Answer {
         text: generation.text.clone(),
         found: true,
-        method: Method::YesNo,
+        method,
         cited: vec![n],
         sources: passages,
         unsupported: Vec::new(),
@@ -75,7 +80,7 @@ pub(super) fn yes_or_no(
         generation: Some(generation),
         when: None,
         evidence: Default::default(),
-    })
+    }
 }
 
 /// The model's quotation from the best sentence (from passage `n`); the sentence itself if the
@@ -161,18 +166,7 @@ pub(super) fn copied(
     if !news(&generation.text) {
         return Ok(extracted(passages, Vec::new(), Some(generation)));
     }
-    Ok(Answer {
-        text: generation.text.clone(),
-        found: true,
-        method: Method::Copied,
-        cited: vec![n],
-        sources: passages,
-        unsupported: Vec::new(),
-        extract: Some(sentence.to_string()),
-        generation: Some(generation),
-        when: None,
-        evidence: Default::default(),
-    })
+    Ok(from_sentence(Method::Copied, generation, sentence, n, passages))
 }
 
 /// Byte offsets of the words of `sentence` within [`NEAR_WORDS`] of a word it shares with the

@@ -24,16 +24,10 @@ pub fn calendar(text: &str) -> Document {
             ("BEGIN", "VTIMEZONE" | "VALARM") => depth_skipped += 1,
             ("END", "VTIMEZONE" | "VALARM") => depth_skipped = depth_skipped.saturating_sub(1),
             _ if depth_skipped > 0 => {}
-            ("BEGIN", "VEVENT" | "VTODO" | "VJOURNAL") => {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-            }
-            ("END", "VEVENT" | "VTODO" | "VJOURNAL") => {
-                if !attendees.is_empty() {
-                    out.push_str(&format!("Attendees: {}\n", attendees.join(", ")));
-                    attendees.clear();
-                }
+            ("BEGIN", "VEVENT" | "VTODO" | "VJOURNAL") if !out.is_empty() => out.push('\n'),
+            ("END", "VEVENT" | "VTODO" | "VJOURNAL") if !attendees.is_empty() => {
+                out.push_str(&format!("Attendees: {}\n", attendees.join(", ")));
+                attendees.clear();
             }
             ("SUMMARY", _) => {
                 let summary = unescape(&value);
@@ -71,8 +65,11 @@ fn unfold(text: &str) -> Vec<String> {
     lines
 }
 
+/// A property's parameters (`TZID=Europe/London`), names in upper case.
+type Params = Vec<(String, String)>;
+
 /// `NAME;PARAM=x;PARAM="y":value` → name (upper case), parameters, value.
-fn property(line: &str) -> Option<(String, Vec<(String, String)>, String)> {
+fn property(line: &str) -> Option<(String, Params, String)> {
     // The value starts at the first colon outside a quoted parameter.
     let mut quoted = false;
     let colon = line.char_indices().find(|&(_, c)| {
