@@ -2,12 +2,6 @@
 
 use crate::util::{sample_dir, write_aged, Engram};
 
-fn sample() -> Engram {
-    let e = Engram::init();
-    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
-    e
-}
-
 fn ask(e: &Engram, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["ask", "--json"];
     all.extend_from_slice(args);
@@ -20,7 +14,7 @@ fn cited_sources(answer: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn answers_quote_the_memory_and_cite_it() {
-    let e = sample();
+    let e = Engram::with_sample();
     let a = ask(&e, &["How much is the monthly rent?"]);
     assert_eq!(a["found"], true, "{a}");
     assert!(a["answer"].as_str().unwrap().contains("1,450"), "{a}");
@@ -37,7 +31,7 @@ fn answers_quote_the_memory_and_cite_it() {
 
 #[test]
 fn a_question_about_money_the_hour_or_the_year_gets_the_amount_the_time_or_the_year() {
-    let e = sample();
+    let e = Engram::with_sample();
     // The invoice mail holds two amounts and a "six months" about the same brakes; the tenancy
     // note gives a whole date where the year alone is asked for.
     for (q, want, source) in [
@@ -54,7 +48,7 @@ fn a_question_about_money_the_hour_or_the_year_gets_the_amount_the_time_or_the_y
 
 #[test]
 fn the_lines_under_a_heading_or_mail_header_answer_what_it_names() {
-    let e = sample();
+    let e = Engram::with_sample();
     // Each question repeats the words of a heading, a mail header or a title line, which used
     // to win over the line under it that answers; some also ask for a kind of figure (how long,
     // when, how much) or need a wrapped mail line read whole.
@@ -78,7 +72,7 @@ fn the_lines_under_a_heading_or_mail_header_answer_what_it_names() {
 
 #[test]
 fn a_chinese_question_is_answered_from_the_chinese_note() {
-    let e = sample();
+    let e = Engram::with_sample();
     let a = ask(&e, &["桂花糕要蒸多久？"]);
     assert_eq!(a["found"], true, "{a}");
     assert!(a["answer"].as_str().unwrap().contains("二十五分钟"), "{a}");
@@ -87,7 +81,7 @@ fn a_chinese_question_is_answered_from_the_chinese_note() {
 
 #[test]
 fn a_yes_or_no_question_is_answered_yes_or_no_with_its_sentence() {
-    let e = sample();
+    let e = Engram::with_sample();
     // The optician's record: "he does not need glasses yet".
     let a = ask(&e, &["Does Sam need glasses?"]);
     assert_eq!(a["answer"], "No", "{a}");
@@ -101,7 +95,7 @@ fn a_yes_or_no_question_is_answered_yes_or_no_with_its_sentence() {
 
 #[test]
 fn what_the_memories_do_not_hold_is_not_found() {
-    let e = sample();
+    let e = Engram::with_sample();
     for q in ["Who won the 1998 football world cup?", "What is the capital of Peru?"] {
         let a = ask(&e, &[q]);
         assert_eq!(a["found"], false, "{q}: {a}");
@@ -118,7 +112,7 @@ fn what_the_memories_do_not_hold_is_not_found() {
 
 #[test]
 fn a_forgotten_memory_is_never_cited() {
-    let e = sample();
+    let e = Engram::with_sample();
     let note = sample_dir().join("notes/flat-tenancy.md");
     assert!(ask(&e, &["What is the deposit reference?"])["answer"].as_str().unwrap().contains("DPS-88123"));
     e.run(&["forget", "--path", note.to_str().unwrap()]).ok();
@@ -139,7 +133,7 @@ fn shows_word(text: &str, word: &str) -> bool {
 
 #[test]
 fn every_answer_style_cites_only_retrieved_passages() {
-    let e = sample();
+    let e = Engram::with_sample();
     for style in ["copy", "free", "extract"] {
         let a = ask(&e, &["--style", style, "What did the mechanic charge for the brakes?"]);
         assert_eq!(a["found"], true, "{style}: {a}");
@@ -155,7 +149,7 @@ fn every_answer_style_cites_only_retrieved_passages() {
 
 #[test]
 fn a_missing_language_model_is_a_clear_error_and_extract_still_answers() {
-    let e = sample();
+    let e = Engram::with_sample();
     let models = e.tmp.path().join("only-embedder");
     std::fs::create_dir_all(&models).unwrap();
     let embedder = engram::models::models_dir().join(engram::models::DEFAULT_EMBEDDER);

@@ -2,15 +2,9 @@
 
 use crate::util::{self, sample_dir, write_aged, Engram};
 
-fn sample() -> Engram {
-    let e = Engram::init();
-    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
-    e
-}
-
 #[test]
 fn named_queries_find_the_right_file_first() {
-    let e = sample();
+    let e = Engram::with_sample();
     let cases = [
         ("tenancy agreement", "notes/flat-tenancy.md"),
         ("brake pads", "mail/garage-brakes.eml"),
@@ -34,7 +28,7 @@ fn named_queries_find_the_right_file_first() {
 
 #[test]
 fn json_results_have_the_documented_shape() {
-    let e = sample();
+    let e = Engram::with_sample();
     let results = e.search("brakes");
     let r = &results[0];
     for key in ["id", "score", "kind", "source", "title", "time", "snippet"] {
@@ -48,7 +42,7 @@ fn json_results_have_the_documented_shape() {
 
 #[test]
 fn time_and_kind_filters_apply() {
-    let e = sample();
+    let e = Engram::with_sample();
     assert!(!e.search("brakes").is_empty());
     let out = e.run(&["search", "--json", "--since", "2026-03-01", "--until", "2026-03-31", "brakes"]).ok().json();
     assert_eq!(out["results"].as_array().unwrap().len(), 0);
@@ -60,7 +54,7 @@ fn time_and_kind_filters_apply() {
 
 #[test]
 fn any_query_text_is_accepted() {
-    let e = sample();
+    let e = Engram::with_sample();
     for q in ["AND OR (", "\"unclosed", "-", "title:foo", "*?~^", "((("] {
         e.run(&["search", q]).ok();
     }
@@ -71,7 +65,7 @@ fn any_query_text_is_accepted() {
 
 #[test]
 fn excluded_words_remove_results() {
-    let e = sample();
+    let e = Engram::with_sample();
     let with = e.search("vitamin");
     assert!(with.len() >= 2);
     let without = e.search("vitamin -pharmacy");
@@ -98,7 +92,7 @@ fn readding_unchanged_files_does_no_work_and_changes_replace() {
 
 #[test]
 fn show_prints_the_whole_text() {
-    let e = sample();
+    let e = Engram::with_sample();
     let id = e.search("sourdough")[0]["id"].as_i64().unwrap();
     let out = e.run(&["show", &id.to_string()]).ok();
     assert!(out.stdout.contains("A hungry starter smells of acetone & vinegar"), "{}", out.stdout);
@@ -109,7 +103,7 @@ fn show_prints_the_whole_text() {
 
 #[test]
 fn status_counts_memories() {
-    let e = sample();
+    let e = Engram::with_sample();
     let s = e.run(&["status", "--json"]).ok().json();
     assert_eq!(s["files"], files_under(&sample_dir()));
     assert_eq!(s["indexed_chunks"], s["chunks"]);

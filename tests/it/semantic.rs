@@ -115,14 +115,6 @@ fn padded_batches_match_single_texts() {
     }
 }
 
-fn sample() -> Engram {
-    let e = Engram::init();
-    let r = e.run(&["add", "--json", sample_dir().to_str().unwrap()]).ok().json();
-    assert!(r.get("semantic_off").is_none(), "{r}");
-    assert!(r["embedded"].as_u64().unwrap() >= 39, "{r}");
-    e
-}
-
 fn top(e: &Engram, mode: &str, query: &str, n: usize) -> Vec<String> {
     let out = e.run(&["search", "--json", "--mode", mode, "--limit", &n.to_string(), query]).ok().json();
     out["results"].as_array().unwrap().iter().map(|r| r["source"].as_str().unwrap().to_string()).collect()
@@ -130,7 +122,7 @@ fn top(e: &Engram, mode: &str, query: &str, n: usize) -> Vec<String> {
 
 #[test]
 fn a_paraphrase_with_no_shared_word_is_found() {
-    let e = sample();
+    let e = Engram::with_sample();
     // The note says "tenancy agreement … expires"; the question shares no word with it (not
     // even "move", which the note uses, and which keyword search now finds once the function
     // words are left out).
@@ -144,7 +136,7 @@ fn a_paraphrase_with_no_shared_word_is_found() {
 
 #[test]
 fn semantic_snippet_shows_the_closest_sentence() {
-    let e = sample();
+    let e = Engram::with_sample();
     let out = e.run(&["search", "--json", "--mode", "semantic", "--limit", "3", "what did the car mechanic charge"]).ok().json();
     let results = out["results"].as_array().unwrap();
     let r = results.iter().find(|r| r["source"].as_str().unwrap().ends_with("garage-brakes.eml")).unwrap_or_else(|| panic!("{out}"));
@@ -154,7 +146,7 @@ fn semantic_snippet_shows_the_closest_sentence() {
 
 #[test]
 fn chinese_queries_still_find_chinese_notes_first_in_hybrid() {
-    let e = sample();
+    let e = Engram::with_sample();
     for (q, want) in [("财务", "chinese/报销说明.md"), ("桂花", "chinese/桂花糕-gbk.txt"), ("红烧肉怎么做", "chinese/家庭菜谱.txt")] {
         let hits = top(&e, "hybrid", q, 1);
         assert!(hits.first().is_some_and(|s| s.ends_with(want)), "{q}: {hits:?}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use crate::util::x11::{wait_for, Daemon, X};
-use crate::util::{sample_dir, Engram};
+use crate::util::Engram;
 
 /// A running `engram serve`, killed on drop.
 struct Server {
@@ -117,15 +117,9 @@ fn unchunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-fn sample_store() -> Engram {
-    let e = Engram::init();
-    e.run(&["add", sample_dir().to_str().unwrap()]).ok();
-    e
-}
-
 #[test]
 fn the_api_needs_the_token_the_right_host_and_no_foreign_origin() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let s = Server::start(&e);
     assert_eq!(s.request("GET", "/api/search?q=tenancy", &[], None).status, 401);
     assert_eq!(s.request("GET", "/api/search?q=tenancy", &[("Authorization", "Bearer wrong")], None).status, 401);
@@ -163,7 +157,7 @@ fn the_api_needs_the_token_the_right_host_and_no_foreign_origin() {
 
 #[test]
 fn search_answers_in_the_documented_shape_and_ask_streams_its_answer() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let s = Server::start(&e);
     let r = s.get("/api/search?q=tenancy&limit=3");
     assert_eq!(r.status, 200);
@@ -251,7 +245,7 @@ fn a_frame_comes_back_as_a_picture_and_shows_in_the_timeline() {
 
 #[test]
 fn another_users_connection_is_closed_and_a_request_that_panicked_is_answered() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let s = Server::start(&e);
     // The same request, from this user and from another (nobody), with the right token.
     let request = format!("GET /api/status HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n", s.host(), s.token);
@@ -306,7 +300,7 @@ impl Mcp {
 
 #[test]
 fn mcp_lists_its_tools_and_searches_reads_and_answers() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let mut child = e.command().arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
     let mut m = Mcp { child, out };
@@ -346,7 +340,7 @@ fn mcp_lists_its_tools_and_searches_reads_and_answers() {
 
 #[test]
 fn an_agent_reads_only_what_the_settings_allow_marked_as_untrusted() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let file_id = e.search("tenancy")[0]["id"].clone();
     let mut m = Mcp::start(&e);
     let found = m.tool(1, "search_memory", json!({ "query": "tenancy" }));
@@ -396,7 +390,7 @@ fn keys(v: &Value, less: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_cli_the_api_and_mcp_show_a_memory_and_a_hit_with_the_same_keys() {
-    let e = sample_store();
+    let e = Engram::with_sample();
     let cli_hit = e.search("tenancy")[0].clone();
     let id = cli_hit["id"].as_i64().unwrap();
     let cli = e.run(&["show", "--json", &id.to_string()]).ok().json();

@@ -6,6 +6,7 @@ pub mod x11;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 pub struct Engram {
     pub tmp: tempfile::TempDir,
@@ -43,6 +44,25 @@ impl Engram {
     pub fn init() -> Engram {
         let e = Engram::new();
         e.run(&["init"]).ok();
+        e
+    }
+
+    /// A new store holding the whole bundled sample. Adding it (every file embedded) is the
+    /// costliest step of the suite and most tests only read the result, so it is added once per
+    /// run, into a template under the target directory, and each test gets a copy.
+    pub fn with_sample() -> Engram {
+        static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+        let template = TEMPLATE.get_or_init(|| {
+            let e = Engram::init();
+            let r = e.run(&["add", "--json", sample_dir().to_str().unwrap()]).ok().json();
+            assert!(r.get("semantic_off").is_none() && r["embedded"].as_u64() > Some(0), "{r}");
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sample-store");
+            let _ = std::fs::remove_dir_all(&dir);
+            copy_dir(&e.data, &dir);
+            dir
+        });
+        let e = Engram::new();
+        copy_dir(template, &e.data);
         e
     }
 
@@ -140,6 +160,19 @@ pub fn write_aged(path: &Path, text: &str, days: u32) {
     std::fs::write(path, text).unwrap();
     let then = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400) * days;
     std::fs::File::options().write(true).open(path).unwrap().set_modified(then).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 pub fn sample_dir() -> PathBuf {
