@@ -12,6 +12,7 @@
 //!
 //! scripts/fetch-models.sh && cargo bench --bench ask
 //! ASK_SET=xquad_zh ASK_SAMPLE=100 ASK_PASSAGES=3 ASK_OFFSET=2 cargo bench --bench ask
+//! ASK_MODEL=0 ASK_ROWS=1 cargo bench --bench ask   (the best sentence alone, a row per question)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -97,8 +98,13 @@ fn main() {
         extractive.f1 += best(|g| ground::f1(&sentence, g), &golds);
 
         let norm = |t: &str| ground::answer_tokens(t).join(" ");
-        if golds.iter().any(|g| format!(" {} ", norm(&sentence)).contains(&format!(" {} ", norm(g)))) {
-            sentence_hits += 1;
+        let hit = golds.iter().any(|g| format!(" {} ", norm(&sentence)).contains(&format!(" {} ", norm(g))));
+        sentence_hits += hit as usize;
+        // ASK_ROWS=1 prints a line per question, to compare two runs question by question.
+        if std::env::var_os("ASK_ROWS").is_some() {
+            let e = plain.evidence;
+            let why = format!("words {:.2} meaning {:.2} unseen {:.2} typed {}", e.words, e.meaning, e.unseen, e.typed);
+            println!("row\t{i}\t{}\t{:?}\t{why}\t{}", hit as u8, plain.method, sentence.replace(['\n', '\t'], " "));
         }
         if !run_model {
             continue;

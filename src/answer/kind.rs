@@ -71,6 +71,15 @@ impl AnswerKind {
         matches!(self, AnswerKind::Figure | AnswerKind::Money | AnswerKind::Date | AnswerKind::Length)
     }
 
+    /// Whether `sentence` spells out a figure ("two different teams", "the third most
+    /// populated"): a number word ("a" aside) or an ordinal.
+    pub(super) fn spelled_in(sentence: &str) -> bool {
+        const ORDINALS: [&str; 10] = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+        sentence.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).any(|w| {
+            w != "a" && (NUMBER_WORDS.contains(&w.as_str()) || ORDINALS.contains(&w.as_str()))
+        })
+    }
+
     /// Whether a quotation of `sentence` could start on an answer of this kind (for Figure:
     /// whether it has any digit or Chinese numeral).
     pub(super) fn found_in(self, sentence: &str) -> bool {
@@ -220,13 +229,15 @@ pub(super) fn yes_or_no(question: &str) -> Option<[&'static str; 2]> {
 /// Whether the question asks for a number, an amount, a date or a time.
 fn asks_for_figure(question: &str) -> bool {
     let q = question.to_lowercase();
-    const ASKS: [&str; 29] = [
+    const ASKS: [&str; 28] = [
         "how much", "how many", "how long", "how old", "how far", "how often", "how early", "how late", "how soon",
-        "how big", "how large", "how tall", "how high", "how heavy", "how fast", "how deep", "how wide", "when ",
+        "how big", "how large", "how tall", "how high", "how heavy", "how fast", "how deep", "how wide",
         "what year", "what date", "which year", "what day", "多少", "几", "什么时候", "多久", "哪年", "何时", "多长",
     ];
-    // Whole words that ask for a measure ("What is the minimum password length?").
-    const MEASURES: [&str; 5] = ["minimum", "maximum", "length", "population", "percentage"];
+    // Whole words that ask for a measure ("What is the minimum password length?"). Not
+    // "minimum" alone ("What must a teacher have, at a minimum?"), and "when" only as the
+    // question's first word: within it, it opens a clause ("What happened when …?").
+    const MEASURES: [&str; 3] = ["length", "population", "percentage"];
     q.starts_with("when")
         || ASKS.iter().any(|a| q.contains(a))
         || q.split(|c: char| !c.is_alphanumeric()).any(|w| MEASURES.contains(&w))
@@ -276,6 +287,10 @@ mod tests {
         assert_eq!(starts(AnswerKind::Clock, reminder), ["08:30,", "4"]);
         assert!(AnswerKind::Clock.found_in("会议改到周三下午3点。") && !AnswerKind::Clock.found_in(invoice));
         assert!(AnswerKind::Figure.found_in("within 6 months"));
+        // "how many teams?": "two different teams"; "someone" holds no "one", nor "a" a figure.
+        assert!(AnswerKind::spelled_in("He led two different teams to the Super Bowl."));
+        assert!(AnswerKind::spelled_in("It is the third most populated megalopolis."));
+        assert!(!AnswerKind::spelled_in("Someone left a note.") && !AnswerKind::spelled_in("Oldest quarterback ever."));
         let due = "Amount due: 148.22 GBP, collected by direct debit on 18 March.";
         assert_eq!(starts(AnswerKind::Date, due), ["18", "March."]);
     }
@@ -303,6 +318,8 @@ mod tests {
         // A question about when also starts on a weekday.
         assert!(AnswerKind::Figure.admits("Monday between 9 and 12"));
         assert!(asks_for_figure("What is the minimum password length?"));
+        assert!(!asks_for_figure("What must a public school teacher have, at a minimum?"));
+        assert!(!asks_for_figure("What happened when cyanobacteria was assimilated?"));
     }
 
     #[test]

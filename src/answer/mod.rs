@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::embed::Embedder;
 use crate::index::analyze;
 use crate::llm::{Generation, Generator, LlmError};
+use crate::query::parse;
 use crate::store::Kind;
 
 use copy::copied;
@@ -195,6 +196,14 @@ impl Terms {
         if held + unseen > 0.0 { unseen / (held + unseen) } else { 0.0 }
     }
 
+    /// These terms, function words ("where", "did") weighing nothing: they say nothing of
+    /// whether a memory answers, though a sentence that repeats them ranks a little higher.
+    fn content(&self) -> Terms {
+        let weights = self.terms.iter().zip(&self.weights).map(|(t, w)| if parse::is_stop_word(t) { 0.0 } else { *w }).collect();
+        let unseen = self.terms.iter().zip(&self.unseen).map(|(t, u)| *u && !parse::is_stop_word(t)).collect();
+        Terms { terms: self.terms.clone(), weights, unseen }
+    }
+
     /// These terms, those of `words` weighing nothing.
     fn less(&self, words: &[&str]) -> Terms {
         let drop: HashSet<String> = words.iter().map(|w| analyze::normalise_word(w)).collect();
@@ -257,6 +266,7 @@ fn answer_weighing(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str), evidence: 
     }
     let coverage = embedder.map(|e| e.coverage(question)).unwrap_or(0.0);
     let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0).map(|e| (e, coverage)))?;
+    let terms = terms.content();
     let best = sentences.first().cloned();
     // The title counts: a receipt saved as "hardware-store.txt" is from the hardware store.
     let share = |p: &Source| terms.share_in(&p.text, &words_of(p.title.as_deref().unwrap_or("")));
@@ -268,7 +278,8 @@ fn answer_weighing(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str), evidence: 
     // the question's words.
     let typed = |s: &rank::Sentence| {
         let sentence = &passages[s.passage].text[s.start..s.end];
-        !kind.is_figure() || kind.found_in(sentence) || (kind.takes_a_bare_figure() && AnswerKind::Figure.found_in(sentence))
+        let bare = AnswerKind::Figure.found_in(sentence) || AnswerKind::spelled_in(sentence);
+        !kind.is_figure() || kind.found_in(sentence) || (kind.takes_a_bare_figure() && bare)
     };
     let best = match best {
         Some(b) if !typed(&b) => sentences.iter().find(|s| typed(s) && share(&passages[s.passage]) >= FOUND_WORDS).cloned(),
@@ -281,9 +292,11 @@ fn answer_weighing(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str), evidence: 
     // The memory that answers holds the question's words, or its meaning closely.
     let found = evidence.words >= FOUND_WORDS || (coverage >= 0.5 && meaning >= FOUND_MEANING);
     // Half an English question's weight in words no memory holds (Peru, an electrician): the
-    // memories do not speak of it, whatever else it shares with them. (A Chinese question's
-    // character pairs straddle its words, so pairs no memory holds say little.)
-    let unspoken = evidence.unseen >= UNSEEN_MOST && !question.chars().any(crate::text::is_cjk);
+    // memories do not speak of it, whatever else it shares with them, unless the best sentence
+    // says it in other words ("sent radio waves across the Atlantic": "his first transatlantic
+    // radio transmission"). (A Chinese question's character pairs straddle its words, so pairs
+    // no memory holds say little.)
+    let unspoken = evidence.unseen >= UNSEEN_MOST && best.cos < FOUND_MEANING && !question.chars().any(crate::text::is_cjk);
     if !found || !evidence.typed || unspoken {
         return Ok(Answer::not_found(passages));
     }
@@ -348,6 +361,13 @@ mod tests {
 
     fn terms(weights: &[f32], unseen: &[bool]) -> Terms {
         Terms { terms: (0..weights.len()).map(|i| format!("t{i}")).collect(), weights: weights.to_vec(), unseen: unseen.to_vec() }
+    }
+
+    #[test]
+    fn function_words_weigh_nothing_in_the_evidence() {
+        let t = Terms { terms: vec!["where".into(), "lisbon".into()], weights: vec![1.0, 3.0], unseen: vec![true, false] };
+        let c = t.content();
+        assert_eq!((c.weights, c.unseen), (vec![0.0, 3.0], vec![false, false]));
     }
 
     #[test]

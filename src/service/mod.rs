@@ -805,10 +805,8 @@ impl Engram {
             });
         }
         let terms = Terms::of(query);
-        // Function words ("where", "did") say nothing of whether a memory answers.
-        let content: Vec<bool> = terms.iter().map(|t| !query::parse::is_stop_word(t)).collect();
-        let weights = self.index.idf(&terms)?.into_iter().zip(&content).map(|(w, c)| if *c { w } else { 0.0 }).collect();
-        let unseen = self.index.doc_freqs(&terms)?.into_iter().zip(&content).map(|(df, c)| *c && df == 0).collect();
+        let weights = self.index.idf(&terms)?;
+        let unseen = self.index.doc_freqs(&terms)?.into_iter().map(|df| df == 0).collect();
         let embedder = self.embedder().ok();
         let generator = || self.generator(on_convert).map(|g| g.borrow_mut());
         let inputs = answer::Inputs {
