@@ -197,7 +197,8 @@ impl Terms {
     }
 
     /// These terms, function words ("where", "did") weighing nothing: they say nothing of
-    /// whether a memory answers, though a sentence that repeats them ranks a little higher.
+    /// whether a memory answers. (Counting them in the sentence ranking gained xquad 2 points
+    /// of F1 but put a line that asks, "Priya Natarajan Book club in May?", above the answer.)
     fn content(&self) -> Terms {
         let weights = self.terms.iter().zip(&self.weights).map(|(t, w)| if parse::is_stop_word(t) { 0.0 } else { *w }).collect();
         let unseen = self.terms.iter().zip(&self.unseen).map(|(t, u)| *u && !parse::is_stop_word(t)).collect();
@@ -265,8 +266,8 @@ fn answer_weighing(inputs: Inputs<'_>, on_text: &mut dyn FnMut(&str), evidence: 
         return Ok(Answer::not_found(passages));
     }
     let coverage = embedder.map(|e| e.coverage(question)).unwrap_or(0.0);
-    let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0).map(|e| (e, coverage)))?;
     let terms = terms.content();
+    let sentences = rank_sentences(question, &passages, &terms, embedder.filter(|_| coverage > 0.0).map(|e| (e, coverage)))?;
     let best = sentences.first().cloned();
     // The title counts: a receipt saved as "hardware-store.txt" is from the hardware store.
     let share = |p: &Source| terms.share_in(&p.text, &words_of(p.title.as_deref().unwrap_or("")));
