@@ -197,7 +197,7 @@ impl Terms {
     }
 
     /// These terms, function words ("where", "did") weighing nothing: they say nothing of
-    /// whether a memory answers. (Counting them in the sentence ranking gained xquad 2 points
+    /// whether a memory answers. (Counting them in the sentence ranking gained xquad a point
     /// of F1 but put a line that asks, "Priya Natarajan Book club in May?", above the answer.)
     fn content(&self) -> Terms {
         let weights = self.terms.iter().zip(&self.weights).map(|(t, w)| if parse::is_stop_word(t) { 0.0 } else { *w }).collect();
