@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The daemon's cost on a virtual X screen: CPU (average and peak over 5 s windows) and memory
 # over a static screen and over a screen where a line is typed every few seconds, OCR time per
-# frame, and storage per hour. Baseline in the same run: the tesseract command on the same
-# window, with OpenMP's default threads and with one.
+# frame, and storage per hour; first in a terminal (xterm: read by OCR), then in a GTK text view
+# that exposes its text through accessibility (AT-SPI, on the run's own session bus), whose
+# stored text is compared with the window's own (character error rate). Baseline in the same
+# run: the tesseract command on the same window, with OpenMP's default threads and with one.
 #
 # Usage: bench/daemon.sh [SECONDS per scenario, default 600] [INTERVAL, default 5]
-#        SCENARIOS="typing" bench/daemon.sh 120     (one scenario only)
-# Needs: xvfb openbox xterm xdotool (scripts/test.sh installs them) and a release build.
+#        SCENARIOS="typing gtk-typing" bench/daemon.sh 120     (some scenarios only)
+# Needs: xvfb openbox xterm xdotool dbus at-spi2-core python3-gi (scripts/test.sh installs
+# them) and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -26,18 +29,30 @@ export DISPLAY=":$(head -1 "$work/display")"
 openbox >/dev/null 2>&1 &
 pids+=($!)
 sleep 1
+# The run's own session bus: the accessibility bus starts on it when the GTK window asks.
+export XDG_RUNTIME_DIR="$work/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+dbus-daemon --session --fork --print-address=4 --print-pid=5 --address="unix:path=$XDG_RUNTIME_DIR/bus" 4> "$work/bus" 5> "$work/bus.pid"
+export DBUS_SESSION_BUS_ADDRESS="$(head -1 "$work/bus")"
+pids+=("$(cat "$work/bus.pid")")
+# The same text in both windows: 30 lines of the sample's Markdown, English and Chinese.
+find assets/sample -name "*.md" | sort | xargs cat | head -30 > "$work/draft.txt"
 # A busy terminal: the sample's text on screen, then `cat` echoing what is typed.
 xterm -T "Notes - bench" -fa "Noto Sans Mono CJK SC" -fs 12 -geometry 140x45+0+0 \
-    -e sh -c 'find assets/sample -name "*.md" | sort | xargs cat | head -30; exec cat >/dev/null' &
+    -e sh -c "cat '$work/draft.txt'; exec cat >/dev/null" &
 pids+=($!)
-xdotool search --sync --name '^Notes - bench$' windowactivate --sync >/dev/null
+# A GTK text view with the same text (Debian's python3, which python3-gi belongs to).
+/usr/bin/python3 tests/util/gtk_window.py engram-bench "Draft - bench" "$work/draft.txt" edit 2>/dev/null &
+pids+=($!)
+xdotool search --sync --name '^Draft - bench$' >/dev/null
 
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # scenario NAME TYPING(0/1): prints one markdown row.
 scenario() {
-    local name=$1 typing=$2
+    local name=$1 typing=$2 window=$3
+    xdotool search --sync --name "^$window\$" windowactivate --sync >/dev/null
     export ENGRAM_DATA_DIR="$work/store-$name" ENGRAM_PASSPHRASE=bench
     # Measure capture itself: no pause after idle minutes (the static screen has no input).
     printf '[screen]\nidle_minutes = 0\n' > "$work/config.toml"
@@ -92,11 +107,30 @@ print("  %s: store after %.1f MB database (screenshots %.1f MB in %d frames), %.
 
 echo "| screen | measured | CPU avg (one core) | CPU peak (5 s) | peak RSS | frames kept (+ replaced by a later one) | OCR per frame read | storage per hour | sealed screenshot per frame kept |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for s in ${SCENARIOS:-static typing}; do
-    scenario "$s" "$([ "$s" = typing ] && echo 1 || echo 0)"
+for s in ${SCENARIOS:-static typing gtk-static gtk-typing}; do
+    window="Notes - bench"
+    case $s in gtk-*) window="Draft - bench" ;; esac
+    scenario "$s" "$(case $s in *typing) echo 1 ;; *) echo 0 ;; esac)" "$window"
 done
 
 cat "$work/breakdown"
+
+# Character error rate of the accessible window's stored text against the window's own.
+if [ -d "$work/store-gtk-static" ]; then
+    export ENGRAM_DATA_DIR="$work/store-gtk-static" ENGRAM_PASSPHRASE=bench
+    id=$($engram search --json --kind screen --limit 1 "$(awk 'NF { print $NF; exit }' "$work/draft.txt")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])')
+    $engram show --json "$id" | python3 -c '
+import json, sys
+stored = " ".join(json.load(sys.stdin)["text"].split())
+own = " ".join(open(sys.argv[1], encoding="utf-8").read().split())
+prev = list(range(len(stored) + 1))
+for i, a in enumerate(own, 1):
+    cur = [i]
+    for j, b in enumerate(stored, 1):
+        cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
+    prev = cur
+print("accessible window (gtk-static): character error rate %.2f %% over %d characters" % (100 * prev[-1] / max(len(own), 1), len(own)))' "$work/draft.txt"
+fi
 
 # Baseline: the tesseract command on the same window, OpenMP default vs one thread.
 xwd_png="$work/window.png"

@@ -43,10 +43,16 @@ ensure_tools() {
     apt_install libpoppler-glib-dev poppler-data poppler-utils
 }
 
-# The capture tests run real windows on a virtual X server with a window manager; the page test
+# The capture tests run real windows on a virtual X server with a window manager and on a
+# headless Wayland compositor; the page test
 # runs Debian's Chromium, driven by playwright-core (pinned in tests/web/package-lock.json).
 ensure_test_display() {
     apt_install xvfb openbox xterm x11-utils xdotool fonts-dejavu-core fonts-noto-cjk chromium
+    # Wayland capture: a headless sway with a Wayland terminal (foot) and a GTK 3 window
+    # (python3-gi); useradd (passwd) makes the unprivileged user sway needs when run as root.
+    apt_install sway foot python3-gi gir1.2-gtk-3.0 passwd
+    # Accessibility: a test's own session bus (dbus-daemon) and the AT-SPI bus it starts.
+    apt_install dbus at-spi2-core
     command -v npm >/dev/null || apt_install npm
     if [ ! -d tests/web/node_modules/playwright-core ]; then
         say "installing playwright-core for the page test"

@@ -85,7 +85,7 @@ impl Default for DaemonConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScreenConfig {
-    /// Record the screen when an X display is present.
+    /// Record the screen when a Wayland or X display is present.
     pub capture: bool,
     /// Seconds between screen grabs (`--interval` overrides).
     pub interval_secs: f64,
@@ -97,6 +97,12 @@ pub struct ScreenConfig {
     pub idle_minutes: u64,
     /// WebP quality of stored screenshots (0–100).
     pub webp_quality: f32,
+    /// Read the focused window's text through accessibility (AT-SPI) where the app exposes it,
+    /// and OCR only the rest.
+    pub accessibility: bool,
+    /// Turn the desktop's accessibility on when it is off (without it Firefox, Chromium and Qt
+    /// apps expose no text). Off unless you say so: it is a session-wide setting.
+    pub enable_accessibility: bool,
     /// Screen memories older than this many days are deleted (0: keep forever).
     pub retention_days: u64,
     /// When screenshots take more than this many bytes, the oldest are deleted.
@@ -112,6 +118,8 @@ impl Default for ScreenConfig {
             min_confidence: 50.0,
             idle_minutes: 5,
             webp_quality: 80.0,
+            accessibility: true,
+            enable_accessibility: false,
             retention_days: 90,
             max_bytes: 10 * 1024 * 1024 * 1024,
         }
@@ -128,6 +136,9 @@ pub struct PrivacyConfig {
     pub exclude_titles: Vec<String>,
     /// Title words that mark a private or incognito browser window.
     pub private_window_markers: Vec<String>,
+    /// Web sites never captured, by domain (a subdomain too): `["bank.example", "mail.example"]`.
+    /// Known by the address the browser shows, read through accessibility.
+    pub exclude_sites: Vec<String>,
 }
 
 impl Default for PrivacyConfig {
@@ -138,6 +149,7 @@ impl Default for PrivacyConfig {
                 .to_vec(),
             exclude_titles: Vec::new(),
             private_window_markers: ["private browsing", "inprivate", "incognito", "(private)", "隐私浏览", "无痕"].map(String::from).to_vec(),
+            exclude_sites: Vec::new(),
         }
     }
 }

@@ -108,6 +108,28 @@ pub fn crop(img: &Image, r: Rect) -> Image {
     Image { width: w, height: h, rgb }
 }
 
+/// The share of `img`'s pixels (sampled every other row and column) far from its most common
+/// colour: near 0 for a blank background, whatever else is drawn on it raises it.
+pub fn ink(img: &Image) -> f32 {
+    let mut counts: std::collections::HashMap<[u8; 3], u32> = std::collections::HashMap::new();
+    let px = |x: u32, y: u32| {
+        let i = ((y * img.width + x) * 3) as usize;
+        [img.rgb[i], img.rgb[i + 1], img.rgb[i + 2]]
+    };
+    let sample = || (0..img.height).step_by(2).flat_map(move |y| (0..img.width).step_by(2).map(move |x| (x, y)));
+    for (x, y) in sample() {
+        *counts.entry(px(x, y)).or_default() += 1;
+    }
+    let Some(background) = counts.into_iter().max_by_key(|&(c, n)| (n, c)).map(|(c, _)| c) else { return 0.0 };
+    let far = |c: [u8; 3]| c.iter().zip(background).map(|(a, b)| (*a as i32 - b as i32).abs()).max().unwrap_or(0) > 48;
+    let (mut n, mut inked) = (0u32, 0u32);
+    for (x, y) in sample() {
+        n += 1;
+        inked += far(px(x, y)) as u32;
+    }
+    inked as f32 / n.max(1) as f32
+}
+
 /// Paints boxes solid black, a little larger than the box so no stroke of a glyph survives.
 pub fn black_out(img: &mut Image, boxes: &[Rect]) {
     paint(img, boxes, 2, [0, 0, 0]);
@@ -226,6 +248,16 @@ mod tests {
 
     fn blank(w: u32, h: u32, v: u8) -> Image {
         Image { width: w, height: h, rgb: vec![v; (w * h * 3) as usize] }
+    }
+
+    #[test]
+    fn ink_is_what_differs_from_the_background() {
+        let mut img = blank(100, 100, 240);
+        assert_eq!(ink(&img), 0.0);
+        // A faint shade is no ink; a dark block over a tenth of the picture is about a tenth.
+        paint(&mut img, &[Rect { x: 0, y: 0, w: 100, h: 50 }], 0, [225, 225, 225]);
+        paint(&mut img, &[Rect { x: 0, y: 60, w: 100, h: 10 }], 0, [20, 20, 20]);
+        assert!((ink(&img) - 0.1).abs() < 0.02, "{}", ink(&img));
     }
 
     fn draw_text_line(img: &mut Image, x: u32, y: u32, len: u32) {

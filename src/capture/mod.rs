@@ -2,17 +2,24 @@
 //! follows them), and screen frames with the active window's title and app, passed through the
 //! privacy gate before anything is kept.
 //!
-//! Screen capture reads a desktop through a [`Backend`] (X11 in `x11.rs`); recording, change
+//! Screen capture reads a desktop through a [`Backend`] (X11 in `x11.rs`, wlroots Wayland
+//! compositors in `wayland.rs`, chosen in `screen.rs`); recording, change
 //! detection, OCR and the gate (`screen.rs`, `frames.rs`, `privacy.rs`) are the same for every
 //! back end. The `capture` cargo feature builds the back ends and Tesseract's OCR; without it
 //! engram indexes files only.
 
+#[cfg(feature = "capture")]
+pub mod accessibility;
 pub mod files;
 pub mod frames;
 pub mod privacy;
 #[cfg(feature = "capture")]
 pub mod screen;
+#[cfg(feature = "capture")]
+pub mod sway;
 pub mod watch;
+#[cfg(feature = "capture")]
+pub mod wayland;
 #[cfg(feature = "capture")]
 pub mod x11;
 
@@ -21,7 +28,7 @@ use crate::extract::picture::{Image, Rect};
 
 /// A desktop whose screen and focused window can be read.
 pub trait Backend {
-    /// What records, for the log and `status` ("X11", "X11 (without MIT-SHM)").
+    /// What records, for the log and `status` ("X11", "Wayland (wlr-screencopy; …)").
     fn describe(&self) -> String;
     /// Whether the screen is locked and how long the user has been idle, if the desktop says.
     fn activity(&self) -> Result<Option<Activity>, BackendError>;
@@ -40,7 +47,8 @@ pub struct BackendError(pub String);
 /// What the user is looking at.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActiveWindow {
-    /// The X window id, to tell whether focus moved during a grab.
+    /// The X window id (sway's container id, a Wayland toplevel's object id), to tell whether
+    /// focus moved during a grab.
     pub id: u64,
     pub title: String,
     /// The window's class (`WM_CLASS`), e.g. "XTerm", "firefox".

@@ -26,6 +26,8 @@ pub struct Gate {
     app_words: Vec<Regex>,
     markers: Vec<String>,
     titles: Vec<Regex>,
+    /// Excluded domains, lower case.
+    sites: Vec<String>,
 }
 
 /// What the gate knows of a window.
@@ -52,11 +54,25 @@ impl Gate {
             .map(|a| Regex::new(&format!(r"(?i)(?:^|[^\p{{L}}\p{{N}}]){}(?:$|[^\p{{L}}\p{{N}}])", regex::escape(a))).expect("an escaped name is a valid pattern"))
             .collect();
         Ok(Gate {
+            sites: cfg.exclude_sites.iter().map(|d| d.trim().trim_start_matches('.').to_lowercase()).filter(|d| !d.is_empty()).collect(),
             apps: cfg.exclude_apps.iter().map(|a| a.to_lowercase()).collect(),
             app_words,
             markers: cfg.private_window_markers.iter().map(|m| m.to_lowercase()).collect(),
             titles,
         })
+    }
+
+    /// Whether any site is excluded (then a browser's address is worth reading).
+    pub fn has_sites(&self) -> bool {
+        !self.sites.is_empty()
+    }
+
+    /// Why a page at `address` (as a browser's address bar shows it, with or without its
+    /// scheme) must not be captured: its host is an excluded domain or under one.
+    pub fn excludes_site(&self, address: &str) -> Option<String> {
+        let host = host(address)?;
+        let d = self.sites.iter().find(|d| host == **d || host.ends_with(&format!(".{d}")))?;
+        Some(format!("excluded site {d}"))
     }
 
     /// Why a window must not be captured, or `None` when it may be. An excluded app matches,
@@ -75,6 +91,17 @@ impl Gate {
         }
         self.titles.iter().find(|r| r.is_match(w.title)).map(|r| format!("excluded title pattern {}", &r.as_str()[4..]))
     }
+}
+
+/// The host of an address: "https://user@Bank.example:443/x?y" and "bank.example/x" give
+/// "bank.example". `None` for what is no address (a search typed in the bar).
+fn host(address: &str) -> Option<String> {
+    let a = address.trim();
+    let rest = a.split_once("://").map_or(a, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host.split(':').next()?.trim_end_matches('.').to_lowercase();
+    (!host.is_empty() && host.contains('.') && !host.contains(char::is_whitespace)).then_some(host)
 }
 
 /// Text with its sensitive parts replaced, and where they were in the original.
@@ -280,6 +307,19 @@ mod tests {
     fn plain_text_is_left_alone() {
         let text = "Meeting on 2024-03-19 at 10:30, room 4, invoice 312.40 EUR, phone 020 7946 0958.";
         assert_eq!(redact(text).text, text);
+    }
+
+    #[test]
+    fn sites_are_known_by_the_host_of_the_address_shown() {
+        let gate = Gate::new(&PrivacyConfig { exclude_sites: vec!["Bank.example".into(), ".mail.example".into()], ..Default::default() }).unwrap();
+        assert!(gate.has_sites());
+        for shown in ["https://bank.example/login", "bank.example", "online.bank.example/x?y=1", "https://me@BANK.EXAMPLE:443/", "mail.example."] {
+            assert!(gate.excludes_site(shown).is_some(), "{shown}");
+        }
+        for shown in ["https://notbank.example/", "https://example.com/?q=bank.example", "bank example search", "about:blank", ""] {
+            assert_eq!(gate.excludes_site(shown), None, "{shown}");
+        }
+        assert!(!Gate::new(&PrivacyConfig::default()).unwrap().has_sites());
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! has then been read by OCR and redacted, and a password manager open beside or over the
 //! focused window is never in a stored picture.
 
+use super::accessibility::{Accessibility, Said};
 use super::frames::{self, LumaGrid};
 use super::privacy::{self, redact_frame, Gate, WindowFacts};
+use super::wayland::{Wayland, WaylandError};
 use super::x11::{Display, X11Error};
 use super::{Backend, BackendError, Tick};
 use crate::config::{PrivacyConfig, ScreenConfig};
 use crate::extract::ocr::{Ocr, OcrError, Word};
-use crate::extract::picture::Rect;
+use crate::extract::picture::{Image, Rect};
 
 /// Changed cells (see [`LumaGrid`]) below which a frame counts as unchanged: a blinking cursor
 /// changes one.
@@ -25,11 +27,16 @@ const BAND_MAX_SHARE: f32 = 0.5;
 const COALESCE_SECS: i64 = 300;
 /// Share of the last frame's words that must still be on screen for the new frame to continue it.
 const CONTINUE_SHARE: f32 = 0.9;
+/// Below this share of pixels off the background, what accessibility left unread is blank: a
+/// line of text in a window is about a thousandth of it.
+const MIN_INK: f32 = 0.0003;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     #[error(transparent)]
     X11(#[from] X11Error),
+    #[error(transparent)]
+    Wayland(#[from] WaylandError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -53,6 +60,10 @@ struct Last {
 
 pub struct Recorder {
     display: Box<dyn Backend>,
+    /// Why this back end: which of the session's displays it reads.
+    why: &'static str,
+    /// Windows' own text, when the session has an accessibility bus (or why not).
+    accessibility: Result<Accessibility, String>,
     ocr: Ocr,
     gate: Gate,
     cfg: ScreenConfig,
@@ -61,15 +72,24 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(cfg: &ScreenConfig, privacy: &PrivacyConfig) -> Result<Recorder, CaptureError> {
-        let display = Box::new(Display::connect()?);
+        let (display, why) = connect()?;
         let gate = Gate::new(privacy)?;
         let ocr = Ocr::new(&cfg.ocr_languages, cfg.min_confidence)?;
-        Ok(Recorder { display, ocr, gate, cfg: cfg.clone(), last: None })
+        let accessibility = match cfg.accessibility {
+            true => Accessibility::connect(cfg.enable_accessibility),
+            false => Err("off in the settings".into()),
+        };
+        Ok(Recorder { display, why, accessibility, ocr, gate, cfg: cfg.clone(), last: None })
     }
 
-    /// Which back end records, for the log and `status`.
+    /// Which back end records and why, and whether windows' own text is read, for the log and
+    /// `status`.
     pub fn describe(&self) -> String {
-        self.display.describe()
+        let text = match &self.accessibility {
+            Ok(_) => "accessible text read where windows expose it, OCR for the rest".to_string(),
+            Err(why) => format!("OCR only (accessibility: {why})"),
+        };
+        format!("{}, {}; {text}", self.display.describe(), self.why)
     }
 
     pub fn tick(&mut self, now: i64) -> Result<Tick, CaptureError> {
@@ -86,6 +106,12 @@ impl Recorder {
         let facts = WindowFacts { app: &window.app, instance: &window.instance, title: &window.title, exe: window.exe.as_deref() };
         if let Some(why) = self.gate.excludes(facts) {
             return Ok(Tick::Excluded(why));
+        }
+        // A browser says which site it shows: an excluded one is known before any pixel is read.
+        if let (true, Ok(a)) = (self.gate.has_sites(), &self.accessibility) {
+            if let Some(why) = a.address(&window).and_then(|url| self.gate.excludes_site(&url)) {
+                return Ok(Tick::Excluded(why));
+            }
         }
         let above = self.display.covering(&window, area)?;
         let mut screen = self.display.grab()?;
@@ -109,6 +135,7 @@ impl Recorder {
         let img = frames::crop(&screen, area);
         let started = std::time::Instant::now();
         let rows = frames::row_hashes(&img);
+        let said = self.accessibility.as_ref().ok().and_then(|a| a.read(&window, (img.width, img.height)));
         // What is already read: the last frame's words, moved up if the window scrolled.
         let (known, changed_rows) = match same_window {
             Some(l) => match frames::scroll_shift(&l.rows, &rows) {
@@ -130,14 +157,15 @@ impl Recorder {
             None => (Vec::new(), None),
         };
         let band = changed_rows.filter(|_| same_window.is_some()).and_then(|c| band(c, &known, img.width, img.height));
-        let (words, ocr_pixels) = match band {
-            Some(b) => {
+        let (words, ocr_pixels) = match (said, band) {
+            (Some(said), _) => read_rest(&mut self.ocr, &img, said)?,
+            (None, Some(b)) => {
                 let fresh = self.ocr.words(&frames::crop(&img, b), (b.x, b.y), true)?;
                 (merge(&known, fresh, b), b.w as u64 * b.h as u64)
             }
-            None => (self.ocr.words(&img, (0, 0), true)?, img.width as u64 * img.height as u64),
+            (None, None) => (self.ocr.words(&img, (0, 0), true)?, img.width as u64 * img.height as u64),
         };
-        let ocr_ms = started.elapsed().as_millis() as u64;
+        let ocr_ms = if ocr_pixels == 0 { 0 } else { started.elapsed().as_millis() as u64 };
         let continues = same_window.is_some_and(|l| now - l.since < COALESCE_SECS && continues(&l.words, &words));
         let since = if continues { self.last.as_ref().map_or(now, |l| l.since) } else { now };
         let app = if window.app.is_empty() { "screen" } else { window.app.as_str() };
@@ -146,6 +174,30 @@ impl Recorder {
         self.last = Some(Last { grid, rows, title: window.title.clone(), area, words, since });
         Ok(Tick::Captured(Box::new(c)))
     }
+}
+
+/// The window's accessible words, and OCR's of what is drawn outside them (icons, pictures,
+/// a canvas that exposes no text): none when only the background is left.
+fn read_rest(ocr: &mut Ocr, img: &Image, said: Said) -> Result<(Vec<Word>, u64), CaptureError> {
+    let mut rest = img.clone();
+    frames::paint_over(&mut rest, &said.regions, Rect { x: 0, y: 0, w: img.width, h: img.height });
+    if frames::ink(&rest) < MIN_INK {
+        return Ok((said.words, 0));
+    }
+    let fresh = ocr.words(&rest, (0, 0), true)?.into_iter().map(|mut w| {
+        w.line.0 += 1_000_000;
+        w
+    });
+    Ok((said.words.into_iter().chain(fresh).collect(), img.width as u64 * img.height as u64))
+}
+
+/// The session's own display: a Wayland session is read through Wayland, even when it also runs
+/// XWayland (whose X server sees only the few windows of X11 apps); an X session through X11.
+fn connect() -> Result<(Box<dyn Backend>, &'static str), CaptureError> {
+    if std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty()) {
+        return Ok((Box::new(Wayland::connect()?), "as WAYLAND_DISPLAY is set"));
+    }
+    Ok((Box::new(Display::connect()?), "as DISPLAY is set and WAYLAND_DISPLAY is not"))
 }
 
 /// The horizontal band of the window to read again: the changed rows, grown to whole lines of

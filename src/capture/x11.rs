@@ -14,7 +14,7 @@ use crate::extract::picture::{Image, Rect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum X11Error {
-    #[error("no X display: DISPLAY is not set (screen capture works on X11; on Wayland see the README)")]
+    #[error("no display to record: neither WAYLAND_DISPLAY nor DISPLAY is set")]
     NoDisplay,
     #[error("could not connect to the X display {0}: {1}")]
     Connect(String, String),
@@ -244,7 +244,7 @@ fn bgrx_to_rgb(bgrx: &[u8], rgb: &mut Vec<u8>) {
 }
 
 /// The file name of a process's executable, from /proc (Linux).
-fn executable(pid: u32) -> Option<String> {
+pub(super) fn executable(pid: u32) -> Option<String> {
     let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     Some(path.file_name()?.to_string_lossy().trim_end_matches(" (deleted)").to_string())
 }

@@ -1085,9 +1085,11 @@ fn doctor(config: &Config, dir: &Path, json: bool) -> Result<(), Error> {
         println!("  window titles:   {}", if p.exclude_titles.is_empty() { "(no patterns)".to_string() } else { p.exclude_titles.join(", ") });
         println!("  paths:           {}", config.files.exclude.join(", "));
         println!("never kept: card numbers (Luhn), IBANs, API keys and tokens, JWTs, private keys, values after a password label");
-        println!("screen capture: {}", match std::env::var("DISPLAY") {
-            Ok(d) if !d.is_empty() => format!("X display {d}, OCR languages {}", config.screen.ocr_languages),
-            _ => "off (no X display)".into(),
+        let var = |k: &str| std::env::var(k).ok().filter(|d| !d.is_empty());
+        println!("screen capture: {}", match (var("WAYLAND_DISPLAY"), var("DISPLAY")) {
+            (Some(d), _) => format!("Wayland display {d}, OCR languages {}", config.screen.ocr_languages),
+            (None, Some(d)) => format!("X display {d}, OCR languages {}", config.screen.ocr_languages),
+            _ => "off (no display)".into(),
         });
         println!("protections:");
         println!("  core dumps:      {}", if guard.core_dumps_off && guard.not_dumpable { "off, and no process may attach" } else { "ON: a crash could write keys to disk" });

@@ -31,7 +31,8 @@ pub struct State {
     pub ready: bool,
     /// "on", "paused", "idle", "locked", or "off: why".
     pub capture: String,
-    /// What records the screen: "X11", "X11 (without MIT-SHM)"; empty while it does not.
+    /// What records the screen and why: "X11, as DISPLAY is set …", "Wayland (wlr-screencopy; …)";
+    /// empty while it does not.
     #[serde(default)]
     pub backend: String,
     pub frames_stored: u64,

@@ -169,7 +169,7 @@ fn folder_changes_are_followed_while_running_and_caught_up_at_start() {
     let d = Daemon::start(&e, None, &["--watch", w]);
     assert!(!sources(&e, "tulips").is_empty(), "existing files are indexed at start");
     wait_for(Duration::from_secs(10), "capture to be off without a display", || {
-        d.state(&e)?["capture"].as_str()?.starts_with("off: no X display").then_some(())
+        d.state(&e)?["capture"].as_str()?.starts_with("off: no display to record").then_some(())
     });
 
     let limit = Duration::from_secs(20);

@@ -7,6 +7,7 @@ mod util;
 #[path = "../util/pdf.rs"]
 mod make_pdf;
 
+mod accessibility;
 mod ask;
 mod backup;
 mod caption;
@@ -23,4 +24,5 @@ mod privacy;
 mod search;
 mod semantic;
 mod serve;
+mod wayland;
 mod web;

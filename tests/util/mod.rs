@@ -1,6 +1,8 @@
 //! Runs the real `engram` binary against a throwaway data directory.
 #![allow(dead_code)]
 
+pub mod dbus;
+pub mod wayland;
 pub mod x11;
 
 use std::collections::BTreeMap;

@@ -108,6 +108,41 @@ impl X {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    /// A GTK 3 window (tests/util/gtk_window.py) showing `text` in a label, with these variables
+    /// (a session bus) set, brought to the front once mapped.
+    pub fn gtk(&mut self, env: &[(String, String)], app_id: &str, title: &str, text: &str) {
+        self.gtk_with(env, app_id, title, text, &[]);
+    }
+
+    /// The same, with gtk_window.py's extra arguments (`browser ADDRESS`).
+    pub fn gtk_with(&mut self, env: &[(String, String)], app_id: &str, title: &str, text: &str, extra: &[&str]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/util/gtk_window.py");
+        // Debian's python3, which python3-gi belongs to, not another on PATH.
+        let child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args([app_id, title, file.path().to_str().unwrap()])
+            .args(extra)
+            .env("DISPLAY", &self.display)
+            .env("GDK_BACKEND", "x11")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 is missing");
+        self.windows.push(child);
+        let status = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args(["search", "--sync", "--name", &format!("^{}$", regex_escape(title))])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the GTK window {title:?} did not map");
+        std::thread::sleep(Duration::from_millis(500));
+        self.activate(title);
+    }
+
     pub fn activate(&self, title: &str) {
         let status = Command::new("xdotool")
             .env("DISPLAY", &self.display)
@@ -150,13 +185,20 @@ impl Daemon {
 
     /// Started through a wrapper program, such as `setpriv ARGS…`.
     pub fn start_via(e: &Engram, display: Option<&str>, args: &[&str], wrapper: &[&str]) -> Daemon {
+        let env: Vec<(String, String)> = display.map(|d| ("DISPLAY".to_string(), d.to_string())).into_iter().collect();
+        Self::launch(e, &env, args, wrapper)
+    }
+
+    /// Started with these variables set (a Wayland session's), and no others but engram's.
+    pub fn start_in(e: &Engram, env: &[(String, String)], args: &[&str]) -> Daemon {
+        Self::launch(e, env, args, &[])
+    }
+
+    fn launch(e: &Engram, env: &[(String, String)], args: &[&str], wrapper: &[&str]) -> Daemon {
         let log = e.tmp.path().join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
         let mut c = e.command_via(wrapper);
         c.arg("daemon").args(args).stderr(std::fs::File::create(&log).unwrap()).stdout(Stdio::null());
-        match display {
-            Some(d) => c.env("DISPLAY", d),
-            None => c.env_remove("DISPLAY"),
-        };
+        c.envs(env.iter().map(|(k, v)| (k, v)));
         let d = Daemon { child: c.spawn().unwrap(), log };
         let pid = d.child.id();
         wait_for(Duration::from_secs(120), "the daemon to start", || d.state(e).filter(|s| s["ready"] == true && s["pid"] == pid).map(|_| ()));

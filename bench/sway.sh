@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Wayland capture on a headless sway (wlroots, pixman renderer): how long from a window showing
+# new text to that text being found by search, with the daemon grabbing every second, and what
+# the daemon costs meanwhile. Each trial opens a foot terminal with a fresh word, focuses it, and
+# polls `engram search` every 0.1 s; the time includes waiting for the next grab (up to 1 s).
+#
+# Usage: bench/sway.sh [TRIALS, default 10]
+# Needs: sway foot (scripts/test.sh installs them) and a release build. As root, sway runs as the
+# unprivileged user engram-wl (made if missing), as the tests do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trials=${1:-10}
+cargo build --release --locked >&2
+engram=${CARGO_TARGET_DIR:-$PWD/target}/release/engram
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+run=$work/run
+mkdir -m 700 "$run"
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+    id -u engram-wl >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin engram-wl
+    chown engram-wl: "$run"
+    as_user=(setpriv --reuid "$(id -u engram-wl)" --regid "$(id -g engram-wl)" --clear-groups)
+fi
+session() { "${as_user[@]}" env -i PATH="$PATH" HOME="$run" XDG_RUNTIME_DIR="$run" LANG=C.UTF-8 "$@"; }
+printf 'output HEADLESS-1 resolution 1920x1080\nxwayland disable\n' > "$work/sway.conf"
+session WLR_BACKENDS=headless WLR_RENDERER=pixman WLR_LIBINPUT_NO_DEVICES=1 sway -c "$work/sway.conf" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do ls "$run"/sway-ipc.* >/dev/null 2>&1 && ls "$run"/wayland-? >/dev/null 2>&1 && break; sleep 0.1; done
+export XDG_RUNTIME_DIR=$run WAYLAND_DISPLAY=$(basename "$(ls "$run"/wayland-? | head -1)") SWAYSOCK=$(ls "$run"/sway-ipc.* | head -1)
+wl() { session WAYLAND_DISPLAY="$WAYLAND_DISPLAY" SWAYSOCK="$SWAYSOCK" "$@"; }
+
+export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
+mkdir -p "$XDG_CONFIG_HOME/engram"
+printf '[screen]\nidle_minutes = 0\n' > "$XDG_CONFIG_HOME/engram/config.toml"
+$engram init >/dev/null
+$engram daemon --interval 1 2> "$work/daemon.log" &
+daemon=$!
+pids+=($daemon)
+for _ in $(seq 600); do grep -q '"ready": true' "$ENGRAM_DATA_DIR/daemon.json" 2>/dev/null && break; sleep 0.1; done
+sleep 2
+ticks=$(getconf CLK_TCK)
+cpu0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t0=$(date +%s.%N)
+
+words=(quokka numbat tapir okapi dugong pangolin axolotl kinkajou saola fossa)
+: > "$work/latency"
+for i in $(seq "$trials"); do
+    word="${words[$(( (i - 1) % ${#words[@]} ))]}$i"
+    # Each trial's terminal replaces the last one, so the focused window is the new one.
+    wl swaymsg '[app_id="bench-term"] kill' >/dev/null 2>&1 || true
+    wl foot --app-id bench-term --title "Trial $i" --font "Noto Sans Mono CJK SC:size=14" \
+        sh -c "echo 'meeting notes: the $word report is due friday'; exec sleep 600" >/dev/null 2>&1 &
+    pids+=($!)
+    until wl swaymsg -t get_tree | grep -q "\"Trial $i\""; do sleep 0.02; done
+    shown=$(date +%s.%N)
+    until $engram search --json --mode keyword --kind screen "$word" | grep -q '"id"'; do sleep 0.1; done
+    found=$(date +%s.%N)
+    awk -v a="$shown" -v b="$found" 'BEGIN { printf "%.3f\n", b - a }' >> "$work/latency"
+done
+
+cpu1=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t1=$(date +%s.%N)
+hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$daemon/status")
+echo "backend: $($engram status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["daemon"]["backend"])')"
+sort -n "$work/latency" | awk -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v k="$ticks" -v hwm="$hwm" \
+    '{ v[NR] = $1 } END { printf "sway, %d trials: window shown to searchable p50 %.2f s, max %.2f s; daemon CPU %.1f %% of a core, peak RSS %.0f MB\n",
+        NR, v[int((NR + 1) / 2)], v[NR], 100 * (c1 - c0) / k / (t1 - t0), hwm / 1024 }'

@@ -1,0 +1,57 @@
+//! Windows' own text through accessibility (AT-SPI2): a GTK window on a real X server, with its
+//! own session and accessibility buses, is stored with exactly the text it shows, Chinese
+//! included, and OCR never runs on it; a browser-like window showing an excluded site in its
+//! address bar is never recorded, whatever its title.
+
+use std::time::Duration;
+
+use crate::util::dbus::SessionBus;
+use crate::util::x11::{wait_for, Daemon, X};
+use crate::util::Engram;
+
+fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
+    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_gtk_window_is_stored_with_its_own_text_and_no_ocr() {
+    let bus = SessionBus::start();
+    let mut x = X::start();
+    let e = Engram::init();
+    let text = "Quarterly tapir census: 1,204 sightings in Kew\n项目预算会议改到星期五下午三点";
+    x.gtk(&bus.env(), "engram-census", "Census 普查", text);
+    let mut env = bus.env();
+    env.push(("DISPLAY".into(), x.display.clone()));
+    let d = Daemon::start_in(&e, &env, &["--interval", "1"]);
+    let hit = wait_for(Duration::from_secs(60), "the window's text", || hits(&e, "tapir").into_iter().next());
+    let status = e.run(&["status", "--json"]).ok().json();
+    d.stop();
+    assert_eq!(hit["title"], "Census 普查", "{hit}");
+    let shown = e.run(&["show", "--json", &hit["id"].to_string()]).ok().json();
+    assert_eq!(shown["text"].as_str().unwrap().trim(), text, "not the window's own text: {shown}");
+    assert!(hits(&e, "星期五").iter().any(|h| h["id"] == hit["id"]));
+    let said = status["daemon"]["backend"].as_str().unwrap_or_default();
+    assert!(said.contains("accessible text"), "status does not say accessibility is read: {status}");
+    assert_eq!(status["daemon"]["ocr_ms_total"], 0, "OCR ran on a window that exposes all its text: {status}");
+}
+
+#[test]
+fn a_site_excluded_by_domain_is_known_by_the_address_bar_not_the_title() {
+    let bus = SessionBus::start();
+    let mut x = X::start();
+    let e = Engram::init();
+    std::fs::create_dir_all(e.tmp.path().join("config/engram")).unwrap();
+    std::fs::write(e.tmp.path().join("config/engram/config.toml"), "[privacy]\nexclude_sites = [\"bank.example\"]\n").unwrap();
+    // The title names no bank; the address bar does.
+    x.gtk_with(&bus.env(), "engram-browser", "Welcome - Browser", "Balance 8,420.17 wombatsavings\n", &["browser", "https://online.bank.example/accounts"]);
+    let mut env = bus.env();
+    env.push(("DISPLAY".into(), x.display.clone()));
+    let d = Daemon::start_in(&e, &env, &["--interval", "1"]);
+    let excluded = |e: &Engram| e.run(&["status", "--json"]).ok().json()["daemon"]["private"]["frames_excluded"].as_u64().unwrap_or(0);
+    wait_for(Duration::from_secs(60), "the bank's page to be excluded", || (excluded(&e) >= 3).then_some(()));
+    // Another site in the same browser is recorded.
+    x.gtk_with(&bus.env(), "engram-browser", "News - Browser", "Koala numbers up this spring\n", &["browser", "https://news.example.org/koalas"]);
+    wait_for(Duration::from_secs(60), "the other site", || hits(&e, "koala").into_iter().next());
+    d.stop();
+    assert!(hits(&e, "wombatsavings").is_empty(), "the excluded site's page was stored");
+}
