@@ -18,11 +18,6 @@ pub struct Sway {
     path: std::path::PathBuf,
 }
 
-/// The focused window as sway sees it.
-pub struct Known {
-    pub window: ActiveWindow,
-}
-
 impl Sway {
     /// sway, if `$SWAYSOCK` names a socket that answers.
     pub fn connect() -> Option<Sway> {
@@ -49,7 +44,8 @@ impl Sway {
         serde_json::from_slice(&body).map_err(std::io::Error::other)
     }
 
-    pub fn focused(&self) -> std::io::Result<Option<Known>> {
+    /// The focused window as sway sees it.
+    pub fn focused(&self) -> std::io::Result<Option<ActiveWindow>> {
         Ok(focused(&self.tree()?))
     }
 
@@ -80,7 +76,7 @@ fn is_window(n: &Value) -> bool {
     n["pid"].as_u64().is_some()
 }
 
-fn focused(tree: &Value) -> Option<Known> {
+fn focused(tree: &Value) -> Option<ActiveWindow> {
     let node = find(tree, &|n| n["focused"].as_bool() == Some(true))?;
     if !is_window(node) {
         return None;
@@ -92,7 +88,7 @@ fn focused(tree: &Value) -> Option<Known> {
     let app = node["app_id"].as_str().map(str::to_string).or_else(|| node["window_properties"]["class"].as_str().map(str::to_string)).unwrap_or_default();
     let instance = node["window_properties"]["instance"].as_str().map(str::to_string).unwrap_or_else(|| app.clone());
     let pid = node["pid"].as_u64().map(|p| p as u32);
-    let window = ActiveWindow {
+    Some(ActiveWindow {
         id: node["id"].as_u64().unwrap_or(0),
         title: node["name"].as_str().unwrap_or_default().to_string(),
         app,
@@ -100,8 +96,7 @@ fn focused(tree: &Value) -> Option<Known> {
         pid,
         exe: pid.and_then(super::x11::executable),
         rect: Some(inner),
-    };
-    Some(Known { window })
+    })
 }
 
 /// Floating windows are drawn over tiled ones, later ones over earlier ones; `id` is the
@@ -132,9 +127,9 @@ mod tests {
 
     #[test]
     fn the_focused_window_is_its_client_area_with_app_id_and_pid() {
-        let k = focused(&tree()).unwrap();
-        assert_eq!((k.window.id, k.window.title.as_str(), k.window.app.as_str(), k.window.pid), (7, "Notes 笔记", "foot", Some(1)));
-        assert_eq!(k.window.rect, Some(Rect { x: 2, y: 2, w: 636, h: 796 }));
+        let w = focused(&tree()).unwrap();
+        assert_eq!((w.id, w.title.as_str(), w.app.as_str(), w.pid), (7, "Notes 笔记", "foot", Some(1)));
+        assert_eq!(w.rect, Some(Rect { x: 2, y: 2, w: 636, h: 796 }));
         // A focused workspace (no window) is no window.
         assert!(focused(&json!({"type": "workspace", "focused": true, "nodes": []})).is_none());
     }

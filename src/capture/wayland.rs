@@ -18,7 +18,7 @@ use wayland_protocols_wlr::foreign_toplevel::v1::client::{zwlr_foreign_toplevel_
 use wayland_protocols_wlr::screencopy::v1::client::{zwlr_screencopy_frame_v1 as frame, zwlr_screencopy_manager_v1 as screencopy};
 
 use super::sway::Sway;
-use super::x11::intersect;
+use super::x11::clip;
 use super::{ActiveWindow, Activity, Backend, BackendError};
 use crate::extract::picture::{Image, Rect};
 
@@ -145,15 +145,15 @@ impl Wayland {
         let top = state.toplevels.iter().find(|(_, t)| t.activated);
         let Some((&id, top)) = top else {
             // A compositor without foreign-toplevel: sway's own word, if any.
-            return Ok(if self.has_toplevels { None } else { known.map(|k| k.window) });
+            return Ok(if self.has_toplevels { None } else { known });
         };
         let mut window = ActiveWindow { id: id as u64, title: top.title.clone(), app: top.app_id.clone(), instance: top.app_id.clone(), ..Default::default() };
         match known {
             // The same window as the compositor's IPC names: it says where it is, and whose.
-            Some(k) if k.window.title == top.title && (k.window.app == top.app_id || top.app_id.is_empty()) => {
-                window.id = k.window.id;
-                window.rect = k.window.rect.and_then(|r| clip(r, self.layout()));
-                (window.pid, window.exe) = (k.window.pid, k.window.exe);
+            Some(k) if k.title == top.title && (k.app == top.app_id || top.app_id.is_empty()) => {
+                window.id = k.id;
+                window.rect = k.rect.and_then(|r| clip(r, self.layout()));
+                (window.pid, window.exe) = (k.pid, k.exe);
             }
             Some(_) => return Ok(None),
             None if top.fullscreen => {
@@ -306,10 +306,6 @@ fn paste(screen: &mut Image, shot: &Image, at: &Output) {
             screen.rgb[to..to + 3].copy_from_slice(&shot.rgb[from..from + 3]);
         }
     }
-}
-
-fn clip(r: Rect, (w, h): (u32, u32)) -> Option<Rect> {
-    intersect(r, Rect { x: 0, y: 0, w, h })
 }
 
 impl Backend for Wayland {

@@ -249,7 +249,6 @@ pub(super) fn executable(pid: u32) -> Option<String> {
     Some(path.file_name()?.to_string_lossy().trim_end_matches(" (deleted)").to_string())
 }
 
-/// The part of `a` that is also in `b`.
 impl From<X11Error> for BackendError {
     fn from(e: X11Error) -> Self {
         BackendError(e.to_string())
@@ -278,6 +277,7 @@ impl Backend for Display {
     }
 }
 
+/// The part of `a` that is also in `b`.
 pub fn intersect(a: Rect, b: Rect) -> Option<Rect> {
     let x0 = a.x.max(b.x);
     let y0 = a.y.max(b.y);
@@ -286,7 +286,8 @@ pub fn intersect(a: Rect, b: Rect) -> Option<Rect> {
     (x1 > x0 && y1 > y0).then(|| Rect { x: x0, y: y0, w: (x1 - x0) as u32, h: (y1 - y0) as u32 })
 }
 
-fn clip(r: Rect, (sw, sh): (u32, u32)) -> Option<Rect> {
+/// The part of `r` on a screen of this size.
+pub(super) fn clip(r: Rect, (sw, sh): (u32, u32)) -> Option<Rect> {
     intersect(r, Rect { x: 0, y: 0, w: sw, h: sh })
 }
 
