@@ -184,10 +184,7 @@ fn read_rest(ocr: &mut Ocr, img: &Image, said: Said) -> Result<(Vec<Word>, u64),
     if frames::ink(&rest) < MIN_INK {
         return Ok((said.words, 0));
     }
-    let fresh = ocr.words(&rest, (0, 0), true)?.into_iter().map(|mut w| {
-        w.line.0 += 1_000_000;
-        w
-    });
+    let fresh = ocr.words(&rest, (0, 0), true)?.into_iter().map(apart);
     Ok((said.words.into_iter().chain(fresh).collect(), img.width as u64 * img.height as u64))
 }
 
@@ -226,12 +223,13 @@ fn merge(old: &[Word], fresh: Vec<Word>, band: Rect) -> Vec<Word> {
     let outside = |w: &&Word| w.rect.y + w.rect.h as i32 <= band.y || w.rect.y >= band.y + band.h as i32;
     let above = old.iter().filter(outside).filter(|w| w.rect.y < band.y).cloned();
     let below = old.iter().filter(outside).filter(|w| w.rect.y >= band.y).cloned();
-    // Fresh words come from another OCR run: keep their line numbers apart from the old ones.
-    let fresh = fresh.into_iter().map(|mut w| {
-        w.line.0 += 1_000_000;
-        w
-    });
-    above.chain(fresh).chain(below).collect()
+    above.chain(fresh.into_iter().map(apart)).chain(below).collect()
+}
+
+/// Words of another reading (a second OCR run) keep their line numbers apart from the first's.
+fn apart(mut w: Word) -> Word {
+    w.line.0 += 1_000_000;
+    w
 }
 
 /// Whether `new` keeps (nearly) all the text of `old`: text was added, little taken away.

@@ -132,13 +132,14 @@ impl X {
             .spawn()
             .expect("python3 is missing");
         self.windows.push(child);
-        let status = Command::new("xdotool")
+        // `--sync` waits for ever: a window that never maps (GTK missing) fails the test instead.
+        let status = Command::new("timeout")
+            .args(["30", "xdotool", "search", "--sync", "--name", &format!("^{}$", regex_escape(title))])
             .env("DISPLAY", &self.display)
-            .args(["search", "--sync", "--name", &format!("^{}$", regex_escape(title))])
             .stdout(Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success(), "the GTK window {title:?} did not map");
+        assert!(status.success(), "the GTK window {title:?} did not map within 30 s (python3-gi and gir1.2-gtk-3.0 installed?)");
         std::thread::sleep(Duration::from_millis(500));
         self.activate(title);
     }
