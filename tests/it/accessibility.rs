@@ -9,10 +9,6 @@ use crate::util::dbus::SessionBus;
 use crate::util::x11::{wait_for, Daemon, X};
 use crate::util::Engram;
 
-fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
-    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
-}
-
 #[test]
 fn a_gtk_window_is_stored_with_its_own_text_and_no_ocr() {
     let bus = SessionBus::start();
@@ -23,13 +19,13 @@ fn a_gtk_window_is_stored_with_its_own_text_and_no_ocr() {
     let mut env = bus.env();
     env.push(("DISPLAY".into(), x.display.clone()));
     let d = Daemon::start_in(&e, &env, &["--interval", "1"]);
-    let hit = wait_for(Duration::from_secs(60), "the window's text", || hits(&e, "tapir").into_iter().next());
+    let hit = wait_for(Duration::from_secs(60), "the window's text", || e.hits("tapir").into_iter().next());
     let status = e.run(&["status", "--json"]).ok().json();
     d.stop();
     assert_eq!(hit["title"], "Census 普查", "{hit}");
     let shown = e.run(&["show", "--json", &hit["id"].to_string()]).ok().json();
     assert_eq!(shown["text"].as_str().unwrap().trim(), text, "not the window's own text: {shown}");
-    assert!(hits(&e, "星期五").iter().any(|h| h["id"] == hit["id"]));
+    assert!(e.hits("星期五").iter().any(|h| h["id"] == hit["id"]));
     let said = status["daemon"]["backend"].as_str().unwrap_or_default();
     assert!(said.contains("accessible text"), "status does not say accessibility is read: {status}");
     assert_eq!(status["daemon"]["ocr_ms_total"], 0, "OCR ran on a window that exposes all its text: {status}");
@@ -47,11 +43,10 @@ fn a_site_excluded_by_domain_is_known_by_the_address_bar_not_the_title() {
     let mut env = bus.env();
     env.push(("DISPLAY".into(), x.display.clone()));
     let d = Daemon::start_in(&e, &env, &["--interval", "1"]);
-    let excluded = |e: &Engram| e.run(&["status", "--json"]).ok().json()["daemon"]["private"]["frames_excluded"].as_u64().unwrap_or(0);
-    wait_for(Duration::from_secs(60), "the bank's page to be excluded", || (excluded(&e) >= 3).then_some(()));
+    wait_for(Duration::from_secs(60), "the bank's page to be excluded", || (e.frames_excluded() >= 3).then_some(()));
     // Another site in the same browser is recorded.
     x.gtk_with(&bus.env(), "engram-browser", "News - Browser", "Koala numbers up this spring\n", &["browser", "https://news.example.org/koalas"]);
-    wait_for(Duration::from_secs(60), "the other site", || hits(&e, "koala").into_iter().next());
+    wait_for(Duration::from_secs(60), "the other site", || e.hits("koala").into_iter().next());
     d.stop();
-    assert!(hits(&e, "wombatsavings").is_empty(), "the excluded site's page was stored");
+    assert!(e.hits("wombatsavings").is_empty(), "the excluded site's page was stored");
 }

@@ -8,10 +8,6 @@ use std::time::Duration;
 use crate::util::x11::{wait_for, Daemon, X};
 use crate::util::{rewrite, Engram};
 
-fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
-    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
-}
-
 /// A config that has the daemon caption every second (its rounds otherwise wait two minutes).
 fn caption_every_second(e: &Engram) {
     let config = e.tmp.path().join("config/engram");
@@ -44,11 +40,11 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     caption_every_second(&e);
     x.terminal("Budget notes - vim", "XTerm", "Quarterly budget review: marmalade invoice 4711\n会议纪要：预算审查在周五下午\n");
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
-    let found = wait_for(Duration::from_secs(60), "the screen text to be searchable", || hits(&e, "marmalade").into_iter().next());
+    let found = wait_for(Duration::from_secs(60), "the screen text to be searchable", || e.hits("marmalade").into_iter().next());
     assert_eq!(found["kind"], "screen");
     assert_eq!(found["source"], "XTerm");
     assert_eq!(found["title"], "Budget notes - vim");
-    let zh = hits(&e, "预算审查");
+    let zh = e.hits("预算审查");
     assert_eq!(zh.first().map(|r| r["id"].clone()), Some(found["id"].clone()), "Chinese line not found: {zh:?}");
 
     // Nothing changes on screen: later ticks are skipped, not stored.
@@ -62,9 +58,9 @@ fn screen_text_in_english_and_chinese_is_found_with_its_app_and_title_and_a_stat
     // takes the old one's place, since it only adds text.
     let typed = Command::new("xdotool").env("DISPLAY", &x.display).args(["type", "--delay", "20", "typed wombat notes"]).status().unwrap();
     assert!(typed.success());
-    let hit = wait_for(Duration::from_secs(60), "the typed words", || hits(&e, "wombat").into_iter().next());
+    let hit = wait_for(Duration::from_secs(60), "the typed words", || e.hits("wombat").into_iter().next());
     assert_eq!(status(&e)["screens"].as_i64().unwrap(), screens, "typing into the same window replaces its frame");
-    assert_eq!(hits(&e, "marmalade")[0]["id"], hit["id"], "the earlier text is in the new frame too");
+    assert_eq!(e.hits("marmalade")[0]["id"], hit["id"], "the earlier text is in the new frame too");
     wait_for(Duration::from_secs(5), "the daemon to count the replaced frame", || (d.state(&e)?["frames_coalesced"].as_u64()? >= 1).then_some(()));
     // The OCR thread limit is in the daemon's own environment (it re-executes itself to set it).
     let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
@@ -106,9 +102,9 @@ fn password_managers_are_never_captured_and_card_numbers_are_blacked_out() {
     wait_for(Duration::from_secs(30), "excluded frames", || (status(&e)["daemon"]["private"]["frames_excluded"].as_u64()? >= 3).then_some(()));
     assert!(d.state(&e).unwrap().get("frames_excluded").is_none(), "daemon.json counts excluded frames");
     x.terminal("Checkout - shop", "XTerm", "Order placed with card 4111 1111 1111 1111 exp 12/29 thankyou\n");
-    let hit = wait_for(Duration::from_secs(60), "the checkout screen", || hits(&e, "thankyou").into_iter().next());
-    assert!(hits(&e, "zebraquokka").is_empty(), "an excluded app's window was stored");
-    assert!(hits(&e, "4111").is_empty(), "the card number was indexed");
+    let hit = wait_for(Duration::from_secs(60), "the checkout screen", || e.hits("thankyou").into_iter().next());
+    assert!(e.hits("zebraquokka").is_empty(), "an excluded app's window was stored");
+    assert!(e.hits("4111").is_empty(), "the card number was indexed");
 
     let id = hit["id"].as_i64().unwrap().to_string();
     let shown = e.run(&["show", "--json", &id]).ok().json();
@@ -157,7 +153,7 @@ fn read_png(path: &Path) -> (u64, Vec<u8>) {
 }
 
 fn sources(e: &Engram, query: &str) -> Vec<String> {
-    hits(e, query).iter().map(|r| r["source"].as_str().unwrap().to_string()).collect()
+    e.hits(query).iter().map(|r| r["source"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -226,7 +222,7 @@ fn kill_9_during_capture_and_ingest_loses_nothing_and_duplicates_nothing() {
     }
 
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1", "--watch", w]);
-    wait_for(Duration::from_secs(60), "the screen after restart", || (!hits(&e, "pelican").is_empty()).then_some(()));
+    wait_for(Duration::from_secs(60), "the screen after restart", || (!e.hits("pelican").is_empty()).then_some(()));
     let s = status(&e);
     assert_eq!(s["files"], 310, "each file exactly once: {s}");
     assert_eq!(s["index_generation"], s["generation"], "the index agrees with the store: {s}");
@@ -249,9 +245,9 @@ fn pause_stops_capture_and_resume_restarts_it() {
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
     wait_for(Duration::from_secs(20), "the daemon to report the pause", || (d.state(&e)?["capture"] == "paused").then_some(()));
     std::thread::sleep(Duration::from_secs(3));
-    assert!(hits(&e, "ocelotpaused").is_empty(), "captured while paused");
+    assert!(e.hits("ocelotpaused").is_empty(), "captured while paused");
     e.run(&["resume"]).ok();
-    wait_for(Duration::from_secs(60), "capture after resume", || (!hits(&e, "ocelotpaused").is_empty()).then_some(()));
+    wait_for(Duration::from_secs(60), "capture after resume", || (!e.hits("ocelotpaused").is_empty()).then_some(()));
     d.stop();
 }
 

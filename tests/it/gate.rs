@@ -8,10 +8,6 @@ use std::time::Duration;
 use crate::util::x11::{wait_for, Daemon, Term, X};
 use crate::util::Engram;
 
-fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
-    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
-}
-
 fn status(e: &Engram) -> serde_json::Value {
     e.run(&["status", "--json"]).ok().json()
 }
@@ -32,7 +28,7 @@ fn with_no_window_manager_nothing_on_screen_is_kept() {
     let s = status(&e);
     assert_eq!(s["screens"], 0, "a frame was stored with no window focused: {s}");
     assert_eq!(s["daemon"]["capture"], "no focused window");
-    assert!(hits(&e, "ocelotsecret").is_empty() && hits(&e, "tapirwords").is_empty());
+    assert!(e.hits("ocelotsecret").is_empty() && e.hits("tapirwords").is_empty());
     // How often nothing could be kept is not written to disk.
     let file = std::fs::read_to_string(e.data.join("daemon.json")).unwrap();
     assert!(!file.contains("without_window") && !file.contains("excluded"), "{file}");
@@ -57,10 +53,10 @@ fn a_password_manager_is_known_by_its_title_anywhere_and_by_its_executable() {
     wait_for(Duration::from_secs(60), "the renamed program to be excluded", || (private(&e, "frames_excluded") >= before + 2).then_some(()));
     // An ordinary window is still recorded.
     x.terminal("Shopping list", "XTerm", "buy some wallabyfood\n");
-    wait_for(Duration::from_secs(60), "the ordinary window", || hits(&e, "wallabyfood").into_iter().next());
+    wait_for(Duration::from_secs(60), "the ordinary window", || e.hits("wallabyfood").into_iter().next());
     d.stop();
-    assert!(hits(&e, "quokkasecret").is_empty(), "a window titled with the manager's name was stored");
-    assert!(hits(&e, "numbatsecret").is_empty(), "the manager's program under another class was stored");
+    assert!(e.hits("quokkasecret").is_empty(), "a window titled with the manager's name was stored");
+    assert!(e.hits("numbatsecret").is_empty(), "the manager's program under another class was stored");
 }
 
 #[test]
@@ -73,9 +69,9 @@ fn a_window_drawn_over_the_focused_one_is_not_in_the_stored_picture() {
     // A notification: drawn by no window manager, over the focused window, never focused.
     x.open(Term { title: "popup", text: "popupsecret platypus\n", geometry: "30x3+120+90", override_redirect: true, cjk_font: false, ..Default::default() });
     let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
-    let hit = wait_for(Duration::from_secs(60), "the focused window's text", || hits(&e, "echidnaword").into_iter().next());
+    let hit = wait_for(Duration::from_secs(60), "the focused window's text", || e.hits("echidnaword").into_iter().next());
     d.stop();
-    assert!(hits(&e, "popupsecret").is_empty() && hits(&e, "platypus").is_empty(), "the popup's text was stored");
+    assert!(e.hits("popupsecret").is_empty() && e.hits("platypus").is_empty(), "the popup's text was stored");
 
     // Where it was, the stored picture holds one colour: the window's background.
     let id = hit["id"].as_i64().unwrap().to_string();

@@ -11,10 +11,6 @@ use crate::make_pdf;
 use crate::util::x11::{wait_for, Daemon, X};
 use crate::util::{self, Engram};
 
-fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
-    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
-}
-
 fn status(e: &Engram) -> serde_json::Value {
     e.run(&["status", "--json"]).ok().json()
 }
@@ -42,7 +38,7 @@ fn the_daemon_socket_survives_oversized_and_panicking_requests() {
     let notes = e.folder("notes");
     std::fs::write(notes.join("pets.txt"), "Our neighbour's parrot is called Biscuit.").unwrap();
     let d = Daemon::start(&e, None, &["--watch", notes.to_str().unwrap()]);
-    wait_for(Duration::from_secs(30), "the note", || (!hits(&e, "Biscuit").is_empty()).then_some(()));
+    wait_for(Duration::from_secs(30), "the note", || (!e.hits("Biscuit").is_empty()).then_some(()));
 
     // A request line far past any real one gets an error, not the daemon's memory.
     let mut s = UnixStream::connect(e.data.join("daemon.sock")).unwrap();
@@ -201,7 +197,7 @@ fn the_daemon_goes_on_through_a_full_disk_a_read_only_disk_and_a_busy_index() {
     // Without root's power to write where permissions say no, as a user's daemon runs.
     let as_user = ["setpriv", "--inh-caps=-dac_override,-dac_read_search,-fowner", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"];
     let mut d = Daemon::start_via(&e, Some(&x.display), &["--interval", "1", "--watch", notes.to_str().unwrap()], &as_user);
-    let first = wait_for(Duration::from_secs(60), "the first frame", || hits(&e, "kakapo").into_iter().next());
+    let first = wait_for(Duration::from_secs(60), "the first frame", || e.hits("kakapo").into_iter().next());
 
     // Nearly full: capture pauses and says so; a full disk fails writes, which are retried.
     disk.fill(8 << 20);
@@ -217,7 +213,7 @@ fn the_daemon_goes_on_through_a_full_disk_a_read_only_disk_and_a_busy_index() {
     disk.free();
     wait_for(Duration::from_secs(60), "capture to resume and the note to be indexed", || {
         let s = status(&e);
-        (s["daemon"]["capture"] == "on" && !hits(&e, "takahe").is_empty()).then_some(())
+        (s["daemon"]["capture"] == "on" && !e.hits("takahe").is_empty()).then_some(())
     });
 
     // A read-only data directory: no new index file can be made until it is writable again.
@@ -229,7 +225,7 @@ fn the_daemon_goes_on_through_a_full_disk_a_read_only_disk_and_a_busy_index() {
     assert!(d.child.try_wait().unwrap().is_none(), "the daemon died on a read-only directory: {}", d.log());
     mode(&e.data, 0o700);
     mode(&e.data.join("index"), 0o700);
-    wait_for(Duration::from_secs(60), "the note written while read-only", || (!hits(&e, "kereru").is_empty()).then_some(()));
+    wait_for(Duration::from_secs(60), "the note written while read-only", || (!e.hits("kereru").is_empty()).then_some(()));
 
     // `engram add` holding the index writer: the daemon's own writes wait their turn.
     let more = e.folder("more");
@@ -242,11 +238,11 @@ fn the_daemon_goes_on_through_a_full_disk_a_read_only_disk_and_a_busy_index() {
     let added = adding.wait_with_output().unwrap();
     assert!(added.status.success());
     wait_for(Duration::from_secs(60), "the daemon's writes after the busy index", || {
-        (!hits(&e, "tui").is_empty() && !hits(&e, "morepork").is_empty()).then_some(())
+        (!e.hits("tui").is_empty() && !e.hits("morepork").is_empty()).then_some(())
     });
     assert!(d.child.try_wait().unwrap().is_none(), "the daemon died: {}", d.log());
     // Nothing written before was lost.
-    assert_eq!(hits(&e, "kakapo").first().map(|h| h["id"].clone()), Some(first["id"].clone()));
+    assert_eq!(e.hits("kakapo").first().map(|h| h["id"].clone()), Some(first["id"].clone()));
     let log = d.stop();
     assert!(log.contains("will try again"), "{log}");
 }

@@ -8,14 +8,6 @@ use crate::util::wayland::Sway;
 use crate::util::x11::{wait_for, Daemon};
 use crate::util::Engram;
 
-fn hits(e: &Engram, query: &str) -> Vec<serde_json::Value> {
-    e.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
-}
-
-fn excluded(e: &Engram) -> u64 {
-    e.run(&["status", "--json"]).ok().json()["daemon"]["private"]["frames_excluded"].as_u64().unwrap_or(0)
-}
-
 #[test]
 fn sway_windows_are_recorded_with_their_app_id_and_title_and_a_password_manager_is_not() {
     let mut sway = Sway::start();
@@ -26,23 +18,23 @@ fn sway_windows_are_recorded_with_their_app_id_and_title_and_a_password_manager_
 
     sway.focus("org.keepassxc.KeePassXC");
     let d = Daemon::start_in(&e, &sway.env(), &["--interval", "1"]);
-    wait_for(Duration::from_secs(60), "the password manager to be excluded", || (excluded(&e) >= 2).then_some(()));
+    wait_for(Duration::from_secs(60), "the password manager to be excluded", || (e.frames_excluded() >= 2).then_some(()));
 
     sway.focus("engram-notes");
-    let hit = wait_for(Duration::from_secs(60), "the terminal's text", || hits(&e, "quarterly").into_iter().next());
+    let hit = wait_for(Duration::from_secs(60), "the terminal's text", || e.hits("quarterly").into_iter().next());
     assert_eq!((hit["app"].as_str(), hit["title"].as_str()), (Some("engram-notes"), Some("Notes 笔记")), "{hit}");
-    assert!(hits(&e, "星期四").iter().any(|h| h["app"] == "engram-notes"), "the Chinese line of the terminal is not found");
+    assert!(e.hits("星期四").iter().any(|h| h["app"] == "engram-notes"), "the Chinese line of the terminal is not found");
 
     sway.focus("engram-gtk");
-    let hit = wait_for(Duration::from_secs(60), "the GTK window's text", || hits(&e, "tapir").into_iter().next());
+    let hit = wait_for(Duration::from_secs(60), "the GTK window's text", || e.hits("tapir").into_iter().next());
     assert_eq!((hit["app"].as_str(), hit["title"].as_str()), (Some("engram-gtk"), Some("Budget 预算")), "{hit}");
-    assert!(hits(&e, "星期五").iter().any(|h| h["app"] == "engram-gtk"), "the Chinese line of the GTK window is not found");
+    assert!(e.hits("星期五").iter().any(|h| h["app"] == "engram-gtk"), "the Chinese line of the GTK window is not found");
 
     let status = e.run(&["status", "--json"]).ok().json();
     d.stop();
-    assert!(hits(&e, "ocelotsecret").is_empty(), "the password manager's window was stored");
+    assert!(e.hits("ocelotsecret").is_empty(), "the password manager's window was stored");
     // Each frame is its own window only: the neighbour tiled beside it is not in it.
-    assert!(hits(&e, "quarterly").iter().all(|h| h["app"] == "engram-notes"));
+    assert!(e.hits("quarterly").iter().all(|h| h["app"] == "engram-notes"));
     let said = status["daemon"]["backend"].as_str().unwrap_or_default();
     assert!(said.contains("Wayland") && said.contains("sway") && said.contains("WAYLAND_DISPLAY"), "status does not say how it records: {status}");
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dbus;
+pub mod gnome;
 pub mod wayland;
 pub mod x11;
 
@@ -104,6 +105,17 @@ impl Engram {
 
     pub fn run(&self, args: &[&str]) -> Run {
         finish(self.command().args(args).output().unwrap())
+    }
+
+    /// The results of a keyword search, as `search --json` gives them.
+    pub fn hits(&self, query: &str) -> Vec<serde_json::Value> {
+        self.run(&["search", "--json", "--mode", "keyword", query]).ok().json()["results"].as_array().unwrap().clone()
+    }
+
+    /// How many frames a running daemon left out for privacy (a password manager, an excluded
+    /// site …).
+    pub fn frames_excluded(&self) -> u64 {
+        self.run(&["status", "--json"]).ok().json()["daemon"]["private"]["frames_excluded"].as_u64().unwrap_or(0)
     }
 
     pub fn run_with(&self, args: &[&str], f: impl FnOnce(&mut Command)) -> Run {
