@@ -41,6 +41,8 @@ ensure_tools() {
     # glib's and cairo's); poppler-data holds the CMaps of Chinese, Japanese and Korean PDFs;
     # poppler-utils' pdftotext and pdftoppm are the tests' and bench/pdf-corpus.sh's reference.
     apt_install libpoppler-glib-dev poppler-data poppler-utils
+    # GNOME capture: window casts over PipeWire.
+    apt_install libpipewire-0.3-dev
 }
 
 # The capture tests run real windows on a virtual X server with a window manager and on a
@@ -53,6 +55,8 @@ ensure_test_display() {
     apt_install sway foot python3-gi gir1.2-gtk-3.0 passwd
     # Accessibility: a test's own session bus (dbus-daemon) and the AT-SPI bus it starts.
     apt_install dbus at-spi2-core
+    # GNOME capture: a headless mutter with PipeWire and its session manager.
+    apt_install mutter pipewire wireplumber
     command -v npm >/dev/null || apt_install npm
     if [ ! -d tests/web/node_modules/playwright-core ]; then
         say "installing playwright-core for the page test"

@@ -32,6 +32,8 @@ const NO_BAR_SECS: u64 = 30;
 const BAR_NAMES: [&str; 6] = ["address", "location", "url", "地址", "网址", "位置"];
 /// A window's accessible tree can be huge (a spreadsheet's cells): stop after this many objects.
 const MAX_NODES: usize = 3000;
+/// Bus names and windows remembered, at most (each cache is emptied when full).
+const MAX_CACHED: usize = 256;
 /// A frozen application must not stall capture.
 const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -111,8 +113,37 @@ impl Accessibility {
             .call_method(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", Some("org.freedesktop.DBus"), "GetConnectionUnixProcessID", &(app,))
             .ok()
             .and_then(|r| r.body().deserialize::<u32>().ok());
-        self.pids.borrow_mut().insert(app.to_string(), pid);
+        let mut pids = self.pids.borrow_mut();
+        // Applications come and go with new bus names: forget them all now and then.
+        if pids.len() >= MAX_CACHED {
+            pids.clear();
+        }
+        pids.insert(app.to_string(), pid);
         pid
+    }
+
+    /// The window that has focus, as its application tells it: where the compositor names none
+    /// (GNOME's mutter tells other clients nothing), accessibility is the only witness. The
+    /// application's name stands for its app id; the place is left to the caller.
+    pub fn focused(&self) -> Option<ActiveWindow> {
+        let root: Node = ("org.a11y.atspi.Registry".into(), OwnedObjectPath::try_from("/org/a11y/atspi/accessible/root").ok()?);
+        for app in self.children(&root) {
+            for frame in self.children(&app) {
+                if !self.has_state(&frame, ACTIVE) {
+                    continue;
+                }
+                let name = self.name(&app);
+                let pid = self.pid(&app.0);
+                let id = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (&frame.0, frame.1.as_str()).hash(&mut h);
+                    h.finish()
+                };
+                return Some(ActiveWindow { id, title: self.name(&frame), instance: name.clone(), app: name, pid, exe: pid.and_then(super::x11::executable), rect: None });
+            }
+        }
+        None
     }
 
     /// The accessible top-level of `window`: a frame of its process that is active, or that
@@ -153,7 +184,11 @@ impl Accessibility {
             Some(b) => Bar::Found(b),
             None => Bar::None(Instant::now()),
         };
-        self.bars.borrow_mut().insert(window.id, entry);
+        let mut bars = self.bars.borrow_mut();
+        if bars.len() >= MAX_CACHED {
+            bars.clear();
+        }
+        bars.insert(window.id, entry);
         text
     }
 

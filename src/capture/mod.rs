@@ -3,7 +3,8 @@
 //! privacy gate before anything is kept.
 //!
 //! Screen capture reads a desktop through a [`Backend`] (X11 in `x11.rs`, wlroots Wayland
-//! compositors in `wayland.rs`, chosen in `screen.rs`); recording, change
+//! compositors in `wayland.rs`, GNOME's mutter in `gnome.rs` with frames over PipeWire from
+//! `pipewire.rs`, chosen in `screen.rs`); recording, change
 //! detection, OCR and the gate (`screen.rs`, `frames.rs`, `privacy.rs`) are the same for every
 //! back end. The `capture` cargo feature builds the back ends and Tesseract's OCR; without it
 //! engram indexes files only.
@@ -12,6 +13,10 @@
 pub mod accessibility;
 pub mod files;
 pub mod frames;
+#[cfg(feature = "capture")]
+pub mod gnome;
+#[cfg(feature = "capture")]
+pub mod pipewire;
 pub mod privacy;
 #[cfg(feature = "capture")]
 pub mod screen;

@@ -8,6 +8,7 @@
 //! focused window is never in a stored picture.
 
 use super::accessibility::{Accessibility, Said};
+use super::gnome::{Gnome, GnomeError};
 use super::frames::{self, LumaGrid};
 use super::privacy::{self, redact_frame, Gate, WindowFacts};
 use super::wayland::{Wayland, WaylandError};
@@ -37,6 +38,8 @@ pub enum CaptureError {
     X11(#[from] X11Error),
     #[error(transparent)]
     Wayland(#[from] WaylandError),
+    #[error(transparent)]
+    Gnome(#[from] GnomeError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -72,7 +75,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(cfg: &ScreenConfig, privacy: &PrivacyConfig) -> Result<Recorder, CaptureError> {
-        let (display, why) = connect()?;
+        let (display, why) = connect(cfg.enable_accessibility)?;
         let gate = Gate::new(privacy)?;
         let ocr = Ocr::new(&cfg.ocr_languages, cfg.min_confidence)?;
         let accessibility = match cfg.accessibility {
@@ -190,9 +193,14 @@ fn read_rest(ocr: &mut Ocr, img: &Image, said: Said) -> Result<(Vec<Word>, u64),
 
 /// The session's own display: a Wayland session is read through Wayland, even when it also runs
 /// XWayland (whose X server sees only the few windows of X11 apps); an X session through X11.
-fn connect() -> Result<(Box<dyn Backend>, &'static str), CaptureError> {
+/// GNOME's mutter offers no wlr-screencopy: it casts windows over PipeWire instead.
+fn connect(enable_accessibility: bool) -> Result<(Box<dyn Backend>, &'static str), CaptureError> {
     if std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty()) {
-        return Ok((Box::new(Wayland::connect()?), "as WAYLAND_DISPLAY is set"));
+        return match Wayland::connect() {
+            Ok(w) => Ok((Box::new(w), "as WAYLAND_DISPLAY is set")),
+            Err(WaylandError::NoScreencopy) => Ok((Box::new(Gnome::connect(enable_accessibility)?), "as WAYLAND_DISPLAY is set and mutter casts windows")),
+            Err(e) => Err(e.into()),
+        };
     }
     Ok((Box::new(Display::connect()?), "as DISPLAY is set and WAYLAND_DISPLAY is not"))
 }

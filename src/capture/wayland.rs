@@ -28,7 +28,7 @@ pub enum WaylandError {
     NoDisplay,
     #[error("could not connect to the Wayland display: {0}")]
     Connect(String),
-    #[error("this Wayland compositor offers no wlr-screencopy (GNOME and KDE capture through their portal, not supported yet: see the README)")]
+    #[error("this Wayland compositor offers no wlr-screencopy")]
     NoScreencopy,
     #[error("Wayland: {0}")]
     Protocol(String),

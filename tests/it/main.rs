@@ -16,6 +16,7 @@ mod eval;
 mod extract;
 mod formats;
 mod gate;
+mod gnome;
 mod hardening;
 mod ingest;
 mod llm;

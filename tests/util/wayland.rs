@@ -22,7 +22,7 @@ pub struct Sway {
 }
 
 /// The unprivileged user's uid and gid, made once per machine when running as root.
-fn user() -> Option<(u32, u32)> {
+pub fn user() -> Option<(u32, u32)> {
     // SAFETY: reads the process's own uid.
     if unsafe { libc::geteuid() } != 0 {
         return None;
@@ -68,19 +68,7 @@ impl Sway {
 
     /// A command run as the session's user, in the session.
     fn as_user(&self, program: &str) -> Command {
-        let mut cmd = match self.ids {
-            Some((uid, gid)) => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups", program]);
-                c
-            }
-            None => Command::new(program),
-        };
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.runtime.path())
-            .env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("LANG", "C.UTF-8");
+        let mut cmd = as_user(self.ids, self.runtime.path(), program);
         if !self.wayland_display.is_empty() {
             cmd.env("WAYLAND_DISPLAY", &self.wayland_display).env("SWAYSOCK", &self.swaysock);
         }
@@ -96,16 +84,8 @@ impl Sway {
         ]
     }
 
-    /// A file the session's user can read and remove.
     fn text_file(&self, text: &str) -> PathBuf {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let file = self.runtime.path().join(format!("text-{n}.txt"));
-        std::fs::write(&file, text).unwrap();
-        if let Some((uid, gid)) = self.ids {
-            std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
-        }
-        file
+        text_file(self.ids, self.runtime.path(), text)
     }
 
     /// A foot terminal with this app_id and title showing `text` in a font OCR can read.
@@ -164,8 +144,39 @@ impl Drop for Sway {
     }
 }
 
+/// `program` run as the unprivileged user (when root), with a clean environment whose home and
+/// runtime directory are `runtime`.
+pub fn as_user(ids: Option<(u32, u32)>, runtime: &Path, program: &str) -> Command {
+    let mut cmd = match ids {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups", program]);
+            c
+        }
+        None => Command::new(program),
+    };
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", runtime)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .env("LANG", "C.UTF-8");
+    cmd
+}
+
+/// A file in `runtime` holding `text`, which the session's user can read and remove.
+pub fn text_file(ids: Option<(u32, u32)>, runtime: &Path, text: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = runtime.join(format!("text-{n}.txt"));
+    std::fs::write(&file, text).unwrap();
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+    }
+    file
+}
+
 /// A finished child, so `Sway` can be built before sway starts.
-fn dummy() -> Child {
+pub fn dummy() -> Child {
     let mut c = Command::new("true").spawn().unwrap();
     let _ = c.wait();
     c
