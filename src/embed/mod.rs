@@ -418,6 +418,34 @@ impl Prompts {
     }
 }
 
+/// Vectors of chunks embedded lately, by their text, so the same text is not embedded twice:
+/// a screen frame replaced by a longer one (typing) keeps most of its chunks. In memory only.
+#[derive(Default)]
+pub struct Recent {
+    vectors: std::collections::HashMap<[u8; 32], Vec<f32>>,
+}
+
+/// Chunks remembered at most (about 0.8 MB of 384-wide vectors); all are forgotten when full.
+const RECENT_CHUNKS: usize = 512;
+
+impl Recent {
+    fn key(text: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes()).into()
+    }
+
+    pub fn get(&self, text: &str) -> Option<&Vec<f32>> {
+        self.vectors.get(&Self::key(text))
+    }
+
+    pub fn put(&mut self, text: &str, vector: Vec<f32>) {
+        if self.vectors.len() >= RECENT_CHUNKS {
+            self.vectors.clear();
+        }
+        self.vectors.insert(Self::key(text), vector);
+    }
+}
+
 /// The name a model folder's vectors are stored under: the folder's name.
 pub fn model_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| DEFAULT_EMBEDDER.into())
@@ -442,6 +470,18 @@ pub fn latin_share(text: &str) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_vectors_are_found_by_their_exact_text_and_bounded() {
+        let mut r = Recent::default();
+        r.put("met Dana about the budget", vec![1.0, 2.0]);
+        assert_eq!(r.get("met Dana about the budget"), Some(&vec![1.0, 2.0]));
+        assert_eq!(r.get("met Dana about the budget "), None);
+        for i in 0..RECENT_CHUNKS {
+            r.put(&i.to_string(), vec![i as f32]);
+        }
+        assert!(r.vectors.len() <= RECENT_CHUNKS);
+    }
 
     #[test]
     fn latin_share_by_script() {

@@ -49,6 +49,8 @@ pub struct Engram {
     seen: std::cell::Cell<i64>,
     /// Reads documents in a sandboxed child process, started when a file first needs it.
     worker: RefCell<extract::worker::Worker>,
+    /// Vectors of the chunks embedded lately, reused for the same text.
+    recent: embed::Recent,
 }
 
 /// The vector index with the model it holds and the store's (generation, vector writes) it
@@ -272,6 +274,7 @@ impl Engram {
             vectors: RefCell::new(None),
             seen: std::cell::Cell::new(-1),
             worker: RefCell::new(extract::worker::Worker::new(extract::worker::Limits::from_config(&config))),
+            recent: embed::Recent::default(),
             config,
         };
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
@@ -420,14 +423,23 @@ impl Engram {
             if chunks.is_empty() {
                 break;
             }
-            let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
-            let vectors = embedder.embed(&texts)?;
-            let rows: Vec<(i64, Vec<f32>, f32)> = chunks
-                .iter()
-                .zip(vectors)
+            // Text embedded lately (the part of a frame that typing left alone) is not again.
+            let known: Vec<Option<Vec<f32>>> = chunks.iter().map(|c| self.recent.get(&c.text).cloned()).collect();
+            let texts: Vec<&str> = chunks.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(c, _)| c.text.as_str()).collect();
+            let mut fresh = if texts.is_empty() { Vec::new() } else { embedder.embed(&texts)? }.into_iter();
+            let mut rows: Vec<(i64, Vec<f32>, f32)> = Vec::with_capacity(chunks.len());
+            for (c, known) in chunks.iter().zip(known) {
+                let v = match known {
+                    Some(v) => v,
+                    None => {
+                        let v = fresh.next().expect("one vector per text embedded");
+                        self.recent.put(&c.text, v.clone());
+                        v
+                    }
+                };
                 // The text's share of Latin script, whatever the model reads (see query::search).
-                .map(|(c, v)| (c.id, v, embed::latin_share(&c.text)))
-                .collect();
+                rows.push((c.id, v, embed::latin_share(&c.text)));
+            }
             self.store.put_vectors(&model, &rows)?;
             done += rows.len();
             progress(AddEvent::Embedding(done, total));
