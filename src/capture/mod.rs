@@ -98,6 +98,9 @@ pub struct Captured {
 /// What one tick did.
 pub enum Tick {
     Captured(Box<Captured>),
+    /// A frame that only adds to the last one (typing), held in memory in its place until the
+    /// run settles; the recorder lets go of it later.
+    Held,
     Unchanged,
     Excluded(String),
     /// No window has focus (the desktop, a window that just closed, or a window manager that

@@ -13,7 +13,7 @@ use super::frames::{self, LumaGrid};
 use super::privacy::{self, redact_frame, Gate, WindowFacts};
 use super::wayland::{Wayland, WaylandError};
 use super::x11::{Display, X11Error};
-use super::{Backend, BackendError, Tick};
+use super::{Backend, BackendError, Captured, Tick};
 use crate::config::{PrivacyConfig, ScreenConfig};
 use crate::extract::ocr::{Ocr, OcrError, Word};
 use crate::extract::picture::{Image, Rect};
@@ -26,6 +26,11 @@ const BAND_MAX_SHARE: f32 = 0.5;
 /// A frame that only adds to the last one (typing) replaces it for up to this long, so a burst
 /// of typing keeps one picture every few minutes instead of one per tick, and loses no text.
 const COALESCE_SECS: i64 = 300;
+/// A frame that continues the last one (typing) is held in memory and stored once the run ends,
+/// the window has stayed unchanged this long, or it has been held for [`HOLD_SECS`]: encoding and
+/// storing the picture at every tick of a typing run cost far more than reading it.
+const SETTLE_SECS: i64 = 3;
+const HOLD_SECS: i64 = 30;
 /// Share of the last frame's words that must still be on screen for the new frame to continue it.
 const CONTINUE_SHARE: f32 = 0.9;
 /// Below this share of pixels off the background, what accessibility left unread is blank: a
@@ -61,6 +66,73 @@ struct Last {
     since: i64,
 }
 
+/// A read frame not yet redacted and encoded (see [`SETTLE_SECS`]); only ever in memory.
+struct Held {
+    img: Image,
+    words: Vec<Word>,
+    app: String,
+    title: String,
+    pid: Option<u32>,
+    time: i64,
+    ocr_ms: u64,
+    ocr_pixels: u64,
+    /// When the first frame held in its place was read.
+    since: i64,
+}
+
+impl Held {
+    fn finish(self, continues: bool, quality: f32) -> Box<Captured> {
+        let mut c = redact_frame(self.img, self.words, &self.app, &self.title, self.pid, self.time, quality);
+        (c.ocr_ms, c.ocr_pixels, c.continues) = (self.ocr_ms, self.ocr_pixels, continues);
+        Box::new(c)
+    }
+}
+
+/// Typing runs held back: the newest frame of the run, and frames let go of, to store.
+#[derive(Default)]
+struct Holding {
+    held: Option<Held>,
+    ready: Vec<Box<Captured>>,
+}
+
+impl Holding {
+    /// A frame just read (`continues`: it only adds to the last one): handed out at once, or
+    /// held in its predecessor's place.
+    fn frame(&mut self, mut frame: Held, continues: bool, quality: f32) -> Tick {
+        if !continues {
+            // A new run: the one before it is stored first, as it ended.
+            self.release(quality);
+            return Tick::Captured(frame.finish(false, quality));
+        }
+        frame.since = self.held.as_ref().map_or(frame.time, |h| h.since);
+        if frame.time - frame.since >= HOLD_SECS {
+            self.held = None;
+            return Tick::Captured(frame.finish(true, quality));
+        }
+        self.held = Some(frame);
+        Tick::Held
+    }
+
+    /// Any other outcome of a tick at `now`: the held frame goes once its run has ended (the
+    /// window changed, went away or may not be kept) or settled.
+    fn after(&mut self, tick: &Result<Tick, CaptureError>, now: i64, quality: f32) {
+        let settled = match tick {
+            Ok(Tick::Held | Tick::Captured(_)) => false,
+            Ok(Tick::Unchanged) => self.held.as_ref().is_some_and(|h| now - h.time >= SETTLE_SECS || now - h.since >= HOLD_SECS),
+            _ => true,
+        };
+        if settled {
+            self.release(quality);
+        }
+    }
+
+    fn release(&mut self, quality: f32) {
+        if let Some(held) = self.held.take() {
+            self.ready.push(held.finish(true, quality));
+        }
+    }
+}
+
 pub struct Recorder {
     display: Box<dyn Backend>,
     /// Why this back end: which of the session's displays it reads.
@@ -71,6 +143,7 @@ pub struct Recorder {
     gate: Gate,
     cfg: ScreenConfig,
     last: Option<Last>,
+    holding: Holding,
 }
 
 impl Recorder {
@@ -82,7 +155,7 @@ impl Recorder {
             true => Accessibility::connect(cfg.enable_accessibility),
             false => Err("off in the settings".into()),
         };
-        Ok(Recorder { display, why, accessibility, ocr, gate, cfg: cfg.clone(), last: None })
+        Ok(Recorder { display, why, accessibility, ocr, gate, cfg: cfg.clone(), last: None, holding: Holding::default() })
     }
 
     /// Which back end records and why, and whether windows' own text is read, for the log and
@@ -95,7 +168,25 @@ impl Recorder {
         format!("{}, {}; {text}", self.display.describe(), self.why)
     }
 
+    /// One look at the screen. Frames it lets go of that were held back come out of
+    /// [`Recorder::take_ready`], to be stored before anything the tick returns.
     pub fn tick(&mut self, now: i64) -> Result<Tick, CaptureError> {
+        let tick = self.look(now);
+        self.holding.after(&tick, now, self.cfg.webp_quality);
+        tick
+    }
+
+    /// Frames to store now, oldest first, before the tick's own.
+    pub fn take_ready(&mut self) -> Vec<Box<Captured>> {
+        std::mem::take(&mut self.holding.ready)
+    }
+
+    /// Lets go of the frame held back, if any (on stopping or pausing).
+    pub fn release(&mut self) {
+        self.holding.release(self.cfg.webp_quality);
+    }
+
+    fn look(&mut self, now: i64) -> Result<Tick, CaptureError> {
         if let Some(a) = self.display.activity()? {
             if a.saver_on {
                 return Ok(Tick::Locked);
@@ -172,10 +263,9 @@ impl Recorder {
         let continues = same_window.is_some_and(|l| now - l.since < COALESCE_SECS && continues(&l.words, &words));
         let since = if continues { self.last.as_ref().map_or(now, |l| l.since) } else { now };
         let app = if window.app.is_empty() { "screen" } else { window.app.as_str() };
-        let mut c = redact_frame(img, words.clone(), app, &window.title, window.pid, now, self.cfg.webp_quality);
-        (c.ocr_ms, c.ocr_pixels, c.continues) = (ocr_ms, ocr_pixels, continues);
+        let frame = Held { img, words: words.clone(), app: app.to_string(), title: window.title.clone(), pid: window.pid, time: now, ocr_ms, ocr_pixels, since: now };
         self.last = Some(Last { grid, rows, title: window.title.clone(), area, words, since });
-        Ok(Tick::Captured(Box::new(c)))
+        Ok(self.holding.frame(frame, continues, self.cfg.webp_quality))
     }
 }
 
@@ -273,6 +363,49 @@ mod tests {
 
     fn word(text: &str, y: i32, line: u32) -> Word {
         Word { text: text.into(), rect: Rect { x: 10, y, w: 40, h: 12 }, conf: 90.0, line: (1, 1, line) }
+    }
+
+    fn read(text: &str, time: i64) -> Held {
+        let img = Image { width: 4, height: 4, rgb: vec![255; 48] };
+        Held { img, words: vec![word(text, 0, 1)], app: "editor".into(), title: "notes".into(), pid: None, time, ocr_ms: 0, ocr_pixels: 0, since: time }
+    }
+
+    fn text(t: &Tick) -> String {
+        match t {
+            Tick::Captured(c) => c.text.clone(),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn a_typing_run_is_stored_once_it_settles_ends_or_has_been_held_long() {
+        let mut h = Holding::default();
+        assert_eq!(text(&h.frame(read("a", 0), false, 80.0)), "a", "a new frame is handed out at once");
+        assert!(matches!(h.frame(read("ab", 1), true, 80.0), Tick::Held));
+        assert!(matches!(h.frame(read("abc", 2), true, 80.0), Tick::Held));
+        // One unchanged tick soon after is no pause yet; a later one is.
+        h.after(&Ok(Tick::Unchanged), 3, 80.0);
+        assert!(h.ready.is_empty());
+        h.after(&Ok(Tick::Unchanged), 5, 80.0);
+        let out: Vec<(String, bool)> = h.ready.drain(..).map(|c| (c.text.clone(), c.continues)).collect();
+        assert_eq!(out, [("abc".to_string(), true)], "the newest frame of the run, in the place of the one before");
+
+        // Typing without a pause is stored every HOLD_SECS.
+        for t in 10..10 + HOLD_SECS {
+            assert!(matches!(h.frame(read(&format!("x{t}"), t), true, 80.0), Tick::Held));
+        }
+        let t = 10 + HOLD_SECS;
+        let c = h.frame(read("last", t), true, 80.0);
+        assert!(matches!(&c, Tick::Captured(c) if c.continues && c.text == "last"));
+        assert!(h.held.is_none());
+
+        // Another window (a new frame) or none: the run ends and goes first.
+        assert!(matches!(h.frame(read("more", t + 1), true, 80.0), Tick::Held));
+        assert_eq!(text(&h.frame(read("other window", t + 2), false, 80.0)), "other window");
+        assert_eq!(h.ready.drain(..).map(|c| c.text.clone()).collect::<Vec<_>>(), ["more"]);
+        assert!(matches!(h.frame(read("again", t + 3), true, 80.0), Tick::Held));
+        h.after(&Ok(Tick::NoWindow), t + 3, 80.0);
+        assert_eq!(h.ready.len(), 1);
     }
 
     #[test]

@@ -235,6 +235,26 @@ fn kill_9_during_capture_and_ingest_loses_nothing_and_duplicates_nothing() {
 }
 
 #[test]
+fn typing_is_held_in_memory_until_it_settles_and_kept_when_the_daemon_stops() {
+    let mut x = X::start();
+    let e = Engram::init();
+    x.terminal("Draft - xterm", "XTerm", "A first line about the harbour\n");
+    let d = Daemon::start(&e, Some(&x.display), &["--interval", "1"]);
+    wait_for(Duration::from_secs(60), "the first frame", || e.hits("harbour").into_iter().next());
+    let typed = Command::new("xdotool").env("DISPLAY", &x.display).args(["type", "--delay", "20", "okapi sightings"]).status().unwrap();
+    assert!(typed.success());
+    // A tick that finds the screen as it was has read the typing before it.
+    let unchanged = |e: &Engram| d.state(e).unwrap()["frames_unchanged"].as_u64().unwrap();
+    let before = unchanged(&e);
+    wait_for(Duration::from_secs(20), "a tick after the typing", || (unchanged(&e) > before).then_some(()));
+    assert!(e.hits("okapi").is_empty(), "a typing run was stored before it settled");
+    d.stop();
+    let hit = e.hits("okapi");
+    assert_eq!(hit.len(), 1, "the typing held when the daemon stopped was lost: {hit:?}");
+    assert_eq!(e.hits("harbour")[0]["id"], hit[0]["id"], "the typed frame replaces the first");
+}
+
+#[test]
 fn pause_stops_capture_and_resume_restarts_it() {
     let mut x = X::start();
     let e = Engram::init();

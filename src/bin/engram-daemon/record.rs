@@ -52,24 +52,34 @@ pub fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: 
         while !stop.load(Ordering::Relaxed) {
             let started = Instant::now();
             let now = chrono::Utc::now().timestamp();
-            let msg = if paused(&dir, now).is_some() {
-                Msg::Tick("paused")
-            } else if no_room.load(Ordering::Relaxed) {
-                Msg::Tick("disk full")
+            let off = if paused(&dir, now).is_some() {
+                // What was read before the pause is kept.
+                recorder.release();
+                Some("paused")
             } else {
-                match recorder.tick(now) {
-                    Ok(Tick::Captured(c)) => Msg::Frame(c),
-                    Ok(Tick::Unchanged) => Msg::Tick("unchanged"),
-                    Ok(Tick::Excluded(_)) => Msg::Excluded,
-                    Ok(Tick::NoWindow) => Msg::Tick(NO_WINDOW),
-                    Ok(Tick::Idle) => Msg::Tick("idle"),
-                    Ok(Tick::Locked) => Msg::Tick("locked"),
-                    Err(e) => {
-                        // The display went away (logout) or OCR broke: say so and stop capturing;
-                        // the folder watcher goes on.
-                        let _ = tx.send(Msg::CaptureOff(e.to_string()));
-                        return;
-                    }
+                no_room.load(Ordering::Relaxed).then_some("disk full")
+            };
+            let tick = off.is_none().then(|| recorder.tick(now));
+            // Frames held back during typing go first: they came before this tick's.
+            for c in recorder.take_ready() {
+                if tx.send(Msg::Frame(c)).is_err() {
+                    return;
+                }
+            }
+            let msg = match tick {
+                None => Msg::Tick(off.unwrap_or_default()),
+                Some(Ok(Tick::Captured(c))) => Msg::Frame(c),
+                Some(Ok(Tick::Held)) => Msg::Tick("typing"),
+                Some(Ok(Tick::Unchanged)) => Msg::Tick("unchanged"),
+                Some(Ok(Tick::Excluded(_))) => Msg::Excluded,
+                Some(Ok(Tick::NoWindow)) => Msg::Tick(NO_WINDOW),
+                Some(Ok(Tick::Idle)) => Msg::Tick("idle"),
+                Some(Ok(Tick::Locked)) => Msg::Tick("locked"),
+                Some(Err(e)) => {
+                    // The display went away (logout) or OCR broke: say so and stop capturing;
+                    // the folder watcher goes on.
+                    let _ = tx.send(Msg::CaptureOff(e.to_string()));
+                    return;
                 }
             };
             if tx.send(msg).is_err() {
@@ -78,6 +88,11 @@ pub fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: 
             while started.elapsed() < period && !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50).min(period));
             }
+        }
+        // Stopping: the typing run held back is stored too.
+        recorder.release();
+        for c in recorder.take_ready() {
+            let _ = tx.send(Msg::Frame(c));
         }
     })
     .expect("the capture thread starts")

@@ -225,7 +225,7 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
                     _ => {}
                 }
                 if state.disk_full.is_none() {
-                    state.capture = if what == "unchanged" { "on" } else { what }.into();
+                    state.capture = if matches!(what, "unchanged" | "typing") { "on" } else { what }.into();
                 }
             }
             Ok(Msg::Excluded) => {
@@ -311,6 +311,14 @@ pub fn run(mut engram: Engram, opts: Options, log: &dyn Fn(&str)) -> Result<Stat
     stop.store(true, Ordering::Relaxed);
     if let Some(r) = recorder {
         let _ = r.join();
+        // The frame it held back while the user typed, sent as it stopped.
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Frame(c) = msg {
+                state.ocr_ms_total += c.ocr_ms;
+                let continues = c.continues;
+                unsaved.push_back((c, continues));
+            }
+        }
     }
     if let Some(c) = captioner {
         let _ = c.join();
