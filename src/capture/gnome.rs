@@ -26,6 +26,10 @@ const STREAM: &str = "org.gnome.Mutter.ScreenCast.Stream";
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// mutter's cursor modes: the pointer is left out of the picture.
 const CURSOR_HIDDEN: u32 = 0;
+/// Not a PipeWire node: what engram sends itself to stop waiting for one.
+const NO_NODE: u32 = u32::MAX;
+/// A window mutter could not cast is not asked for again before this long.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GnomeError {
@@ -48,6 +52,8 @@ pub struct Gnome {
     bus: Connection,
     a11y: Accessibility,
     cast: RefCell<Option<WindowCast>>,
+    /// The last window that could not be cast, and when.
+    failed: RefCell<Option<(u64, std::time::Instant)>>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -69,7 +75,7 @@ impl Gnome {
             return Err(GnomeError::NotGnome);
         }
         let a11y = Accessibility::connect(enable_accessibility).map_err(GnomeError::NoAccessibility)?;
-        Ok(Gnome { bus, a11y, cast: RefCell::new(None) })
+        Ok(Gnome { bus, a11y, cast: RefCell::new(None), failed: RefCell::new(None) })
     }
 
     fn call<T: serde::de::DeserializeOwned + zbus::zvariant::Type>(&self, path: &str, iface: &str, method: &str, body: &(impl serde::Serialize + zbus::zvariant::DynamicType)) -> Result<T, String> {
@@ -99,8 +105,12 @@ impl Gnome {
                     let _ = tx.send(node);
                 }
             });
-            self.call::<()>(session.as_str(), SESSION, "Start", &())?;
-            let node = rx.recv_timeout(START_TIMEOUT).map_err(|_| "mutter named no PipeWire stream".to_string())?;
+            let node = self.call::<()>(session.as_str(), SESSION, "Start", &()).and_then(|_| rx.recv_timeout(START_TIMEOUT).map_err(|_| "mutter named no PipeWire stream".to_string()));
+            if node.is_err() {
+                // The listening thread ends with a signal it takes for the one it waits for.
+                let _ = self.bus.emit_signal(None::<&str>, stream.as_str(), STREAM, "PipeWireStreamAdded", &(NO_NODE,));
+            }
+            let node = node.ok().filter(|&n| n != NO_NODE).ok_or("mutter named no PipeWire stream")?;
             let cast = Cast::start(node, None)?;
             cast.wait_first(START_TIMEOUT)?;
             Ok(cast)
@@ -162,7 +172,13 @@ impl Backend for Gnome {
         let current = self.cast.borrow().as_ref().map(|c| c.window);
         if current != Some(window.id) {
             self.stop();
-            let Ok(cast) = self.cast_focused(window.id) else { return Ok(None) };
+            if self.failed.borrow().is_some_and(|(id, when)| id == window.id && when.elapsed() < RETRY_AFTER) {
+                return Ok(None);
+            }
+            let Ok(cast) = self.cast_focused(window.id) else {
+                *self.failed.borrow_mut() = Some((window.id, std::time::Instant::now()));
+                return Ok(None);
+            };
             // mutter cast the window focused when asked: it is this one only if focus stayed.
             if self.a11y.focused().map(|w| w.id) != Some(window.id) {
                 drop(cast.cast);

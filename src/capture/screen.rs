@@ -81,10 +81,10 @@ struct Held {
 }
 
 impl Held {
-    fn finish(self, continues: bool, quality: f32) -> Box<Captured> {
+    fn finish(self, continues: bool, quality: f32) -> Captured {
         let mut c = redact_frame(self.img, self.words, &self.app, &self.title, self.pid, self.time, quality);
         (c.ocr_ms, c.ocr_pixels, c.continues) = (self.ocr_ms, self.ocr_pixels, continues);
-        Box::new(c)
+        c
     }
 }
 
@@ -92,7 +92,7 @@ impl Held {
 #[derive(Default)]
 struct Holding {
     held: Option<Held>,
-    ready: Vec<Box<Captured>>,
+    ready: Vec<Captured>,
 }
 
 impl Holding {
@@ -102,12 +102,12 @@ impl Holding {
         if !continues {
             // A new run: the one before it is stored first, as it ended.
             self.release(quality);
-            return Tick::Captured(frame.finish(false, quality));
+            return Tick::Captured(Box::new(frame.finish(false, quality)));
         }
         frame.since = self.held.as_ref().map_or(frame.time, |h| h.since);
         if frame.time - frame.since >= HOLD_SECS {
             self.held = None;
-            return Tick::Captured(frame.finish(true, quality));
+            return Tick::Captured(Box::new(frame.finish(true, quality)));
         }
         self.held = Some(frame);
         Tick::Held
@@ -177,7 +177,7 @@ impl Recorder {
     }
 
     /// Frames to store now, oldest first, before the tick's own.
-    pub fn take_ready(&mut self) -> Vec<Box<Captured>> {
+    pub fn take_ready(&mut self) -> Vec<Captured> {
         std::mem::take(&mut self.holding.ready)
     }
 

@@ -62,7 +62,7 @@ pub fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: 
             let tick = off.is_none().then(|| recorder.tick(now));
             // Frames held back during typing go first: they came before this tick's.
             for c in recorder.take_ready() {
-                if tx.send(Msg::Frame(c)).is_err() {
+                if tx.send(Msg::Frame(Box::new(c))).is_err() {
                     return;
                 }
             }
@@ -92,7 +92,7 @@ pub fn spawn(engram: &Engram, dir: &Path, interval: f64, tx: Sender<Msg>, stop: 
         // Stopping: the typing run held back is stored too.
         recorder.release();
         for c in recorder.take_ready() {
-            let _ = tx.send(Msg::Frame(c));
+            let _ = tx.send(Msg::Frame(Box::new(c)));
         }
     })
     .expect("the capture thread starts")
