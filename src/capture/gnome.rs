@@ -125,10 +125,16 @@ impl Gnome {
     }
 
     fn stop(&self) {
-        if let Some(old) = self.cast.borrow_mut().take() {
-            drop(old.cast);
-            let _ = self.call::<()>(old.session.as_str(), SESSION, "Stop", &());
+        let old = self.cast.borrow_mut().take();
+        if let Some(old) = old {
+            self.end(old);
         }
+    }
+
+    /// Stops reading a cast, then has mutter stop it.
+    fn end(&self, c: WindowCast) {
+        drop(c.cast);
+        let _ = self.call::<()>(c.session.as_str(), SESSION, "Stop", &());
     }
 }
 
@@ -181,8 +187,7 @@ impl Backend for Gnome {
             };
             // mutter cast the window focused when asked: it is this one only if focus stayed.
             if self.a11y.focused().map(|w| w.id) != Some(window.id) {
-                drop(cast.cast);
-                let _ = self.call::<()>(cast.session.as_str(), SESSION, "Stop", &());
+                self.end(cast);
                 return Ok(None);
             }
             *self.cast.borrow_mut() = Some(cast);
