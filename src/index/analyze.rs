@@ -38,9 +38,35 @@ fn stemmer() -> &'static Stemmer {
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
 }
 
+/// Words folded lately, per thread: text repeats its words (Zipf), and folding and stemming a
+/// word was the largest part of indexing it. Emptied when full.
+const FOLDED_WORDS: usize = 50_000;
+
 /// Folds a word to its index form: compatibility-decomposed, marks dropped, lower-cased, stemmed.
 pub fn normalise_word(word: &str) -> String {
-    let folded: String = word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect();
+    thread_local! {
+        static FOLDED: std::cell::RefCell<std::collections::HashMap<String, String>> = Default::default();
+    }
+    FOLDED.with_borrow_mut(|known| {
+        if let Some(f) = known.get(word) {
+            return f.clone();
+        }
+        if known.len() >= FOLDED_WORDS {
+            known.clear();
+        }
+        let f = fold(word);
+        known.insert(word.to_string(), f.clone());
+        f
+    })
+}
+
+fn fold(word: &str) -> String {
+    // ASCII has nothing to decompose and no marks to drop.
+    let folded: String = if word.is_ascii() {
+        word.to_ascii_lowercase()
+    } else {
+        word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    };
     if folded.chars().all(|c| c.is_ascii_alphabetic()) {
         stemmer().stem(&folded).into_owned()
     } else {
@@ -221,6 +247,17 @@ mod tests {
     #[test]
     fn noise_words_are_dropped() {
         assert!(texts(&"x".repeat(100)).is_empty());
+    }
+
+    #[test]
+    fn a_word_folds_the_same_from_the_cache_and_without_it() {
+        for w in ["Running", "CAFÉ", "naïve", "ｆｕｌｌ", "Straße", "x2", "running"] {
+            let first = normalise_word(w);
+            assert_eq!(normalise_word(w), first, "{w}");
+            assert_eq!(fold(w), first, "{w}");
+        }
+        assert_eq!(normalise_word("Running"), "run");
+        assert_eq!(normalise_word("CAFÉ"), "cafe");
     }
 
     #[test]
