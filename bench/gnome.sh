@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# GNOME capture on a headless mutter (its own session bus, PipeWire and WirePlumber, as the
+# tests run it): how long from a GTK window with new text being started to that text being
+# found by search, the daemon grabbing every second, and what the daemon costs meanwhile. Each
+# trial closes the last window and starts a GTK window (tests/util/gtk_window.py) with a fresh
+# word; mutter gives it focus; `engram search` is polled every 0.1 s. The time includes GTK's
+# start-up, the new window cast over PipeWire and the wait for the next grab (up to 1 s).
+#
+# Usage: bench/gnome.sh [TRIALS, default 10, at most 20]
+# Needs: mutter pipewire wireplumber dbus python3-gi (scripts/test.sh installs them) and a
+# release build. As root, the session runs as the unprivileged user engram-wl (made if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trials=${1:-10}
+cargo build --release --locked >&2
+engram=${CARGO_TARGET_DIR:-$PWD/target}/release/engram
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+run=$work/run
+mkdir -m 700 "$run"
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+    id -u engram-wl >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin engram-wl
+    chown engram-wl: "$run"
+    as_user=(setpriv --reuid "$(id -u engram-wl)" --regid "$(id -g engram-wl)" --clear-groups)
+fi
+bus="unix:path=$run/bus"
+# In the background, and remembered to be stopped: the program itself, not a subshell.
+session_bg() {
+    "${as_user[@]}" env -i PATH="$PATH" HOME="$run" XDG_RUNTIME_DIR="$run" LANG=C.UTF-8 \
+        DBUS_SESSION_BUS_ADDRESS="$bus" WAYLAND_DISPLAY=wayland-0 "$@" >/dev/null 2>&1 &
+    pids+=($!)
+}
+# The session bus lets root in too, so a daemon run as root can talk to mutter.
+printf '<busconfig><include>/usr/share/dbus-1/session.conf</include><policy context="default"><allow user="root"/></policy></busconfig>\n' > "$work/bus.conf"
+session_bg dbus-daemon --config-file="$work/bus.conf" --nofork --address="$bus"
+for _ in $(seq 100); do [ -S "$run/bus" ] && break; sleep 0.1; done
+session_bg pipewire
+for _ in $(seq 100); do [ -S "$run/pipewire-0" ] && break; sleep 0.1; done
+session_bg wireplumber
+session_bg mutter --headless --virtual-monitor 1920x1080 --wayland --no-x11
+for _ in $(seq 300); do [ -S "$run/wayland-0" ] && break; sleep 0.1; done
+sleep 2
+# A headless seat has no keyboard, so no window would ever be active: mutter's remote-desktop
+# session gives it one.
+session_bg /usr/bin/python3 tests/util/gnome_keyboard.py
+sleep 2
+export XDG_RUNTIME_DIR=$run WAYLAND_DISPLAY=wayland-0 DBUS_SESSION_BUS_ADDRESS=$bus
+
+export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
+mkdir -p "$XDG_CONFIG_HOME/engram"
+printf '[screen]\nidle_minutes = 0\n' > "$XDG_CONFIG_HOME/engram/config.toml"
+$engram init >/dev/null
+$engram daemon --interval 1 2> "$work/daemon.log" &
+daemon=$!
+pids+=($daemon)
+for _ in $(seq 600); do grep -q '"ready": true' "$ENGRAM_DATA_DIR/daemon.json" 2>/dev/null && break; sleep 0.1; done
+sleep 2
+ticks=$(getconf CLK_TCK)
+cpu0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t0=$(date +%s.%N)
+
+words=(quokka numbat tapir okapi dugong pangolin axolotl kinkajou saola fossa margay tenrec
+    quoll bilby potoroo wallaroo gerenuk serval caracal binturong)
+: > "$work/latency"
+last=""
+for i in $(seq "$trials"); do
+    word="${words[$(( (i - 1) % ${#words[@]} ))]}"
+    [ -n "$last" ] && kill "$last" 2>/dev/null || true
+    echo "meeting notes: the $word report is due friday" > "$run/text-$i.txt"
+    chmod 644 "$run/text-$i.txt"
+    shown=$(date +%s.%N)
+    session_bg GDK_BACKEND=wayland /usr/bin/python3 tests/util/gtk_window.py bench-notes "Trial $i" "$run/text-$i.txt"
+    last=${pids[-1]}
+    until $engram search --json --mode keyword --kind screen "$word" | grep -q '"id"'; do sleep 0.1; done
+    found=$(date +%s.%N)
+    awk -v a="$shown" -v b="$found" 'BEGIN { printf "%.3f\n", b - a }' >> "$work/latency"
+done
+
+cpu1=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t1=$(date +%s.%N)
+hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$daemon/status")
+echo "backend: $($engram status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["daemon"]["backend"])')"
+sort -n "$work/latency" | awk -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v k="$ticks" -v hwm="$hwm" \
+    '{ v[NR] = $1 } END { printf "GNOME (mutter), %d trials: window started to searchable p50 %.2f s, max %.2f s; daemon CPU %.1f %% of a core, peak RSS %.0f MB\n",
+        NR, v[int((NR + 1) / 2)], v[NR], 100 * (c1 - c0) / k / (t1 - t0), hwm / 1024 }'
