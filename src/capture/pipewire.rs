@@ -16,6 +16,8 @@ use crate::extract::picture::Image;
 /// Frames a second asked of the compositor: capture looks once a second at most, and each
 /// frame is copied, so more would only cost CPU.
 const MAX_FPS: u32 = 4;
+/// Buffers in flight, fewest and most (mutter offers 2 to 16).
+const BUFFERS: (i32, i32) = (2, 3);
 
 /// The newest frame, still in the stream's byte order.
 #[derive(Default)]
@@ -181,6 +183,19 @@ fn crop_meta() -> Vec<u8> {
     spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
 }
 
+/// Asks for few buffers: each is a whole frame mapped into this process (8 MB at 1920×1080),
+/// and only the newest is read.
+fn few_buffers() -> Vec<u8> {
+    use spa::utils::{Choice, ChoiceEnum, ChoiceFlags};
+    let count = Choice(ChoiceFlags::empty(), ChoiceEnum::Range { default: BUFFERS.0, min: BUFFERS.0, max: BUFFERS.1 });
+    let obj = spa::pod::object!(
+        spa::utils::SpaTypes::ObjectParamBuffers,
+        spa::param::ParamType::Buffers,
+        spa::pod::Property::new(spa::sys::SPA_PARAM_BUFFERS_buffers, spa::pod::Value::Choice(spa::pod::ChoiceValue::Int(count))),
+    );
+    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
+}
+
 /// The formats asked for: 32-bit RGB in any byte order, any size, at most [`MAX_FPS`].
 fn formats() -> Vec<u8> {
     use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
@@ -268,8 +283,8 @@ fn run(node: u32, remote: Option<OwnedFd>, latest: Arc<Mutex<Latest>>, quit: pw:
                 l.order = byte_order(info.format());
                 (l.width, l.height) = (info.size().width, info.size().height);
             }
-            let meta = crop_meta();
-            let _ = stream.update_params(&mut [Pod::from_bytes(&meta).expect("the pod just serialised")]);
+            let (meta, buffers) = (crop_meta(), few_buffers());
+            let _ = stream.update_params(&mut [Pod::from_bytes(&meta).expect("the pod just serialised"), Pod::from_bytes(&buffers).expect("the pod just serialised")]);
         })
         .process(|stream, latest| {
             // SAFETY: every buffer taken here is handed back before returning, and read only
