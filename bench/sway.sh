@@ -10,22 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-10}
-cargo build --release --locked >&2
-engram=${CARGO_TARGET_DIR:-$PWD/target}/release/engram
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-run=$work/run
-mkdir -m 700 "$run"
-as_user=()
-if [ "$(id -u)" -eq 0 ]; then
-    id -u engram-wl >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin engram-wl
-    chown engram-wl: "$run"
-    as_user=(setpriv --reuid "$(id -u engram-wl)" --regid "$(id -g engram-wl)" --clear-groups)
-fi
+source bench/wayland-session.sh
 session() { "${as_user[@]}" env -i PATH="$PATH" HOME="$run" XDG_RUNTIME_DIR="$run" LANG=C.UTF-8 "$@"; }
 # In the background, and remembered to be stopped: the program itself, not a subshell.
 session_bg() {
@@ -38,15 +23,7 @@ for _ in $(seq 100); do ls "$run"/sway-ipc.* >/dev/null 2>&1 && ls "$run"/waylan
 export XDG_RUNTIME_DIR=$run WAYLAND_DISPLAY=$(basename "$(ls "$run"/wayland-? | head -1)") SWAYSOCK=$(ls "$run"/sway-ipc.* | head -1)
 wl() { session WAYLAND_DISPLAY="$WAYLAND_DISPLAY" SWAYSOCK="$SWAYSOCK" "$@"; }
 
-export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
-mkdir -p "$XDG_CONFIG_HOME/engram"
-printf '[screen]\nidle_minutes = 0\n' > "$XDG_CONFIG_HOME/engram/config.toml"
-$engram init >/dev/null
-$engram daemon --interval 1 2> "$work/daemon.log" &
-daemon=$!
-pids+=($daemon)
-for _ in $(seq 600); do grep -q '"ready": true' "$ENGRAM_DATA_DIR/daemon.json" 2>/dev/null && break; sleep 0.1; done
-sleep 2
+start_daemon
 ticks=$(getconf CLK_TCK)
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t0=$(date +%s.%N)
 

@@ -60,7 +60,7 @@ pub struct Said {
 
 type Node = (String, OwnedObjectPath);
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use zbus::blocking::Connection;
 use zbus::zvariant::{OwnedObjectPath, Value};
 
-use super::accessibility::Accessibility;
+use super::accessibility::{err, Accessibility};
 use super::pipewire::Cast;
 use super::{ActiveWindow, Activity, Backend, BackendError};
 use crate::extract::picture::{Image, Rect};
@@ -54,10 +54,6 @@ pub struct Gnome {
     cast: RefCell<Option<WindowCast>>,
     /// The last window that could not be cast, and when.
     failed: RefCell<Option<(u64, std::time::Instant)>>,
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 impl Gnome {

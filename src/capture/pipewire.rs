@@ -171,6 +171,11 @@ fn to_rgb(raw: &[u8], stride: usize, (x, y, width, height): (u32, u32, u32, u32)
     Image { width, height: (rgb.len() / 3 / width.max(1) as usize) as u32, rgb }
 }
 
+/// A parameter object as the bytes PipeWire reads.
+fn bytes(obj: spa::pod::Object) -> Vec<u8> {
+    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
+}
+
 /// Asks for the crop region with each buffer: where in the frame a window's picture is.
 fn crop_meta() -> Vec<u8> {
     let region = spa::pod::Value::Int(std::mem::size_of::<spa::sys::spa_meta_region>() as i32);
@@ -180,7 +185,7 @@ fn crop_meta() -> Vec<u8> {
         spa::pod::Property::new(spa::sys::SPA_PARAM_META_type, spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_META_VideoCrop))),
         spa::pod::Property::new(spa::sys::SPA_PARAM_META_size, region),
     );
-    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
+    bytes(obj)
 }
 
 /// Asks for few buffers: each is a whole frame mapped into this process (8 MB at 1920×1080),
@@ -193,7 +198,7 @@ fn few_buffers() -> Vec<u8> {
         spa::param::ParamType::Buffers,
         spa::pod::Property::new(spa::sys::SPA_PARAM_BUFFERS_buffers, spa::pod::Value::Choice(spa::pod::ChoiceValue::Int(count))),
     );
-    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
+    bytes(obj)
 }
 
 /// The formats asked for: 32-bit RGB in any byte order, any size, at most [`MAX_FPS`].
@@ -248,7 +253,7 @@ fn formats() -> Vec<u8> {
             Fraction { num: MAX_FPS, denom: 1 }
         ),
     );
-    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &spa::pod::Value::Object(obj)).expect("a fixed pod serialises").0.into_inner()
+    bytes(obj)
 }
 
 fn run(node: u32, remote: Option<OwnedFd>, latest: Arc<Mutex<Latest>>, quit: pw::channel::Receiver<()>, ready: &std::sync::mpsc::Sender<Result<(), String>>) -> Result<(), String> {
