@@ -1,4 +1,4 @@
-# Sourced by bench/sway.sh and bench/gnome.sh: a release build, a work directory removed at exit
+# Sourced by bench/sway.sh, bench/gnome.sh and bench/kde.sh: a release build, a work directory removed at exit
 # with every background program stopped, and a session directory ($run) owned by the
 # unprivileged user engram-wl (made if missing) when run as root, as the tests do; `as_user`
 # runs a command as that user.
@@ -19,11 +19,12 @@ if [ "$(id -u)" -eq 0 ]; then
     as_user=(setpriv --reuid "$(id -u engram-wl)" --regid "$(id -g engram-wl)" --clear-groups)
 fi
 
-# The daemon under test, on a fresh store, ready: its pid in $daemon.
+# The daemon under test, on a fresh store, ready: its pid in $daemon. $screen_settings adds
+# lines to the config's [screen] table.
 start_daemon() {
     export ENGRAM_DATA_DIR="$work/store" ENGRAM_PASSPHRASE=bench XDG_CONFIG_HOME="$work/xdg"
     mkdir -p "$XDG_CONFIG_HOME/engram"
-    printf '[screen]\nidle_minutes = 0\n' > "$XDG_CONFIG_HOME/engram/config.toml"
+    printf '[screen]\nidle_minutes = 0\n%s' "${screen_settings:-}" > "$XDG_CONFIG_HOME/engram/config.toml"
     $engram init >/dev/null
     $engram daemon --interval 1 2> "$work/daemon.log" &
     daemon=$!

@@ -3,6 +3,8 @@
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 apt_install() {
+    local flags=()
+    [ "${1:-}" = --no-install-recommends ] && { flags+=("$1"); shift; }
     local missing=()
     for pkg in "$@"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -16,7 +18,7 @@ apt_install() {
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     say "installing ${missing[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${flags[@]}" "${missing[@]}" >/dev/null
 }
 
 ensure_rust() {
@@ -57,6 +59,8 @@ ensure_test_display() {
     apt_install dbus at-spi2-core
     # GNOME capture: a headless mutter with PipeWire and its session manager.
     apt_install mutter pipewire wireplumber
+    # KDE capture: a headless KWin (its recommends are the rest of Plasma: 600 packages, not 137).
+    apt_install --no-install-recommends kwin-wayland
     command -v npm >/dev/null || apt_install npm
     if [ ! -d tests/web/node_modules/playwright-core ]; then
         say "installing playwright-core for the page test"

@@ -103,6 +103,10 @@ pub struct ScreenConfig {
     /// Turn the desktop's accessibility on when it is off (without it Firefox, Chromium and Qt
     /// apps expose no text). Off unless you say so: it is a session-wide setting.
     pub enable_accessibility: bool,
+    /// On KDE Plasma (Wayland), write the desktop file that names engram to KWin
+    /// (`~/.local/share/applications/engram-capture.desktop`), without which KWin shows it no
+    /// windows. Off unless you say so.
+    pub kwin_permission: bool,
     /// Screen memories older than this many days are deleted (0: keep forever).
     pub retention_days: u64,
     /// When screenshots take more than this many bytes, the oldest are deleted.
@@ -120,6 +124,7 @@ impl Default for ScreenConfig {
             webp_quality: 80.0,
             accessibility: true,
             enable_accessibility: false,
+            kwin_permission: false,
             retention_days: 90,
             max_bytes: 10 * 1024 * 1024 * 1024,
         }

@@ -35,7 +35,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 pub enum GnomeError {
     #[error("no session bus: {0}")]
     Bus(String),
-    #[error("this Wayland compositor offers no wlr-screencopy and is not GNOME's mutter (KDE and others cast through the desktop portal, not supported yet: see the README)")]
+    #[error("mutter is not on the session bus")]
     NotGnome,
     #[error("GNOME capture needs accessibility to know the focused window: {0}")]
     NoAccessibility(String),

@@ -4,7 +4,7 @@
 //!
 //! Screen capture reads a desktop through a [`Backend`] (X11 in `x11.rs`, wlroots Wayland
 //! compositors in `wayland.rs`, GNOME's mutter in `gnome.rs` with frames over PipeWire from
-//! `pipewire.rs`, chosen in `screen.rs`); recording, change
+//! `pipewire.rs`, KDE's KWin in `kde.rs`, chosen in `screen.rs`); recording, change
 //! detection, OCR and the gate (`screen.rs`, `frames.rs`, `privacy.rs`) are the same for every
 //! back end. The `capture` cargo feature builds the back ends and Tesseract's OCR; without it
 //! engram indexes files only.
@@ -15,6 +15,8 @@ pub mod files;
 pub mod frames;
 #[cfg(feature = "capture")]
 pub mod gnome;
+#[cfg(feature = "capture")]
+pub mod kde;
 #[cfg(feature = "capture")]
 pub mod pipewire;
 pub mod privacy;

@@ -9,6 +9,7 @@
 
 use super::accessibility::{Accessibility, Said};
 use super::gnome::{Gnome, GnomeError};
+use super::kde::{Kde, KdeError};
 use super::frames::{self, LumaGrid};
 use super::privacy::{self, redact_frame, Gate, WindowFacts};
 use super::wayland::{Wayland, WaylandError};
@@ -45,6 +46,8 @@ pub enum CaptureError {
     Wayland(#[from] WaylandError),
     #[error(transparent)]
     Gnome(#[from] GnomeError),
+    #[error(transparent)]
+    Kde(#[from] KdeError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -148,7 +151,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(cfg: &ScreenConfig, privacy: &PrivacyConfig) -> Result<Recorder, CaptureError> {
-        let (display, why) = connect(cfg.enable_accessibility)?;
+        let (display, why) = connect(cfg)?;
         let gate = Gate::new(privacy)?;
         let ocr = Ocr::new(&cfg.ocr_languages, cfg.min_confidence)?;
         let accessibility = match cfg.accessibility {
@@ -283,12 +286,16 @@ fn read_rest(ocr: &mut Ocr, img: &Image, said: Said) -> Result<(Vec<Word>, u64),
 
 /// The session's own display: a Wayland session is read through Wayland, even when it also runs
 /// XWayland (whose X server sees only the few windows of X11 apps); an X session through X11.
-/// GNOME's mutter offers no wlr-screencopy: it casts windows over PipeWire instead.
-fn connect(enable_accessibility: bool) -> Result<(Box<dyn Backend>, &'static str), CaptureError> {
+/// GNOME's mutter and KDE's KWin offer no wlr-screencopy: each has a service of its own.
+fn connect(cfg: &ScreenConfig) -> Result<(Box<dyn Backend>, &'static str), CaptureError> {
     if std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty()) {
         return match Wayland::connect() {
             Ok(w) => Ok((Box::new(w), "as WAYLAND_DISPLAY is set")),
-            Err(WaylandError::NoScreencopy) => Ok((Box::new(Gnome::connect(enable_accessibility)?), "as WAYLAND_DISPLAY is set and mutter casts windows")),
+            Err(WaylandError::NoScreencopy) => match Gnome::connect(cfg.enable_accessibility) {
+                Ok(g) => Ok((Box::new(g), "as WAYLAND_DISPLAY is set and mutter casts windows")),
+                Err(GnomeError::NotGnome) => Ok((Box::new(Kde::connect(cfg.kwin_permission)?), "as WAYLAND_DISPLAY is set and KWin draws windows")),
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         };
     }

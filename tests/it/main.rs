@@ -17,6 +17,7 @@ mod extract;
 mod formats;
 mod gate;
 mod gnome;
+mod kde;
 mod hardening;
 mod ingest;
 mod llm;

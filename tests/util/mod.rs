@@ -3,6 +3,7 @@
 
 pub mod dbus;
 pub mod gnome;
+pub mod kde;
 pub mod wayland;
 pub mod x11;
 
