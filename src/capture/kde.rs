@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use wayland_client::globals::{registry_queue_init, GlobalListContents};
 use wayland_client::protocol::{wl_registry, wl_seat};
-use wayland_client::{delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle};
-use wayland_protocols::ext::idle_notify::v1::client::{ext_idle_notification_v1 as idle, ext_idle_notifier_v1 as idle_notifier};
+use wayland_client::{delegate_dispatch, delegate_noop, Connection, Dispatch, EventQueue, Proxy, QueueHandle};
+use wayland_protocols::ext::idle_notify::v1::client::{ext_idle_notification_v1 as idle_notice, ext_idle_notifier_v1 as idle_notifier};
 use wayland_protocols_plasma::plasma_window_management::client::{org_kde_plasma_window as window, org_kde_plasma_window_management as windows};
 use zbus::zvariant::{Fd, OwnedValue, Value};
 
 use super::accessibility::err;
+use super::idle::{Idle, Since};
 use super::{ActiveWindow, Activity, Backend, BackendError};
 use crate::extract::picture::{Image, Rect};
 
@@ -33,8 +34,6 @@ const WINDOW_LIST: &str = "org_kde_plasma_window_management";
 const WITH_UUID: u32 = 13;
 const ACTIVE: u32 = 0x1;
 const MINIMIZED: u32 = 0x2;
-/// Idle is told once this long has passed without input; the idle time grows from there.
-const IDLE_NOTICE_MS: u32 = 60_000;
 /// How long KWin may take to draw a window and send it.
 const SHOT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long KWin may take to notice a desktop file engram has just written.
@@ -69,8 +68,6 @@ struct Window {
 #[derive(Default)]
 struct State {
     windows: HashMap<u32, Window>,
-    /// When the compositor said the user went idle, if not back since.
-    idle_since: Option<Instant>,
 }
 
 pub struct Kde {
@@ -78,8 +75,9 @@ pub struct Kde {
     queue: RefCell<EventQueue<State>>,
     state: RefCell<State>,
     bus: zbus::blocking::Connection,
-    /// Objects kept alive so their events keep coming.
-    _keep: (windows::OrgKdePlasmaWindowManagement, Option<idle::ExtIdleNotificationV1>),
+    /// Kept alive so its events keep coming.
+    _list: windows::OrgKdePlasmaWindowManagement,
+    idle: Option<Idle>,
     /// Device pixels per logical pixel, learnt from KWin's screenshots.
     scale: Cell<f64>,
     /// The window being recorded, by KWin's uuid.
@@ -139,9 +137,7 @@ impl Kde {
             };
         };
         // Idle time, where KWin tells it (Plasma 5.27 and later).
-        let seat = globals.bind::<wl_seat::WlSeat, _, _>(&qh, 1..=1, ()).ok();
-        let notifier = globals.bind::<idle_notifier::ExtIdleNotifierV1, _, _>(&qh, 1..=1, ()).ok();
-        let notice = seat.zip(notifier).map(|(seat, n)| n.get_idle_notification(IDLE_NOTICE_MS, &seat, &qh, ()));
+        let idle = Idle::bind(&globals, &qh);
         let mut state = State::default();
         // The windows, then their titles, apps and states.
         for _ in 0..2 {
@@ -152,7 +148,8 @@ impl Kde {
             queue: RefCell::new(queue),
             state: RefCell::new(state),
             bus: bus.clone(),
-            _keep: (list, notice),
+            _list: list,
+            idle,
             scale: Cell::new(1.0),
             focused: RefCell::new(None),
         }))
@@ -203,7 +200,7 @@ impl Backend for Kde {
             .ok()
             .and_then(|r| r.body().deserialize::<bool>().ok())
             .unwrap_or(false);
-        let idle_ms = self.state.borrow().idle_since.map_or(0, |t| (IDLE_NOTICE_MS as u128 + t.elapsed().as_millis()).min(u32::MAX as u128) as u32);
+        let idle_ms = self.idle.as_ref().map_or(0, Idle::idle_ms);
         Ok(Some(Activity { saver_on, idle_ms }))
     }
 
@@ -342,17 +339,8 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
 }
 
 delegate_noop!(State: ignore wl_seat::WlSeat);
-delegate_noop!(State: ignore idle_notifier::ExtIdleNotifierV1);
-
-impl Dispatch<idle::ExtIdleNotificationV1, ()> for State {
-    fn event(state: &mut Self, _: &idle::ExtIdleNotificationV1, event: idle::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
-        match event {
-            idle::Event::Idled => state.idle_since = Some(Instant::now()),
-            idle::Event::Resumed => state.idle_since = None,
-            _ => {}
-        }
-    }
-}
+delegate_noop!(State: idle_notifier::ExtIdleNotifierV1);
+delegate_dispatch!(State: [idle_notice::ExtIdleNotificationV1: std::sync::Arc<Since>] => Idle);
 
 impl Dispatch<windows::OrgKdePlasmaWindowManagement, ()> for State {
     fn event(state: &mut Self, list: &windows::OrgKdePlasmaWindowManagement, event: windows::Event, _: &(), _: &Connection, qh: &QueueHandle<Self>) {

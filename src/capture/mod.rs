@@ -16,6 +16,8 @@ pub mod frames;
 #[cfg(feature = "capture")]
 pub mod gnome;
 #[cfg(feature = "capture")]
+pub mod idle;
+#[cfg(feature = "capture")]
 pub mod kde;
 #[cfg(feature = "capture")]
 pub mod pipewire;

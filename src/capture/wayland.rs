@@ -13,10 +13,13 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use wayland_client::globals::{registry_queue_init, GlobalListContents};
 use wayland_client::protocol::{wl_buffer, wl_output, wl_registry, wl_shm, wl_shm_pool};
-use wayland_client::{delegate_noop, event_created_child, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum};
+use wayland_client::protocol::wl_seat;
+use wayland_client::{delegate_dispatch, delegate_noop, event_created_child, Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum};
+use wayland_protocols::ext::idle_notify::v1::client::{ext_idle_notification_v1 as idle_notice, ext_idle_notifier_v1 as idle_notifier};
 use wayland_protocols_wlr::foreign_toplevel::v1::client::{zwlr_foreign_toplevel_handle_v1 as toplevel, zwlr_foreign_toplevel_manager_v1 as toplevels};
 use wayland_protocols_wlr::screencopy::v1::client::{zwlr_screencopy_frame_v1 as frame, zwlr_screencopy_manager_v1 as screencopy};
 
+use super::idle::{Idle, Since};
 use super::sway::Sway;
 use super::x11::clip;
 use super::{ActiveWindow, Activity, Backend, BackendError};
@@ -96,6 +99,7 @@ pub struct Wayland {
     outputs: Vec<wl_output::WlOutput>,
     has_toplevels: bool,
     sway: Option<Sway>,
+    idle: Option<Idle>,
 }
 
 impl Wayland {
@@ -117,13 +121,14 @@ impl Wayland {
             .map(|g| globals.registry().bind::<wl_output::WlOutput, _, _>(g.name, g.version.min(3), &qh, g.name))
             .collect();
         let has_toplevels = globals.bind::<toplevels::ZwlrForeignToplevelManagerV1, _, _>(&qh, 1..=3, ()).is_ok();
+        let idle = Idle::bind(&globals, &qh);
         let mut state = State::default();
         // Two round trips: the first brings the outputs' and toplevels' objects, the second
         // their properties.
         queue.roundtrip(&mut state).map_err(protocol)?;
         queue.roundtrip(&mut state).map_err(protocol)?;
         let sway = Sway::connect();
-        Ok(Wayland { _conn: conn, queue: RefCell::new(queue), state: RefCell::new(state), shm, screencopy, outputs, has_toplevels, sway })
+        Ok(Wayland { _conn: conn, queue: RefCell::new(queue), state: RefCell::new(state), shm, screencopy, outputs, has_toplevels, sway, idle })
     }
 
     fn sync(&self) -> Result<(), WaylandError> {
@@ -319,11 +324,13 @@ impl Backend for Wayland {
         format!("Wayland (wlr-screencopy; {windows})")
     }
 
-    /// Idle time and locking are not told to clients of a wlroots compositor before
-    /// ext-idle-notify, which sway 1.7 lacks; a locked session has no activated window, so
-    /// nothing is kept while locked.
+    /// Idle time where the compositor offers ext-idle-notify (sway 1.8 and later, Hyprland,
+    /// river); no wlroots compositor tells clients it is locked, but a locked session has no
+    /// activated window, so nothing is kept while locked.
     fn activity(&self) -> Result<Option<Activity>, BackendError> {
-        Ok(None)
+        let Some(idle) = &self.idle else { return Ok(None) };
+        self.sync()?;
+        Ok(Some(Activity { saver_on: false, idle_ms: idle.idle_ms() }))
     }
 
     fn active_window(&self) -> Result<Option<ActiveWindow>, BackendError> {
@@ -425,6 +432,9 @@ delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: screencopy::ZwlrScreencopyManagerV1);
+delegate_noop!(State: ignore wl_seat::WlSeat);
+delegate_noop!(State: idle_notifier::ExtIdleNotifierV1);
+delegate_dispatch!(State: [idle_notice::ExtIdleNotificationV1: std::sync::Arc<Since>] => Idle);
 
 #[cfg(test)]
 mod tests {
