@@ -146,24 +146,35 @@ impl Accessibility {
         None
     }
 
-    /// The accessible top-level of `window`: a frame of its process that is active, or that
-    /// bears its title.
+    /// The accessible top-level of `window`: a frame of its process that is active, else one
+    /// that bears its title, else one of its process whose title begins with it (Chromium's
+    /// private windows add "(Incognito)" there). A window focused as it opened may never be
+    /// told it is active.
     fn find(&self, window: &ActiveWindow) -> Option<Node> {
         let root: Node = ("org.a11y.atspi.Registry".into(), OwnedObjectPath::try_from("/org/a11y/atspi/accessible/root").ok()?);
         let apps = self.children(&root);
-        let mut titled = None;
+        let (mut titled, mut extended) = (None, None);
         for app in apps.iter().filter(|a| window.pid.is_none() || self.pid(&a.0) == window.pid) {
             for frame in self.children(app) {
-                let named = self.name(&frame) == window.title;
+                let name = self.name(&frame);
+                let named = name == window.title;
                 if self.has_state(&frame, ACTIVE) && (named || window.pid.is_some()) {
                     return Some(frame);
                 }
                 if named && titled.is_none() {
                     titled = Some(frame);
+                } else if window.pid.is_some() && !window.title.is_empty() && extended.is_none() && name.starts_with(&window.title) {
+                    extended = Some(frame);
                 }
             }
         }
-        titled
+        titled.or(extended)
+    }
+
+    /// The window's title as it tells accessibility, which may say more than the one the
+    /// display knows: Chromium's private window adds "(Incognito)" only here.
+    pub fn title(&self, window: &ActiveWindow) -> Option<String> {
+        self.find(window).map(|frame| self.name(&frame))
     }
 
     /// The address a browser window shows in its address bar: an entry named as one.

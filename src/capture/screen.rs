@@ -8,13 +8,13 @@
 //! focused window is never in a stored picture.
 
 use super::accessibility::{Accessibility, Said};
+use super::frames::{self, LumaGrid};
 use super::gnome::{Gnome, GnomeError};
 use super::kde::{Kde, KdeError};
-use super::frames::{self, LumaGrid};
 use super::privacy::{self, redact_frame, Gate, WindowFacts};
 use super::wayland::{Wayland, WaylandError};
 use super::x11::{Display, X11Error};
-use super::{Backend, BackendError, Captured, Tick};
+use super::{ActiveWindow, Backend, BackendError, Captured, Tick};
 use crate::config::{PrivacyConfig, ScreenConfig};
 use crate::extract::ocr::{Ocr, OcrError, Word};
 use crate::extract::picture::{Image, Rect};
@@ -147,6 +147,8 @@ pub struct Recorder {
     cfg: ScreenConfig,
     last: Option<Last>,
     holding: Holding,
+    /// The last window whose accessible title the gate passed: its id and displayed title.
+    passed: Option<(u64, String)>,
 }
 
 impl Recorder {
@@ -158,7 +160,7 @@ impl Recorder {
             true => Accessibility::connect(cfg.enable_accessibility),
             false => Err("off in the settings".into()),
         };
-        Ok(Recorder { display, why, accessibility, ocr, gate, cfg: cfg.clone(), last: None, holding: Holding::default() })
+        Ok(Recorder { display, why, accessibility, ocr, gate, cfg: cfg.clone(), last: None, holding: Holding::default(), passed: None })
     }
 
     /// Which back end records and why, and whether windows' own text is read, for the log and
@@ -189,6 +191,24 @@ impl Recorder {
         self.holding.release(self.cfg.webp_quality);
     }
 
+    /// Why the window's title as it tells accessibility excludes it, when the display's title
+    /// did not (Chromium names its private windows there only). Asked again when the window or
+    /// its title changes; a window accessibility cannot find yet is asked again next time.
+    fn accessible_title_excludes(&mut self, window: &ActiveWindow, facts: WindowFacts) -> Option<String> {
+        let Ok(a) = &self.accessibility else { return None };
+        if self.passed.as_ref().is_some_and(|(id, title)| *id == window.id && *title == window.title) {
+            return None;
+        }
+        let said = a.title(window)?;
+        if said != window.title {
+            if let Some(why) = self.gate.excludes(WindowFacts { title: &said, ..facts }) {
+                return Some(why);
+            }
+        }
+        self.passed = Some((window.id, window.title.clone()));
+        None
+    }
+
     fn look(&mut self, now: i64) -> Result<Tick, CaptureError> {
         if let Some(a) = self.display.activity()? {
             if a.saver_on {
@@ -202,6 +222,9 @@ impl Recorder {
         let Some(area) = window.rect else { return Ok(Tick::NoWindow) };
         let facts = WindowFacts { app: &window.app, instance: &window.instance, title: &window.title, exe: window.exe.as_deref() };
         if let Some(why) = self.gate.excludes(facts) {
+            return Ok(Tick::Excluded(why));
+        }
+        if let Some(why) = self.accessible_title_excludes(&window, facts) {
             return Ok(Tick::Excluded(why));
         }
         // A browser says which site it shows: an excluded one is known before any pixel is read.

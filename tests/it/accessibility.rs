@@ -1,7 +1,8 @@
 //! Windows' own text through accessibility (AT-SPI2): a GTK window on a real X server, with its
 //! own session and accessibility buses, is stored with exactly the text it shows, Chinese
 //! included, and OCR never runs on it; a browser-like window showing an excluded site in its
-//! address bar is never recorded, whatever its title.
+//! address bar is never recorded, whatever its title; a Chromium private window, whose title on
+//! the display does not say so, is known by the title it gives accessibility.
 
 use std::time::Duration;
 
@@ -49,4 +50,27 @@ fn a_site_excluded_by_domain_is_known_by_the_address_bar_not_the_title() {
     wait_for(Duration::from_secs(60), "the other site", || e.hits("koala").into_iter().next());
     d.stop();
     assert!(e.hits("wombatsavings").is_empty(), "the excluded site's page was stored");
+}
+
+#[test]
+fn a_chromium_private_window_is_known_by_its_accessible_title() {
+    let bus = SessionBus::start();
+    bus.enable_accessibility();
+    let mut x = X::start();
+    let e = Engram::init();
+    let profile = e.folder("chromium");
+    // Chromium's private window is titled "Ledger - Chromium" on X, as any window: only the
+    // title it gives accessibility adds "(Incognito)".
+    let secret = "data:text/html,<title>Ledger</title><h1>Private ledger numbatledger</h1>";
+    x.chromium(&bus.env(), &profile, &["--incognito", "--force-renderer-accessibility"], "Ledger", secret);
+    let mut env = bus.env();
+    env.push(("DISPLAY".into(), x.display.clone()));
+    let d = Daemon::start_in(&e, &env, &["--interval", "1"]);
+    wait_for(Duration::from_secs(60), "the private window to be excluded", || (e.frames_excluded() >= 3).then_some(()));
+    // An ordinary window of the same browser is recorded.
+    let page = "data:text/html,<title>Koalas</title><h1>Koala numbers up this spring</h1>";
+    x.chromium(&bus.env(), &profile, &["--new-window", "--force-renderer-accessibility"], "Koalas", page);
+    wait_for(Duration::from_secs(60), "the ordinary window", || e.hits("koala").into_iter().next());
+    d.stop();
+    assert!(e.hits("numbatledger").is_empty(), "the private window's page was stored");
 }

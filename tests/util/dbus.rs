@@ -29,6 +29,18 @@ impl SessionBus {
         SessionBus { address: address.trim().to_string(), runtime, daemon }
     }
 
+    /// Turns accessibility on for the session, as a screen reader or the desktop's settings do
+    /// (Chromium exposes its windows only when it is on as it starts).
+    pub fn enable_accessibility(&self) {
+        let status = Command::new("dbus-send")
+            .args(["--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus", "org.freedesktop.DBus.Properties.Set", "string:org.a11y.Status", "string:IsEnabled", "variant:boolean:true"])
+            .envs(self.env())
+            .stdout(Stdio::null())
+            .status()
+            .expect("dbus-send comes with dbus");
+        assert!(status.success(), "could not turn accessibility on (at-spi2-core installed?)");
+    }
+
     /// What a program on this bus needs.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

@@ -144,6 +144,35 @@ impl X {
         self.activate(title);
     }
 
+    /// Debian's Chromium showing `page` (a data: URL whose <title> is `title`) in a new window
+    /// of the browser using `profile`, with `flags` (`--incognito`), brought to the front once
+    /// mapped. Its window's title is `TITLE - Chromium`.
+    pub fn chromium(&mut self, env: &[(String, String)], profile: &std::path::Path, flags: &[&str], title: &str, page: &str) {
+        let child = Command::new("chromium")
+            .args(["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(flags)
+            .arg(page)
+            .env("DISPLAY", &self.display)
+            .env("HOME", profile)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromium is not installed: scripts/test.sh installs it");
+        self.windows.push(child);
+        let name = format!("{title} - Chromium");
+        let status = Command::new("timeout")
+            .args(["60", "xdotool", "search", "--sync", "--name", &format!("^{}$", regex_escape(&name))])
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "Chromium's window {name:?} did not map within 60 s");
+        std::thread::sleep(Duration::from_millis(500));
+        self.activate(&name);
+    }
+
     pub fn activate(&self, title: &str) {
         let status = Command::new("xdotool")
             .env("DISPLAY", &self.display)
