@@ -37,21 +37,7 @@ screen_settings=$'kwin_permission = true\n' start_daemon
 ticks=$(getconf CLK_TCK)
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t0=$(date +%s.%N)
 
-words=(quokka numbat tapir okapi dugong pangolin axolotl kinkajou saola fossa margay tenrec
-    quoll bilby potoroo wallaroo gerenuk serval caracal binturong)
-: > "$work/latency"
-last=""
-for i in $(seq "$trials"); do
-    word="${words[$(( (i - 1) % ${#words[@]} ))]}"
-    [ -n "$last" ] && kill "$last" 2>/dev/null || true
-    echo "meeting notes: the $word report is due friday" > "$run/text-$i.txt"
-    shown=$(date +%s.%N)
-    session_bg GDK_BACKEND=wayland /usr/bin/python3 tests/util/gtk_window.py bench-notes "Trial $i" "$run/text-$i.txt"
-    last=${pids[-1]}
-    until $engram search --json --mode keyword --kind screen "$word" | grep -q '"id"'; do sleep 0.1; done
-    found=$(date +%s.%N)
-    awk -v a="$shown" -v b="$found" 'BEGIN { printf "%.3f\n", b - a }' >> "$work/latency"
-done
+gtk_trials "$trials"
 
 cpu1=$(awk '{ print $14 + $15 }' "/proc/$daemon/stat"); t1=$(date +%s.%N)
 # Then the last window left alone for 30 s: KWin draws it for every grab, and engram finds the

@@ -32,3 +32,25 @@ start_daemon() {
     for _ in $(seq 600); do grep -q '"ready": true' "$ENGRAM_DATA_DIR/daemon.json" 2>/dev/null && break; sleep 0.1; done
     sleep 2
 }
+
+# N trials: each closes the last window and starts a GTK window (tests/util/gtk_window.py) with a
+# fresh word through the caller's `session_bg`, then polls `engram search` every 0.1 s; the
+# seconds from start to found, one a line, go to $work/latency.
+gtk_trials() {
+    local words=(quokka numbat tapir okapi dugong pangolin axolotl kinkajou saola fossa margay
+        tenrec quoll bilby potoroo wallaroo gerenuk serval caracal binturong)
+    local i word shown found last=""
+    : > "$work/latency"
+    for i in $(seq "$1"); do
+        word="${words[$(( (i - 1) % ${#words[@]} ))]}"
+        [ -n "$last" ] && kill "$last" 2>/dev/null || true
+        echo "meeting notes: the $word report is due friday" > "$run/text-$i.txt"
+        chmod 644 "$run/text-$i.txt"
+        shown=$(date +%s.%N)
+        session_bg GDK_BACKEND=wayland /usr/bin/python3 tests/util/gtk_window.py bench-notes "Trial $i" "$run/text-$i.txt"
+        last=${pids[-1]}
+        until $engram search --json --mode keyword --kind screen "$word" | grep -q '"id"'; do sleep 0.1; done
+        found=$(date +%s.%N)
+        awk -v a="$shown" -v b="$found" 'BEGIN { printf "%.3f\n", b - a }' >> "$work/latency"
+    done
+}

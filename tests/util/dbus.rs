@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 pub struct SessionBus {
@@ -15,18 +16,10 @@ pub struct SessionBus {
 impl SessionBus {
     pub fn start() -> SessionBus {
         let runtime = tempfile::Builder::new().prefix("engram-bus-").tempdir().unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", runtime.path().display()))
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .env("HOME", runtime.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon is not installed (Debian package dbus)");
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).unwrap();
-        SessionBus { address: address.trim().to_string(), runtime, daemon }
+        let mut cmd = Command::new("dbus-daemon");
+        cmd.arg("--session").env("XDG_RUNTIME_DIR", runtime.path()).env("HOME", runtime.path());
+        let (daemon, address) = spawn_bus(cmd, runtime.path());
+        SessionBus { address, runtime, daemon }
     }
 
     /// Turns accessibility on for the session, as a screen reader or the desktop's settings do
@@ -55,4 +48,25 @@ impl Drop for SessionBus {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }
+}
+
+/// Starts `dbus_daemon` (a `dbus-daemon` command with its configuration chosen) listening in
+/// `dir`, and returns it with its address.
+pub fn spawn_bus(mut dbus_daemon: Command, dir: &Path) -> (Child, String) {
+    dbus_daemon.args(["--nofork", "--print-address=1"]).arg(format!("--address=unix:path={}/bus", dir.display())).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut bus = dbus_daemon.spawn().expect("dbus-daemon is not installed (Debian package dbus)");
+    let mut address = String::new();
+    BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
+    (bus, address.trim().to_string())
+}
+
+/// Whether a program owns `name` on the bus at `address`.
+pub fn has_name(address: &str, name: &str) -> bool {
+    let out = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
+        .arg(format!("string:{name}"))
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .output()
+        .expect("dbus-send comes with dbus");
+    String::from_utf8_lossy(&out.stdout).contains("boolean true")
 }

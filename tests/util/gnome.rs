@@ -6,10 +6,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::dbus::{has_name, spawn_bus};
 use super::wayland::{as_user, text_file, user};
+use super::Processes;
 use super::x11::wait_for;
 
 pub struct Gnome {
@@ -17,7 +19,7 @@ pub struct Gnome {
     pub bus: String,
     ids: Option<(u32, u32)>,
     /// The bus, PipeWire, WirePlumber, mutter, its keyboard, then the windows: stopped in reverse.
-    children: Vec<Child>,
+    children: Processes,
 }
 
 impl Gnome {
@@ -29,17 +31,11 @@ impl Gnome {
         }
         let config = runtime.path().join("bus.conf");
         std::fs::write(&config, "<busconfig><include>/usr/share/dbus-1/session.conf</include><policy context=\"default\"><allow user=\"root\"/></policy></busconfig>\n").unwrap();
-        let mut g = Gnome { runtime, bus: String::new(), ids, children: Vec::new() };
+        let mut g = Gnome { runtime, bus: String::new(), ids, children: Processes::default() };
         let mut bus = g.as_user("dbus-daemon");
-        bus.arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", g.runtime.path().display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut bus = bus.spawn().expect("dbus-daemon is not installed (Debian package dbus)");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
-        g.bus = address.trim().to_string();
+        bus.arg(format!("--config-file={}", config.display()));
+        let (bus, address) = spawn_bus(bus, g.runtime.path());
+        g.bus = address;
         g.children.push(bus);
         g.spawn("pipewire", &[], "pipewire is not installed: scripts/test.sh installs it");
         wait_for(Duration::from_secs(20), "PipeWire to start", || g.runtime.path().join("pipewire-0").exists().then_some(()));
@@ -71,13 +67,7 @@ impl Gnome {
     }
 
     fn has_name(&self, name: &str) -> bool {
-        let out = Command::new("dbus-send")
-            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
-            .arg(format!("string:{name}"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
-            .output()
-            .expect("dbus-send comes with dbus");
-        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+        has_name(&self.bus, name)
     }
 
     /// What a daemon needs to record this session.
@@ -103,19 +93,6 @@ impl Gnome {
 
     /// Closes the newest window, so focus goes back to the one before.
     pub fn close_last(&mut self) {
-        if let Some(mut w) = self.children.pop() {
-            let _ = w.kill();
-            let _ = w.wait();
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-impl Drop for Gnome {
-    fn drop(&mut self) {
-        while let Some(mut c) = self.children.pop() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.children.close_last();
     }
 }

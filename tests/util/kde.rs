@@ -4,33 +4,29 @@
 //! engram may see.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::dbus::{has_name, spawn_bus};
 use super::x11::wait_for;
+use super::Processes;
 
 pub struct Kde {
     pub runtime: tempfile::TempDir,
     pub bus: String,
     /// The bus, KWin, then the windows: stopped in reverse.
-    children: Vec<Child>,
+    children: Processes,
 }
 
 impl Kde {
     pub fn start() -> Kde {
         let runtime = tempfile::Builder::new().prefix("engram-kde-").tempdir().unwrap();
-        let mut k = Kde { runtime, bus: String::new(), children: Vec::new() };
+        let mut k = Kde { runtime, bus: String::new(), children: Processes::default() };
         let mut bus = k.command("dbus-daemon");
-        bus.args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={}/bus", k.runtime.path().display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut bus = bus.spawn().expect("dbus-daemon is not installed (Debian package dbus)");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
-        k.bus = address.trim().to_string();
+        bus.arg("--session");
+        let (bus, address) = spawn_bus(bus, k.runtime.path());
+        k.bus = address;
         k.children.push(bus);
         // Debian's kwin_wayland carries a file capability (CAP_SYS_RESOURCE) that a container may
         // refuse to grant: a plain copy runs anywhere and needs none.
@@ -67,13 +63,7 @@ impl Kde {
     }
 
     fn has_name(&self, name: &str) -> bool {
-        let out = Command::new("dbus-send")
-            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
-            .arg(format!("string:{name}"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
-            .output()
-            .expect("dbus-send comes with dbus");
-        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+        has_name(&self.bus, name)
     }
 
     /// What a daemon needs to record this session (its desktop file goes where KWin looks).
@@ -109,19 +99,6 @@ impl Kde {
 
     /// Closes the newest window, so focus goes back to the one before.
     pub fn close_last(&mut self) {
-        if let Some(mut w) = self.children.pop() {
-            let _ = w.kill();
-            let _ = w.wait();
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-impl Drop for Kde {
-    fn drop(&mut self) {
-        while let Some(mut c) = self.children.pop() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.children.close_last();
     }
 }

@@ -8,6 +8,7 @@ pub mod wayland;
 pub mod x11;
 
 use std::collections::BTreeMap;
+use std::process::Child;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -210,4 +211,36 @@ pub fn encodings(s: &str) -> Vec<Vec<u8>> {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A test session's programs, stopped newest first when dropped.
+#[derive(Default)]
+pub struct Processes(Vec<Child>);
+
+impl Processes {
+    pub fn push(&mut self, child: Child) {
+        self.0.push(child);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Stops the newest (a window: focus goes back to the one before).
+    pub fn close_last(&mut self) {
+        if let Some(mut c) = self.0.pop() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        while let Some(mut c) = self.0.pop() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
