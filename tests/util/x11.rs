@@ -157,18 +157,20 @@ impl X {
             .env("HOME", profile)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(profile.join("chromium.log")).unwrap())
             .spawn()
             .expect("chromium is not installed: scripts/test.sh installs it");
         self.windows.push(child);
         let name = format!("{title} - Chromium");
         let status = Command::new("timeout")
-            .args(["60", "xdotool", "search", "--sync", "--name", &format!("^{}$", regex_escape(&name))])
+            .args(["120", "xdotool", "search", "--sync", "--name", &format!("^{}$", regex_escape(&name))])
             .env("DISPLAY", &self.display)
             .stdout(Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success(), "Chromium's window {name:?} did not map within 60 s");
+        let log = std::fs::read_to_string(profile.join("chromium.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        assert!(status.success(), "Chromium's window {name:?} did not map within 120 s; it said:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         std::thread::sleep(Duration::from_millis(500));
         self.activate(&name);
     }
