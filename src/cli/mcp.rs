@@ -50,10 +50,13 @@ impl ServerHandler for Handler {
     }
 }
 
+/// One agent on stdio: one reader, so a search is not kept waiting behind a question.
+const MCP_READERS: usize = 1;
+
 /// Serves MCP on stdin/stdout (the official Rust SDK, rmcp, does the protocol) until the
 /// client closes stdin. `open` unlocks the store on the thread that will own it.
 pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static) -> Result<(), Error> {
-    let (store, (mcp, ask)) = worker::spawn(open, |e| (e.config().mcp.clone(), e.config().ask.clone()))?;
+    let (store, (mcp, ask)) = worker::spawn(open, |e| (e.config().mcp.clone(), e.config().ask.clone()), MCP_READERS)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,6 +9,7 @@
 //! batch and truncate at 256 word pieces, as sentence-transformers does, and sort inputs by length
 //! so short texts are not padded to long ones when batching.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -47,6 +48,17 @@ pub enum EmbedError {
     /// An earlier load failed; its message, as it was.
     #[error("{0}")]
     Unavailable(String),
+}
+
+thread_local! {
+    /// Whether this thread's embeddings may spread over every core (the default), or keep to
+    /// one because other requests want the other cores (a reader of `engram serve` under load).
+    static SPREAD: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Lets this thread's embeddings use every core (`true`) or one.
+pub fn spread_over_cores(spread: bool) {
+    SPREAD.with(|s| s.set(spread));
 }
 
 pub struct Embedder {
@@ -251,9 +263,11 @@ impl Embedder {
                 done
             })
         };
-        let workers = self.workers.len().min(batches.len());
+        let spread = SPREAD.with(Cell::get);
+        let workers = if spread { self.workers.len().min(batches.len()) } else { 1 };
         let parts = if workers <= 1 {
-            vec![work(self.wide.as_ref().unwrap_or(&self.workers[0]))]
+            let pool = if spread { self.wide.as_ref().unwrap_or(&self.workers[0]) } else { &self.workers[0] };
+            vec![work(pool)]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = self.workers[..workers].iter().map(|p| s.spawn(|| work(p))).collect();

@@ -6,7 +6,7 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +35,14 @@ pub struct Engram {
     dir: PathBuf,
     config: Config,
     store: Store,
-    index: KeywordIndex,
+    /// Shared with the handles [`Engram::reader`] makes (tantivy's reader serves many threads).
+    index: Arc<KeywordIndex>,
     /// Loaded when first needed; the error says which file is missing and how to fetch it.
     embedder: OnceCell<std::result::Result<Rc<Embedder>, String>>,
     /// Opened from the store when a semantic query first needs it, and caught up whenever
-    /// the store has moved since (a write here or by another process).
-    vectors: RefCell<Option<LoadedVectors>>,
+    /// the store has moved since (a write here or by another process); one copy for this
+    /// handle and every reader it made.
+    vectors: Arc<Mutex<Option<LoadedVectors>>>,
     /// The embedder's tokenizer, which sizes chunks; `None` when the model is not fetched.
     token_counter: OnceCell<Option<embed::TokenCounter>>,
     /// The language model, loaded when a question first needs it.
@@ -58,7 +60,17 @@ pub struct Engram {
 struct LoadedVectors {
     model: String,
     stamp: (i64, i64),
-    index: Rc<VectorIndex>,
+    index: Arc<VectorIndex>,
+}
+
+/// What a reader handle is made of, made on the thread that owns the store and moved to the
+/// reader's own ([`Engram::reader`]).
+pub struct ReaderParts {
+    dir: PathBuf,
+    config: Config,
+    store: Store,
+    index: Arc<KeywordIndex>,
+    vectors: Arc<Mutex<Option<LoadedVectors>>>,
 }
 
 /// Gives contents without a caption from the configured model one, newest first, until none
@@ -263,20 +275,8 @@ impl Engram {
         config::create_private_dir(dir)?;
         let sealer = Arc::new(Sealer::new(key));
         let store = Store::open(&dir.join(DB_FILE), sealer.clone())?;
-        let index = KeywordIndex::open(&dir.join(INDEX_DIR), sealer)?;
-        let engram = Engram {
-            dir: dir.to_path_buf(),
-            store,
-            index,
-            embedder: OnceCell::new(),
-            token_counter: OnceCell::new(),
-            generator: OnceCell::new(),
-            vectors: RefCell::new(None),
-            seen: std::cell::Cell::new(-1),
-            worker: RefCell::new(extract::worker::Worker::new(extract::worker::Limits::from_config(&config))),
-            recent: embed::Recent::default(),
-            config,
-        };
+        let index = Arc::new(KeywordIndex::open(&dir.join(INDEX_DIR), sealer)?);
+        let engram = Engram::from_parts(ReaderParts { dir: dir.to_path_buf(), config, store, index, vectors: Arc::default() });
         // Heal an index left behind by a crash; a busy writer elsewhere will do it instead.
         match engram.index.sync(&engram.store) {
             Ok(_) | Err(IndexError::Busy) => {}
@@ -319,6 +319,41 @@ impl Engram {
         let key = vault::unlock(dir, old)?;
         vault::rewrap(dir, &key, new)?;
         Ok(())
+    }
+
+    fn from_parts(p: ReaderParts) -> Engram {
+        Engram {
+            dir: p.dir,
+            store: p.store,
+            index: p.index,
+            embedder: OnceCell::new(),
+            token_counter: OnceCell::new(),
+            generator: OnceCell::new(),
+            vectors: p.vectors,
+            seen: std::cell::Cell::new(-1),
+            worker: RefCell::new(extract::worker::Worker::new(extract::worker::Limits::from_config(&p.config))),
+            recent: embed::Recent::default(),
+            config: p.config,
+        }
+    }
+
+    /// The parts of another handle on this open store, for a thread of its own to serve reads
+    /// ([`Engram::reader`]): its own SQLite connection; the keyword index's reader and the
+    /// vectors shared, and the key not derived again.
+    pub fn reader_parts(&self) -> Result<ReaderParts> {
+        Ok(ReaderParts {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            store: self.store.reopen()?,
+            index: self.index.clone(),
+            vectors: self.vectors.clone(),
+        })
+    }
+
+    /// A handle made of [`Engram::reader_parts`], on the thread that will use it (it loads its
+    /// own models, when a request first needs them).
+    pub fn reader(parts: ReaderParts) -> Engram {
+        Engram::from_parts(parts)
     }
 
     pub fn dir(&self) -> &Path {
@@ -704,20 +739,21 @@ impl Engram {
         Ok(())
     }
 
-    fn vector_index(&self, model: &str) -> Result<Rc<VectorIndex>> {
+    fn vector_index(&self, model: &str) -> Result<Arc<VectorIndex>> {
         // Read before the vectors are, so a write landing meanwhile is caught next time.
         let stamp = (self.store.generation()?, self.store.vector_writes()?);
-        let mut slot = self.vectors.borrow_mut();
+        // Another handle's search keeps its copy while this one is refreshed (make_mut).
+        let mut slot = self.vectors.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_mut() {
             Some(v) if v.model == model => {
                 if v.stamp != stamp {
-                    Rc::make_mut(&mut v.index).refresh(&self.store, model)?;
+                    Arc::make_mut(&mut v.index).refresh(&self.store, model)?;
                     v.stamp = stamp;
                 }
                 Ok(v.index.clone())
             }
             _ => {
-                let index = Rc::new(VectorIndex::load(&self.store, model)?);
+                let index = Arc::new(VectorIndex::load(&self.store, model)?);
                 *slot = Some(LoadedVectors { model: model.to_string(), stamp, index: index.clone() });
                 Ok(index)
             }

@@ -77,7 +77,7 @@ pub fn run(open: impl FnOnce() -> Result<Engram, Error> + Send + 'static, port: 
             let exclusions = json!({ "apps": p.exclude_apps, "private_window_markers": p.private_window_markers,
                                      "titles": p.exclude_titles, "paths": e.config().files.exclude });
             (e.dir().to_path_buf(), e.config().ask.clone(), exclusions)
-        })?;
+        }, worker::readers())?;
         let shared = Arc::new(Shared {
             token: token.clone(),
             session,
