@@ -133,21 +133,27 @@ impl KeywordIndex {
 
     /// The store generation this index reflects.
     pub fn generation(&self) -> Result<i64> {
+        Ok(self.stamp()?.0)
+    }
+
+    /// The store generation and count of removed contents this index reflects (the count
+    /// absent from an index written before engram kept it).
+    fn stamp(&self) -> Result<(i64, Option<i64>)> {
         let metas = self.index.load_metas().map_err(|e| self.tamper_or(e))?;
-        Ok(metas
-            .payload
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
-            .and_then(|v| v.get("generation").and_then(|g| g.as_i64()))
-            .unwrap_or(0))
+        let payload = metas.payload.and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok());
+        let get = |key: &str| payload.as_ref().and_then(|v| v.get(key).and_then(|g| g.as_i64()));
+        Ok((get("generation").unwrap_or(0), get("removals")))
     }
 
     /// Brings the index in step with the store; cheap when nothing changed.
     pub fn sync(&self, store: &Store) -> Result<SyncReport> {
         let target = store.generation()?;
-        let mut from = self.generation()?;
+        let (mut from, seen_removals) = self.stamp()?;
         if from == target {
             return Ok(SyncReport::default());
         }
+        // Read before the store is: a removal landing meanwhile moves it past what is recorded.
+        let removals = store.content_removals()?;
         let writer = self.writer()?;
         if from > target {
             // The store is older than the index (restored from a backup): start over.
@@ -160,14 +166,17 @@ impl KeywordIndex {
             self.add_content(&writer, store, content_id)?;
             report.reindexed_contents += 1;
         }
-        let alive = store.content_ids()?;
-        for content_id in self.content_ids()? {
-            if !alive.contains(&content_id) {
-                writer.delete_term(Term::from_field_u64(self.content, content_id as u64));
-                report.removed_contents += 1;
+        // Every content in the index against every one in the store: only when one was removed.
+        if seen_removals != Some(removals) {
+            let alive = store.content_ids()?;
+            for content_id in self.content_ids()? {
+                if !alive.contains(&content_id) {
+                    writer.delete_term(Term::from_field_u64(self.content, content_id as u64));
+                    report.removed_contents += 1;
+                }
             }
         }
-        self.commit(writer, target)?;
+        self.commit(writer, target, removals)?;
         Ok(report)
     }
 
@@ -175,12 +184,13 @@ impl KeywordIndex {
     pub fn rebuild(&self, store: &Store) -> Result<SyncReport> {
         let writer = self.writer()?;
         writer.delete_all_documents()?;
+        let (generation, removals) = (store.generation()?, store.content_removals()?);
         let mut report = SyncReport::default();
         for content_id in store.contents_changed_since(-1)? {
             self.add_content(&writer, store, content_id)?;
             report.reindexed_contents += 1;
         }
-        self.commit(writer, store.generation()?)?;
+        self.commit(writer, generation, removals)?;
         self.compact()?;
         Ok(report)
     }
@@ -352,9 +362,9 @@ impl KeywordIndex {
         }
     }
 
-    fn commit(&self, mut writer: IndexWriter, generation: i64) -> Result<()> {
+    fn commit(&self, mut writer: IndexWriter, generation: i64, removals: i64) -> Result<()> {
         let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&serde_json::json!({ "generation": generation }).to_string());
+        prepared.set_payload(&serde_json::json!({ "generation": generation, "removals": removals }).to_string());
         prepared.commit()?;
         writer.wait_merging_threads()?;
         self.reader.reload()?;
@@ -445,6 +455,31 @@ mod tests {
         index.sync(&store).unwrap();
         release.join().unwrap();
         assert_eq!(chunks(&index, "kea"), 1);
+    }
+
+    #[test]
+    fn a_removed_content_leaves_the_index_also_when_the_index_predates_the_removal_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sealer, mut store) = store_with(dir.path(), "the kea took a windscreen wiper");
+        let index = KeywordIndex::open(&dir.path().join("index"), sealer).unwrap();
+        index.sync(&store).unwrap();
+        // The note rewritten: its old content is removed from the store, and then the index.
+        store.write(|w| w.put(&note("a tui sang at dawn"))).unwrap();
+        assert_eq!(store.content_removals().unwrap(), 1);
+        assert_eq!(index.sync(&store).unwrap().removed_contents, 1);
+        assert_eq!((chunks(&index, "kea"), chunks(&index, "tui")), (0, 1));
+        // An index an older engram wrote records no count: it looks once.
+        let stale = store.write(|w| w.put(&NewItem { source: "/notes/b.txt".into(), ..note("a kaka called") })).unwrap().0;
+        index.sync(&store).unwrap();
+        let mut writer = index.writer().unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&serde_json::json!({ "generation": 1 }).to_string());
+        prepared.commit().unwrap();
+        drop(writer);
+        store.write(|w| w.remove(stale)).unwrap();
+        store.write(|w| w.put(&NewItem { source: "/notes/c.txt".into(), ..note("a weka ran") })).unwrap();
+        index.sync(&store).unwrap();
+        assert_eq!((chunks(&index, "kaka"), chunks(&index, "weka")), (0, 1));
     }
 
     #[test]

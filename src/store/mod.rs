@@ -210,7 +210,7 @@ const fn clear(table: &'static str, column: &'static str, why: &'static str) -> 
 /// one tells someone holding a copy of the data directory.
 pub const CLEAR_COLUMNS: &[ClearColumn] = &[
     clear("meta", "key", "names of the store's counters"),
-    clear("meta", "value", "counters: write batches, next row id, vector writes"),
+    clear("meta", "value", "counters: write batches, next row id, vector writes, texts removed"),
     clear("contents", "id", "row id"),
     clear("contents", "hash", "keyed hash of the text, to store equal texts once"),
     clear("contents", "bytes", "the text's length rounded up to a bucket, for status"),
@@ -464,6 +464,12 @@ impl Store {
         Ok(ids)
     }
 
+    /// How many contents were ever removed: moves whenever one is.
+    pub fn content_removals(&self) -> Result<i64> {
+        let n = self.conn.query_row("SELECT value FROM meta WHERE key = 'content_removals'", [], |r| r.get(0)).optional()?;
+        Ok(n.unwrap_or(0))
+    }
+
     pub fn content_ids(&self) -> Result<HashSet<i64>> {
         let mut stmt = self.conn.prepare("SELECT id FROM contents")?;
         let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<HashSet<i64>>>()?;
@@ -620,6 +626,12 @@ impl Writer<'_> {
         let users: i64 = self.tx.query_row("SELECT count(*) FROM items WHERE content_id = ?1", [content_id], |r| r.get(0))?;
         if users == 0 {
             self.tx.execute("DELETE FROM contents WHERE id = ?1", [content_id])?;
+            // Readers of the store (the keyword index) look for removed contents only when
+            // this counter moved.
+            self.tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('content_removals', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+                [],
+            )?;
         }
         Ok(users == 0)
     }
