@@ -234,7 +234,13 @@ impl Recorder {
             }
         }
         let above = self.display.covering(&window, area)?;
-        let mut screen = self.display.grab()?;
+        let mut screen = match self.display.grab() {
+            Ok(screen) => screen,
+            // The window closed, or lost focus, as it was read (a KWin screenshot of a window
+            // just gone fails): nothing to keep this time, and no reason to stop recording.
+            Err(_) if self.display.active_window()?.as_ref() != Some(&window) => return Ok(Tick::NoWindow),
+            Err(e) => return Err(e.into()),
+        };
         // What was grabbed belongs to `window` only if it still had focus, in the same place,
         // once the grab was done; a window above it then or before is blacked out either way.
         if self.display.active_window()?.as_ref() != Some(&window) {
@@ -405,6 +411,60 @@ mod tests {
             Tick::Captured(c) => c.text.clone(),
             _ => String::new(),
         }
+    }
+
+    /// A display whose window cannot be read; with `closes`, because it has gone by the time
+    /// the recorder looks again.
+    struct Unreadable {
+        closes: bool,
+        looks: std::cell::Cell<u32>,
+    }
+
+    impl Backend for Unreadable {
+        fn describe(&self) -> String {
+            "a window that cannot be read".into()
+        }
+
+        fn activity(&self) -> Result<Option<super::super::Activity>, BackendError> {
+            Ok(None)
+        }
+
+        fn active_window(&self) -> Result<Option<ActiveWindow>, BackendError> {
+            let n = self.looks.get();
+            self.looks.set(n + 1);
+            let notes = ActiveWindow { id: 7, title: "Notes".into(), app: "notes".into(), instance: "notes".into(), rect: Some(Rect { x: 0, y: 0, w: 64, h: 32 }), ..Default::default() };
+            Ok((n == 0 || !self.closes).then_some(notes))
+        }
+
+        fn covering(&self, _: &ActiveWindow, _: Rect) -> Result<Vec<Rect>, BackendError> {
+            Ok(Vec::new())
+        }
+
+        fn grab(&self) -> Result<Image, BackendError> {
+            Err(BackendError("the window is gone".into()))
+        }
+    }
+
+    fn recorder(display: Unreadable) -> Recorder {
+        Recorder {
+            display: Box::new(display),
+            why: "for a test",
+            accessibility: Err("off".into()),
+            ocr: Ocr::new("eng", 50.0).unwrap(),
+            gate: Gate::new(&PrivacyConfig::default()).unwrap(),
+            cfg: ScreenConfig::default(),
+            last: None,
+            holding: Holding::default(),
+            passed: None,
+        }
+    }
+
+    #[test]
+    fn a_window_that_closes_as_it_is_read_costs_that_look_not_the_recording() {
+        let closing = recorder(Unreadable { closes: true, looks: Default::default() }).tick(0);
+        assert!(matches!(closing, Ok(Tick::NoWindow)), "{:?}", closing.err());
+        // A window still there that cannot be read is an error the daemon reports.
+        assert!(recorder(Unreadable { closes: false, looks: Default::default() }).tick(0).is_err());
     }
 
     #[test]
