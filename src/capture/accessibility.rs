@@ -64,6 +64,20 @@ pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A method's answer, or `None` when the call or its answer fails (a service that is not there).
+pub(super) fn answer<T: serde::de::DeserializeOwned + zbus::zvariant::Type>(
+    bus: &Connection,
+    (dest, path, iface, method): (&str, &str, &str, &str),
+    body: &(impl serde::Serialize + zbus::zvariant::DynamicType),
+) -> Option<T> {
+    bus.call_method(Some(dest), path, Some(iface), method, body).ok()?.body().deserialize().ok()
+}
+
+/// Whether a program owns `name` on the bus.
+pub(super) fn has_name(bus: &Connection, name: &str) -> bool {
+    answer(bus, ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner"), &(name,)) == Some(true)
+}
+
 impl Accessibility {
     /// The accessibility bus of this session. When the desktop has accessibility off, apps such
     /// as Firefox, Chromium and Qt expose nothing; `enable` (the user's consent, the setting
@@ -108,11 +122,7 @@ impl Accessibility {
         if let Some(p) = self.pids.borrow().get(app) {
             return *p;
         }
-        let pid = self
-            .bus
-            .call_method(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", Some("org.freedesktop.DBus"), "GetConnectionUnixProcessID", &(app,))
-            .ok()
-            .and_then(|r| r.body().deserialize::<u32>().ok());
+        let pid = answer(&self.bus, ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID"), &(app,));
         let mut pids = self.pids.borrow_mut();
         // Applications come and go with new bus names: forget them all now and then.
         if pids.len() >= MAX_CACHED {

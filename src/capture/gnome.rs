@@ -14,7 +14,7 @@ use std::time::Duration;
 use zbus::blocking::Connection;
 use zbus::zvariant::{OwnedObjectPath, Value};
 
-use super::accessibility::{err, Accessibility};
+use super::accessibility::{answer, err, has_name, Accessibility};
 use super::pipewire::Cast;
 use super::{ActiveWindow, Activity, Backend, BackendError};
 use crate::extract::picture::{Image, Rect};
@@ -63,11 +63,7 @@ impl Gnome {
         let bus = zbus::blocking::connection::Builder::session()
             .and_then(|b| b.method_timeout(START_TIMEOUT).build())
             .map_err(|e| GnomeError::Bus(e.to_string()))?;
-        let has = bus
-            .call_method(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", Some("org.freedesktop.DBus"), "NameHasOwner", &(MUTTER,))
-            .ok()
-            .and_then(|r| r.body().deserialize::<bool>().ok());
-        if has != Some(true) {
+        if !has_name(&bus, MUTTER) {
             return Err(GnomeError::NotGnome);
         }
         let a11y = Accessibility::connect(enable_accessibility).map_err(GnomeError::NoAccessibility)?;
@@ -146,18 +142,9 @@ impl Backend for Gnome {
     }
 
     fn activity(&self) -> Result<Option<Activity>, BackendError> {
-        let idle_ms = self
-            .bus
-            .call_method(Some("org.gnome.Mutter.IdleMonitor"), "/org/gnome/Mutter/IdleMonitor/Core", Some("org.gnome.Mutter.IdleMonitor"), "GetIdletime", &())
-            .ok()
-            .and_then(|r| r.body().deserialize::<u64>().ok());
+        let idle_ms: Option<u64> = answer(&self.bus, ("org.gnome.Mutter.IdleMonitor", "/org/gnome/Mutter/IdleMonitor/Core", "org.gnome.Mutter.IdleMonitor", "GetIdletime"), &());
         // The lock screen is gnome-shell's; bare mutter has none.
-        let saver_on = self
-            .bus
-            .call_method(Some("org.gnome.ScreenSaver"), "/org/gnome/ScreenSaver", Some("org.gnome.ScreenSaver"), "GetActive", &())
-            .ok()
-            .and_then(|r| r.body().deserialize::<bool>().ok())
-            .unwrap_or(false);
+        let saver_on = answer(&self.bus, ("org.gnome.ScreenSaver", "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver", "GetActive"), &()).unwrap_or(false);
         Ok(idle_ms.map(|ms| Activity { saver_on, idle_ms: ms.min(u32::MAX as u64) as u32 }))
     }
 

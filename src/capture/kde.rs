@@ -22,7 +22,7 @@ use wayland_protocols::ext::idle_notify::v1::client::{ext_idle_notification_v1 a
 use wayland_protocols_plasma::plasma_window_management::client::{org_kde_plasma_window as window, org_kde_plasma_window_management as windows};
 use zbus::zvariant::{Fd, OwnedValue, Value};
 
-use super::accessibility::err;
+use super::accessibility::{answer, err, has_name};
 use super::idle::{Idle, Since};
 use super::{ActiveWindow, Activity, Backend, BackendError};
 use crate::extract::picture::{Image, Rect};
@@ -91,16 +91,10 @@ impl Kde {
         let bus = zbus::blocking::connection::Builder::session()
             .and_then(|b| b.method_timeout(SHOT_TIMEOUT).build())
             .map_err(|e| KdeError::Failed(format!("no session bus: {e}")))?;
-        let has = |name: &str| {
-            bus.call_method(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", Some("org.freedesktop.DBus"), "NameHasOwner", &(name,))
-                .ok()
-                .and_then(|r| r.body().deserialize::<bool>().ok())
-                == Some(true)
-        };
-        if !has(KWIN) {
+        if !has_name(&bus, KWIN) {
             return Err(KdeError::NotKde);
         }
-        if !has(SCREENSHOT) {
+        if !has_name(&bus, SCREENSHOT) {
             return Err(KdeError::Failed("KWin offers no screenshot service (Plasma 5.22 or later is needed)".into()));
         }
         let file = desktop_file();
@@ -194,12 +188,7 @@ impl Backend for Kde {
 
     fn activity(&self) -> Result<Option<Activity>, BackendError> {
         self.sync()?;
-        let saver_on = self
-            .bus
-            .call_method(Some("org.freedesktop.ScreenSaver"), "/ScreenSaver", Some("org.freedesktop.ScreenSaver"), "GetActive", &())
-            .ok()
-            .and_then(|r| r.body().deserialize::<bool>().ok())
-            .unwrap_or(false);
+        let saver_on = answer(&self.bus, ("org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver", "GetActive"), &()).unwrap_or(false);
         let idle_ms = self.idle.as_ref().map_or(0, Idle::idle_ms);
         Ok(Some(Activity { saver_on, idle_ms }))
     }

@@ -36,11 +36,7 @@ fn kwin_windows_are_recorded_once_permitted_and_a_password_manager_is_not() {
 
     let text = "Tapir sightings rose in November\n项目预算会议改到星期五";
     kde.gtk("engram-notes", "Budget 预算", text);
-    let hit = wait_for(Duration::from_secs(60), "the GTK window's text", || e.hits("tapir").into_iter().next());
-    assert_eq!((hit["app"].as_str(), hit["title"].as_str()), (Some("engram-notes"), Some("Budget 预算")), "{hit}");
-    assert!(e.hits("星期五").iter().any(|h| h["id"] == hit["id"]), "the Chinese line is not found");
-    let shown = e.run(&["show", "--json", &hit["id"].to_string()]).ok().json();
-    assert!(shown["text"].as_str().unwrap().starts_with(text), "not the window's own text: {shown}");
+    let hit = e.window_found(["tapir", "星期五"], "engram-notes", "Budget 预算", text);
 
     // Focus goes back to the password manager when the notes close: recording stops again.
     let before = e.frames_excluded();
@@ -63,10 +59,7 @@ fn kwin_windows_are_recorded_once_permitted_and_a_password_manager_is_not() {
     }
 
     // The picture is KWin's drawing of the window alone: its size, not the screen's.
-    let png = e.tmp.path().join("frame.png");
-    e.run(&["show", &hit["id"].to_string(), "--image", png.to_str().unwrap()]).ok();
-    let head = std::fs::read(&png).unwrap();
-    let (w, h) = (u32::from_be_bytes(head[16..20].try_into().unwrap()), u32::from_be_bytes(head[20..24].try_into().unwrap()));
+    let (w, h) = e.picture_size(&hit["id"]);
     assert!(w >= 400 && h >= 200 && w < 1600 && h < 900, "the picture is {w}x{h}, not the window");
     assert!(e.hits("ocelotsecret").is_empty(), "the password manager's window was stored");
     let said = status["daemon"]["backend"].as_str().unwrap_or_default();

@@ -72,6 +72,26 @@ impl Engram {
         e
     }
 
+    /// The screen memory of a window showing `text`, once search finds it by `words` (an
+    /// English one first, then a Chinese one), checked to carry the window's app and title and
+    /// to hold the text as the window holds it.
+    pub fn window_found(&self, words: [&str; 2], app: &str, title: &str, text: &str) -> serde_json::Value {
+        let hit = x11::wait_for(std::time::Duration::from_secs(60), "the window's text", || self.hits(words[0]).into_iter().next());
+        assert_eq!((hit["app"].as_str(), hit["title"].as_str()), (Some(app), Some(title)), "{hit}");
+        assert!(self.hits(words[1]).iter().any(|h| h["id"] == hit["id"]), "{:?} is not found", words[1]);
+        let shown = self.run(&["show", "--json", &hit["id"].to_string()]).ok().json();
+        assert!(shown["text"].as_str().unwrap().starts_with(text), "not the window's own text: {shown}");
+        hit
+    }
+
+    /// The width and height of a screen memory's picture, as `show --image` writes it.
+    pub fn picture_size(&self, id: &serde_json::Value) -> (u32, u32) {
+        let png = self.tmp.path().join("frame.png");
+        self.run(&["show", &id.to_string(), "--image", png.to_str().unwrap()]).ok();
+        let head = std::fs::read(&png).unwrap();
+        (u32::from_be_bytes(head[16..20].try_into().unwrap()), u32::from_be_bytes(head[20..24].try_into().unwrap()))
+    }
+
     /// A new empty folder beside the data directory, for files to add.
     pub fn folder(&self, name: &str) -> PathBuf {
         let dir = self.tmp.path().join(name);
