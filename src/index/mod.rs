@@ -20,7 +20,7 @@ use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextO
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::crypto::Sealer;
-use crate::store::{Store, StoreError};
+use crate::store::{chunk_id, NewItem, Put, Store, StoreError};
 pub use sealed_dir::SealedDirectory;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,14 +147,52 @@ impl KeywordIndex {
 
     /// Brings the index in step with the store; cheap when nothing changed.
     pub fn sync(&self, store: &Store) -> Result<SyncReport> {
-        let target = store.generation()?;
-        let (mut from, seen_removals) = self.stamp()?;
-        if from == target {
+        let (from, seen_removals) = self.stamp()?;
+        if from == store.generation()? {
             return Ok(SyncReport::default());
         }
+        let writer = self.writer()?;
+        let (report, stamp) = self.catch_up(&writer, store, from, seen_removals, &HashSet::new())?;
+        self.commit(writer, stamp)?;
+        Ok(report)
+    }
+
+    /// Opens a batch: new contents are handed to it as the store writes them (see
+    /// [`IndexBatch`]). Holds the index's writer until [`IndexBatch::commit`].
+    pub fn batch(self: &Arc<Self>, store: &Store) -> Result<IndexBatch> {
+        let writer = self.writer()?;
+        let (from, seen_removals) = self.stamp()?;
+        let (from, removals) = if from == store.generation()? {
+            (from, seen_removals)
+        } else {
+            let (_, (target, removals)) = self.catch_up(&writer, store, from, seen_removals, &HashSet::new())?;
+            (target, Some(removals))
+        };
+        Ok(IndexBatch {
+            index: self.clone(),
+            writer,
+            from,
+            removals,
+            writes: HashSet::new(),
+            handed: HashSet::new(),
+            failed: None,
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// Adds to `writer` every content changed in the store since generation `from` but those
+    /// `handed` over already, and drops removed ones; returns the stamp to commit with.
+    fn catch_up(
+        &self,
+        writer: &IndexWriter,
+        store: &Store,
+        mut from: i64,
+        seen_removals: Option<i64>,
+        handed: &HashSet<i64>,
+    ) -> Result<(SyncReport, (i64, i64))> {
+        let target = store.generation()?;
         // Read before the store is: a removal landing meanwhile moves it past what is recorded.
         let removals = store.content_removals()?;
-        let writer = self.writer()?;
         if from > target {
             // The store is older than the index (restored from a backup): start over.
             writer.delete_all_documents()?;
@@ -162,8 +200,11 @@ impl KeywordIndex {
         }
         let mut report = SyncReport::default();
         for content_id in store.contents_changed_since(from)? {
+            if handed.contains(&content_id) {
+                continue;
+            }
             writer.delete_term(Term::from_field_u64(self.content, content_id as u64));
-            self.add_content(&writer, store, content_id)?;
+            self.add_content(writer, store, content_id)?;
             report.reindexed_contents += 1;
         }
         // Every content in the index against every one in the store: only when one was removed.
@@ -176,8 +217,7 @@ impl KeywordIndex {
                 }
             }
         }
-        self.commit(writer, target, removals)?;
-        Ok(report)
+        Ok((report, (target, removals)))
     }
 
     /// Drops everything and indexes the whole store again.
@@ -190,7 +230,7 @@ impl KeywordIndex {
             self.add_content(&writer, store, content_id)?;
             report.reindexed_contents += 1;
         }
-        self.commit(writer, generation, removals)?;
+        self.commit(writer, (generation, removals))?;
         self.compact()?;
         Ok(report)
     }
@@ -316,17 +356,22 @@ impl KeywordIndex {
     fn add_content(&self, writer: &IndexWriter, store: &Store, content_id: i64) -> Result<()> {
         let titles = store.titles_of(content_id)?.join("\n");
         for chunk in store.chunks_of(content_id)? {
-            let mut doc = TantivyDocument::default();
-            doc.add_u64(self.chunk, chunk.id as u64);
-            doc.add_u64(self.content, content_id as u64);
-            doc.add_text(self.text, &chunk.text);
-            doc.add_text(self.chars, &chunk.text);
-            if chunk.seq == 0 && !titles.is_empty() {
-                doc.add_text(self.title, &titles);
-            }
-            writer.add_document(doc)?;
+            writer.add_document(self.document(chunk.id, content_id, chunk.seq == 0, &chunk.text, &titles))?;
         }
         Ok(())
+    }
+
+    /// A chunk's document; the titles of the content's items go with its first chunk.
+    fn document(&self, chunk_id: i64, content_id: i64, first: bool, text: &str, titles: &str) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(self.chunk, chunk_id as u64);
+        doc.add_u64(self.content, content_id as u64);
+        doc.add_text(self.text, text);
+        doc.add_text(self.chars, text);
+        if first && !titles.is_empty() {
+            doc.add_text(self.title, titles);
+        }
+        doc
     }
 
     /// Content ids of every live document in the index.
@@ -362,7 +407,8 @@ impl KeywordIndex {
         }
     }
 
-    fn commit(&self, mut writer: IndexWriter, generation: i64, removals: i64) -> Result<()> {
+    /// Commits with the store generation and removal count the index now reflects.
+    fn commit(&self, mut writer: IndexWriter, (generation, removals): (i64, i64)) -> Result<()> {
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&serde_json::json!({ "generation": generation, "removals": removals }).to_string());
         prepared.commit()?;
@@ -373,6 +419,70 @@ impl KeywordIndex {
 
     fn tamper_or(&self, e: tantivy::TantivyError) -> IndexError {
         tamper_or(&self.dir, e)
+    }
+}
+
+/// New contents handed to the index as the store writes them, committed together: a bulk add
+/// indexes the text it has in hand while the store seals it, instead of reading it back.
+///
+/// Anything else changed meanwhile (a content written again with another title, another
+/// process's writes) is read back from the store at [`IndexBatch::commit`]. Dropped without a
+/// commit, nothing is kept and the next [`KeywordIndex::sync`] catches up.
+pub struct IndexBatch {
+    index: Arc<KeywordIndex>,
+    writer: IndexWriter,
+    /// The store generation and removal count the index reflects before this batch's writes.
+    from: i64,
+    removals: Option<i64>,
+    /// Generations of the store writes handed to this batch.
+    writes: HashSet<i64>,
+    /// Contents whose documents are in the writer, as written.
+    handed: HashSet<i64>,
+    /// Why the writer took no more (its indexing thread failed); reported at commit.
+    failed: Option<IndexError>,
+    opened: std::time::Instant,
+}
+
+impl IndexBatch {
+    /// Takes one item the store has just put (inside the store's write).
+    pub fn put(&mut self, put: &Put, item: &NewItem) {
+        self.writes.insert(put.generation);
+        if !put.created {
+            // Another item holds the same text (its titles change), or nothing changed.
+            self.handed.remove(&put.content);
+            return;
+        }
+        if self.failed.is_some() {
+            return;
+        }
+        let titles = item.title.as_deref().unwrap_or("");
+        for (seq, span) in item.chunks.iter().enumerate() {
+            let doc = self.index.document(chunk_id(put.content, seq), put.content, seq == 0, &item.text[span.start..span.end], titles);
+            if let Err(e) = self.writer.add_document(doc) {
+                self.failed = Some(e.into());
+                return;
+            }
+        }
+        self.handed.insert(put.content);
+    }
+
+    /// How long the batch has held the index's writer.
+    pub fn age(&self) -> std::time::Duration {
+        self.opened.elapsed()
+    }
+
+    /// Reads back what was not handed over, then commits.
+    pub fn commit(self, store: &Store) -> Result<SyncReport> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        // Only this batch wrote since `from`: what it was handed is still what the store holds.
+        let target = store.generation()?;
+        let alone = self.writes.len() as i64 == target - self.from && self.writes.iter().all(|g| *g > self.from && *g <= target);
+        let handed = if alone { self.handed } else { HashSet::new() };
+        let (report, stamp) = self.index.catch_up(&self.writer, store, self.from, self.removals, &handed)?;
+        self.index.commit(self.writer, stamp)?;
+        Ok(report)
     }
 }
 
@@ -480,6 +590,55 @@ mod tests {
         store.write(|w| w.put(&NewItem { source: "/notes/c.txt".into(), ..note("a weka ran") })).unwrap();
         index.sync(&store).unwrap();
         assert_eq!((chunks(&index, "kaka"), chunks(&index, "weka")), (0, 1));
+    }
+
+    /// Writes `items` through a batch, as a bulk add does.
+    fn put_all(store: &mut Store, batch: &mut IndexBatch, items: &[NewItem]) {
+        store
+            .write(|w| {
+                items.iter().try_for_each(|item| {
+                    batch.put(&w.put_item(item)?, item);
+                    Ok(())
+                })
+            })
+            .unwrap();
+    }
+
+    fn titled(source: &str, text: &str, title: &str) -> NewItem {
+        NewItem { source: source.into(), title: Some(title.into()), ..note(text) }
+    }
+
+    #[test]
+    fn a_batch_indexes_what_it_was_handed_and_reads_back_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sealer, mut store) = store_with(dir.path(), "the kea took a windscreen wiper");
+        let index = Arc::new(KeywordIndex::open(&dir.path().join("index"), sealer).unwrap());
+        // The batch first catches up with the note written before it.
+        let mut batch = index.batch(&store).unwrap();
+        // Two items with one text: the second's title joins the first's.
+        put_all(&mut store, &mut batch, &[titled("/b.txt", "a tui sang at dawn", "birds"), titled("/c.txt", "a tui sang at dawn", "chorus")]);
+        put_all(&mut store, &mut batch, &[titled("/d.txt", "the weka ran off", "flightless")]);
+        batch.commit(&store).unwrap();
+        for word in ["kea", "tui", "birds", "chorus", "weka", "flightless"] {
+            assert_eq!(chunks(&index, word), 1, "{word}");
+        }
+        assert_eq!(index.generation().unwrap(), store.generation().unwrap());
+        assert_eq!(index.sync(&store).unwrap().reindexed_contents, 0);
+        // Another process writes between the batch's write and its commit: the same text under
+        // a new title must not be lost behind what the batch was handed.
+        let mut batch = index.batch(&store).unwrap();
+        put_all(&mut store, &mut batch, &[titled("/e.txt", "a kaka called twice", "parrots")]);
+        let mut other = store.reopen().unwrap();
+        other.write(|w| w.put(&titled("/f.txt", "a kaka called twice", "noisy"))).unwrap();
+        batch.commit(&store).unwrap();
+        assert_eq!((chunks(&index, "parrots"), chunks(&index, "noisy"), chunks(&index, "kaka")), (1, 1, 1));
+        // Dropped uncommitted, a batch keeps nothing; a sync indexes what the store holds.
+        let mut batch = index.batch(&store).unwrap();
+        put_all(&mut store, &mut batch, &[titled("/g.txt", "a takahe grazed", "rare")]);
+        drop(batch);
+        assert_eq!(chunks(&index, "takahe"), 0);
+        index.sync(&store).unwrap();
+        assert_eq!(chunks(&index, "takahe"), 1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::llm::{Generator, LlmError};
 use crate::extract::Skip;
 use crate::index::vector::VectorIndex;
-use crate::index::{IndexError, KeywordIndex};
+use crate::index::{IndexBatch, IndexError, KeywordIndex};
 use crate::query::{self, Matches, Mode, SearchRequest};
 use crate::store::{Item, ItemMeta, Kind, NewItem, PutOutcome, Store, StoreError};
 
@@ -237,8 +237,10 @@ pub struct Status {
 
 /// How many files to write in one store transaction.
 const WRITE_BATCH: usize = 32;
-/// How many files between index catch-ups during a long add.
+/// How many files between index commits during a long add ...
 const INDEX_EVERY: usize = 2000;
+/// ... or once it has held the index's writer this long (others wait for it).
+const INDEX_HOLD: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The embedder loading on a thread of its own, for a command without a daemon that will
 /// need it: it loads while the vault unlocks (Argon2id keeps one core busy for about 0.2 s)
@@ -379,6 +381,7 @@ impl Engram {
         let file_count = found.iter().filter(|f| matches!(f, Found::File(_))).count();
         progress(AddEvent::Found(file_count));
         let mut batch: Vec<NewItem> = Vec::new();
+        let mut indexing: Option<IndexBatch> = None;
         let mut since_sync = 0;
         for f in found {
             match f {
@@ -395,16 +398,22 @@ impl Engram {
                 }
             }
             if batch.len() >= WRITE_BATCH {
-                self.write_batch(&mut batch, &mut report)?;
+                self.write_batch(&mut batch, &mut indexing, &mut report)?;
             }
-            if since_sync >= INDEX_EVERY {
-                self.write_batch(&mut batch, &mut report)?;
-                self.index.sync(&self.store)?;
+            // The index's writer is not kept from the daemon for long.
+            if since_sync >= INDEX_EVERY || indexing.as_ref().is_some_and(|b| b.age() >= INDEX_HOLD) {
+                self.write_batch(&mut batch, &mut indexing, &mut report)?;
+                if let Some(b) = indexing.take() {
+                    b.commit(&self.store)?;
+                }
                 since_sync = 0;
             }
         }
-        self.write_batch(&mut batch, &mut report)?;
-        self.index.sync(&self.store)?;
+        self.write_batch(&mut batch, &mut indexing, &mut report)?;
+        match indexing {
+            Some(b) => b.commit(&self.store)?,
+            None => self.index.sync(&self.store)?,
+        };
         let folders: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
         report.removed = self.drop_vanished(&folders)?;
         match self.embed_pending(progress) {
@@ -564,11 +573,15 @@ impl Engram {
         })))
     }
 
-    fn write_batch(&mut self, batch: &mut Vec<NewItem>, report: &mut AddReport) -> Result<()> {
+    fn write_batch(&mut self, batch: &mut Vec<NewItem>, indexing: &mut Option<IndexBatch>, report: &mut AddReport) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let outcomes = self.store.write(|w| batch.iter().map(|item| w.put(item).map(|(_, o)| o)).collect::<store::Result<Vec<_>>>())?;
+        let indexing = match indexing {
+            Some(b) => b,
+            None => indexing.insert(self.index.batch(&self.store)?),
+        };
+        let outcomes = self.write_indexed(batch, indexing)?;
         for (item, outcome) in batch.iter().zip(outcomes) {
             match outcome {
                 PutOutcome::Added => report.added += 1,
@@ -694,9 +707,24 @@ impl Engram {
     /// Writes prepared items (evaluation corpora, tests) in one transaction and indexes their
     /// keywords; [`Engram::embed_pending`] adds their vectors.
     pub fn add_items(&mut self, items: &[NewItem]) -> Result<()> {
-        self.store.write(|w| items.iter().try_for_each(|i| w.put(i).map(|_| ())))?;
-        self.index.sync(&self.store)?;
+        let mut indexing = self.index.batch(&self.store)?;
+        self.write_indexed(items, &mut indexing)?;
+        indexing.commit(&self.store)?;
         Ok(())
+    }
+
+    /// Writes items in one transaction, handing each new text to the index as it is sealed.
+    fn write_indexed(&mut self, items: &[NewItem], indexing: &mut IndexBatch) -> Result<Vec<PutOutcome>> {
+        Ok(self.store.write(|w| {
+            items
+                .iter()
+                .map(|item| {
+                    let put = w.put_item(item)?;
+                    indexing.put(&put, item);
+                    Ok(put.outcome)
+                })
+                .collect()
+        })?)
     }
 
     /// Searches. Hybrid mode without an embedder falls back to keywords (see

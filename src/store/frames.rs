@@ -54,7 +54,7 @@ impl Writer<'_> {
         let words = self.sealer.seal(place("words", item_id), &f.words)?;
         let dims = seal_dims(self.sealer, item_id, f.width, f.height)?;
         let bytes = bucket((image.len() + thumb.len() + words.len()) as i64);
-        self.tx.execute(
+        self.exec(
             "INSERT OR REPLACE INTO frames (item_id, dims, bytes, image, thumb, words) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![item_id, dims, bytes, image, thumb, words],
         )?;
