@@ -261,6 +261,9 @@ pub struct SearchConfig {
     /// all-MiniLM-L6-v2's scale (unrelated chunks score about 0.1–0.22, paraphrases 0.28+);
     /// multilingual-e5-small's cosines are mapped onto it.
     pub min_similarity: f32,
+    /// From how many vectors on semantic search uses an approximate graph (HNSW) instead of
+    /// scanning every vector: faster at scale, and it misses a few percent of true neighbours.
+    pub graph_from: usize,
 }
 
 impl Default for FilesConfig {
@@ -291,7 +294,7 @@ impl Default for FilesConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        SearchConfig { limit: 10, semantic_weight: 0.5, min_similarity: 0.25 }
+        SearchConfig { limit: 10, semantic_weight: 0.5, min_similarity: 0.25, graph_from: crate::index::vector::GRAPH_FROM }
     }
 }
 

@@ -40,6 +40,8 @@ pub use crate::service::{
 
 pub const DB_FILE: &str = "engram.db";
 pub const INDEX_DIR: &str = "index";
+/// The sealed vector graph of a large store ([`index::vector::VectorIndex::save`]).
+pub const VECTOR_DIR: &str = "vectors";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

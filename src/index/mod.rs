@@ -7,6 +7,7 @@
 //! a crash between the store's commit and the index's commit heals by itself.
 
 pub mod analyze;
+pub mod graph;
 mod sealed_dir;
 pub mod vector;
 

@@ -1,18 +1,29 @@
 //! Nearest chunks by cosine similarity, over the sealed vectors held in the store.
 //!
-//! A scan: the vectors are opened into one contiguous matrix of bytes in memory (see
-//! [`VectorIndex`]) and scanned with integer dot products (vectors are unit length). At
-//! personal scale (10^4–10^5 chunks) a scan costs milliseconds and, but for the rounding to
-//! bytes, misses no neighbour; nothing is written to disk, so there
-//! is no vector file to seal (hnsw_rs, which the design names, can only save its graph as plain
-//! files: BENCHMARKS.md has the measurements behind this choice). Built from the store when a
-//! semantic query first needs it, then brought up to date with [`VectorIndex::refresh`], which
-//! opens only the vectors written since and drops the ones deleted, so it never holds a
-//! forgotten or replaced chunk.
+//! Below [`GRAPH_FROM`] vectors, a scan: the vectors are opened into one contiguous matrix of
+//! bytes in memory (see [`VectorIndex`]) and scanned with integer dot products (vectors are
+//! unit length); it costs milliseconds and, but for the rounding to bytes, misses no neighbour.
+//! From [`GRAPH_FROM`] on, an HNSW graph ([`super::graph`]) holds the byte vectors instead and
+//! is searched approximately; it is saved sealed ([`VectorIndex::save`]) so a new process does
+//! not build it again. Built from the store when a semantic query first needs it, then brought
+//! up to date with [`VectorIndex::refresh`], which opens only the vectors written since and
+//! drops (or, in a graph, skips) the ones deleted, so no search returns a forgotten chunk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
 
-use crate::store::{Result, Store, StoredVector};
+use super::graph::Graph;
+use crate::crypto::Sealer;
+use crate::store::{Result, Store, StoreError, StoredVector};
+
+/// How many vectors a store holds before the scan gives way to a graph: a scan of 50k costs
+/// about 7 ms here, a tenth of a hybrid query; a graph takes about a minute to build at this size.
+pub const GRAPH_FROM: usize = 50_000;
+/// Candidates a graph search weighs: recall@10 ≥ 0.97 against the scan (BENCHMARKS.md).
+const EF_SEARCH: usize = 256;
+/// How many vectors of a graph are scanned for the background similarity.
+const BACKGROUND_SAMPLE: usize = 2048;
 
 #[derive(Debug, Clone, Copy)]
 pub struct VectorHit {
@@ -30,8 +41,25 @@ pub struct VectorIndex {
     dim: usize,
     ids: Vec<(i64, i64)>,
     coverage: Vec<f32>,
+    /// The rows' bytes, while there is no graph (which holds them then).
     matrix: Vec<i8>,
     scale: Vec<f32>,
+    graph: Option<GraphRows>,
+    /// Build a graph from this many vectors on.
+    graph_from: usize,
+}
+
+/// What goes with a graph: where each chunk's row is, which chunks in the graph are deleted
+/// (it cannot drop a point), and a sample of rows to estimate the background similarity.
+#[derive(Clone)]
+struct GraphRows {
+    graph: Arc<Graph>,
+    row_of: HashMap<i64, usize>,
+    gone: HashSet<i64>,
+    sample: Vec<i8>,
+    sample_rows: Vec<usize>,
+    /// Vectors added since the graph was last saved or loaded.
+    unsaved: usize,
 }
 
 /// `v` as bytes, and the factor that turns them back into its components.
@@ -56,36 +84,126 @@ impl VectorIndex {
         Ok(VectorIndex::from_vectors(store.vectors(model)?))
     }
 
+    /// Loads the graph saved in `dir` for `model` if there is a sound one, else every vector from
+    /// the store (a graph is built from `graph_from` vectors on); then catches up with the store.
+    pub fn open(dir: &Path, sealer: &Sealer, store: &Store, model: &str, graph_from: usize) -> Result<VectorIndex> {
+        let mut index = match VectorIndex::read_saved(dir, sealer, model) {
+            Some(index) => index,
+            None => return Ok(VectorIndex::load(store, model)?.with_graph_from(graph_from)),
+        };
+        index.graph_from = graph_from;
+        if index.refresh(store, model)?.dropped > 0 {
+            VectorIndex::forget_saved(dir)?;
+        }
+        Ok(index)
+    }
+
+    /// Removes every saved graph: one holds a vector deleted from the store.
+    pub fn forget_saved(dir: &Path) -> Result<()> {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds a graph from `n` vectors on instead of [`GRAPH_FROM`].
+    pub fn with_graph_from(mut self, n: usize) -> VectorIndex {
+        self.graph_from = n;
+        self.grow_graph();
+        self
+    }
+
+    pub fn has_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Vectors added to the graph since it was saved or loaded (0 without a graph).
+    pub fn unsaved(&self) -> usize {
+        self.graph.as_ref().map_or(0, |g| g.unsaved)
+    }
+
+    fn graph_from(&self) -> usize {
+        if self.graph_from == 0 {
+            GRAPH_FROM
+        } else {
+            self.graph_from
+        }
+    }
+
+    /// Turns the scan into a graph once there are enough vectors.
+    fn grow_graph(&mut self) {
+        if self.graph.is_some() || self.ids.len() < self.graph_from() || self.dim == 0 {
+            return;
+        }
+        let rows: Vec<(&[i8], i64)> = self.matrix.chunks_exact(self.dim).zip(&self.ids).map(|(r, (c, _))| (r, *c)).collect();
+        let graph = Graph::build(&rows);
+        let sample = self.sample_of(|i| self.matrix[i * self.dim..(i + 1) * self.dim].to_vec());
+        self.graph = Some(GraphRows {
+            graph: Arc::new(graph),
+            row_of: self.ids.iter().enumerate().map(|(i, (c, _))| (*c, i)).collect(),
+            gone: HashSet::new(),
+            sample: sample.0,
+            sample_rows: sample.1,
+            unsaved: self.ids.len(),
+        });
+        self.matrix = Vec::new();
+    }
+
+    /// Every n-th row's bytes (up to [`BACKGROUND_SAMPLE`] rows) and their row numbers.
+    fn sample_of(&self, row: impl Fn(usize) -> Vec<i8>) -> (Vec<i8>, Vec<usize>) {
+        let step = self.ids.len().div_ceil(BACKGROUND_SAMPLE).max(1);
+        let rows: Vec<usize> = (0..self.ids.len()).step_by(step).collect();
+        (rows.iter().flat_map(|&i| row(i)).collect(), rows)
+    }
+
     /// Brings the index up to the store: drops vectors deleted there and opens the ones it
     /// lacks. Reads every chunk id that has a vector (from an index) but opens only new vectors.
     pub fn refresh(&mut self, store: &Store, model: &str) -> Result<Refreshed> {
         let current: HashSet<i64> = store.vector_ids(model)?.into_iter().collect();
-        let keep: Vec<bool> = self.ids.iter().map(|(c, _)| current.contains(c)).collect();
-        let dropped = keep.iter().filter(|k| !**k).count();
-        if dropped > 0 {
-            self.retain(&keep);
-        }
+        let dropped = match &mut self.graph {
+            Some(g) => {
+                let gone: Vec<i64> = g.row_of.keys().filter(|c| !current.contains(c) && !g.gone.contains(c)).copied().collect();
+                g.gone.extend(&gone);
+                gone.len()
+            }
+            None => {
+                let keep: Vec<bool> = self.ids.iter().map(|(c, _)| current.contains(c)).collect();
+                let dropped = keep.iter().filter(|k| !**k).count();
+                if dropped > 0 {
+                    self.retain(&keep);
+                }
+                dropped
+            }
+        };
         let held: HashSet<i64> = self.ids.iter().map(|(c, _)| *c).collect();
         let mut missing: Vec<i64> = current.iter().filter(|c| !held.contains(c)).copied().collect();
         missing.sort_unstable();
         let fresh = store.vectors_of(model, &missing)?;
         let added = fresh.len();
         if self.dim == 0 {
-            *self = VectorIndex::from_vectors(fresh);
+            *self = VectorIndex { graph_from: self.graph_from, ..VectorIndex::from_vectors(fresh) };
         } else {
             for v in fresh {
                 self.push(v);
             }
         }
+        self.grow_graph();
         Ok(Refreshed { added, dropped })
     }
 
     fn push(&mut self, v: StoredVector) {
         if v.vector.len() == self.dim {
             let (bytes, scale) = quantize(&v.vector);
+            match &mut self.graph {
+                Some(g) => {
+                    g.graph.insert(&bytes, v.chunk_id);
+                    g.row_of.insert(v.chunk_id, self.ids.len());
+                    g.unsaved += 1;
+                }
+                None => self.matrix.extend_from_slice(&bytes),
+            }
             self.ids.push((v.chunk_id, v.content_id));
             self.coverage.push(v.coverage);
-            self.matrix.extend_from_slice(&bytes);
             self.scale.push(scale);
         }
     }
@@ -106,7 +224,8 @@ impl VectorIndex {
         self.matrix.truncate(row * dim);
     }
 
-    /// Builds the index from vectors in hand; ones of another length than the first are left out.
+    /// Builds a scan from vectors in hand (see [`VectorIndex::with_graph_from`] for a graph);
+    /// ones of another length than the first are left out.
     pub fn from_vectors(vectors: Vec<StoredVector>) -> VectorIndex {
         let dim = vectors.first().map_or(0, |v| v.vector.len());
         let mut index = VectorIndex {
@@ -115,6 +234,7 @@ impl VectorIndex {
             coverage: Vec::with_capacity(vectors.len()),
             matrix: Vec::with_capacity(vectors.len() * dim),
             scale: Vec::with_capacity(vectors.len()),
+            ..VectorIndex::default()
         };
         for v in vectors {
             index.push(v);
@@ -122,12 +242,13 @@ impl VectorIndex {
         index
     }
 
+    /// How many vectors a search can return.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() - self.graph.as_ref().map_or(0, |g| g.gone.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     /// Row `i`'s script class: 1 for mostly Latin text, 0 for the rest.
@@ -146,6 +267,9 @@ impl VectorIndex {
     pub fn search_with_background(&self, query: &[f32], k: usize) -> Vec<(VectorHit, f32)> {
         if self.dim == 0 || query.len() != self.dim || k == 0 {
             return Vec::new();
+        }
+        if let Some(g) = &self.graph {
+            return self.search_graph(g, query, k);
         }
         let (query, step) = query_steps(query);
         let mut scored: Vec<(f32, usize)> = Vec::with_capacity(self.len());
@@ -174,6 +298,111 @@ impl VectorIndex {
             })
             .collect()
     }
+}
+
+impl VectorIndex {
+    fn search_graph(&self, g: &GraphRows, query: &[f32], k: usize) -> Vec<(VectorHit, f32)> {
+        let (bytes, _) = quantize(query);
+        let (steps, step) = query_steps(query);
+        let mut sums = [(0f64, 0usize); 2];
+        for (row, &i) in g.sample.chunks_exact(self.dim).zip(&g.sample_rows) {
+            let class = &mut sums[self.script(i)];
+            class.0 += (dot(row, &steps) as f32 * self.scale[i] * step) as f64;
+            class.1 += 1;
+        }
+        let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
+        let all = mean((sums[0].0 + sums[1].0, sums[0].1 + sums[1].1)).unwrap_or(0.0);
+        let background = [mean(sums[0]).unwrap_or(all), mean(sums[1]).unwrap_or(all)];
+        g.graph
+            .search(&bytes, k, EF_SEARCH, &g.gone)
+            .into_iter()
+            .filter_map(|(chunk, score)| {
+                // A point another handle's refresh added to the shared graph, not yet a row here.
+                let i = *g.row_of.get(&chunk)?;
+                let hit = VectorHit { chunk_id: chunk, content_id: self.ids[i].1, score, coverage: self.coverage[i] };
+                Some((hit, background[self.script(i)]))
+            })
+            .collect()
+    }
+
+    /// Whether [`VectorIndex::save`] has something to do: the graph grew by a tenth since it
+    /// was saved, and holds no deleted vector.
+    pub fn worth_saving(&self) -> bool {
+        self.graph.as_ref().is_some_and(|g| g.gone.is_empty() && g.unsaved > 0 && g.unsaved >= self.ids.len() / 10)
+    }
+
+    /// Seals the graph and its rows into `dir` for the next process. Not while the graph holds
+    /// deleted vectors: a forgotten chunk's vector must not outlive it in a file (removing
+    /// memories removes the saved graph; the next process builds it again from the store).
+    pub fn save(&mut self, dir: &Path, sealer: &Sealer, model: &str) -> Result<()> {
+        let Some(g) = &mut self.graph else { return Ok(()) };
+        if !g.gone.is_empty() {
+            return Ok(());
+        }
+        let path = saved_path(dir, model);
+        let (graph, data) = g.graph.dump().map_err(io_error)?;
+        let mut plain = Vec::with_capacity(16 + graph.len() + data.len() + self.ids.len() * 24);
+        for part in [&graph, &data] {
+            plain.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            plain.extend_from_slice(part);
+        }
+        for (i, (chunk, content)) in self.ids.iter().enumerate() {
+            plain.extend_from_slice(&chunk.to_le_bytes());
+            plain.extend_from_slice(&content.to_le_bytes());
+            plain.extend_from_slice(&self.coverage[i].to_le_bytes());
+            plain.extend_from_slice(&self.scale[i].to_le_bytes());
+        }
+        let sealed = sealer.seal_file(&saved_name(model), &plain)?;
+        crate::config::create_private_dir(dir).map_err(|e| io_error(std::io::Error::other(e.to_string())))?;
+        crate::crypto::vault::write_atomically(&path, &sealed).map_err(io_error)?;
+        g.unsaved = 0;
+        Ok(())
+    }
+
+    /// The graph [`VectorIndex::save`] left, if there is one that opens and reads whole.
+    fn read_saved(dir: &Path, sealer: &Sealer, model: &str) -> Option<VectorIndex> {
+        let sealed = std::fs::read(saved_path(dir, model)).ok()?;
+        let plain = sealer.open_file(&saved_name(model), &sealed).ok()?;
+        let mut rest = plain.as_slice();
+        let mut part = || -> Option<&[u8]> {
+            let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
+            let (p, r) = rest.get(8..)?.split_at_checked(len)?;
+            rest = r;
+            Some(p)
+        };
+        let (graph, data) = (part()?, part()?);
+        let graph = Graph::load(graph, data).ok()?;
+        let mut index = VectorIndex::default();
+        let mut bytes: HashMap<i64, Vec<i8>> = graph.points().collect();
+        let mut row_of = HashMap::new();
+        for row in rest.chunks_exact(24) {
+            let chunk = i64::from_le_bytes(row[0..8].try_into().ok()?);
+            row_of.insert(chunk, index.ids.len());
+            index.ids.push((chunk, i64::from_le_bytes(row[8..16].try_into().ok()?)));
+            index.coverage.push(f32::from_le_bytes(row[16..20].try_into().ok()?));
+            index.scale.push(f32::from_le_bytes(row[20..24].try_into().ok()?));
+        }
+        index.dim = bytes.values().next()?.len();
+        let sample = index.sample_of(|i| bytes.get(&index.ids[i].0).cloned().unwrap_or_else(|| vec![0; index.dim]));
+        // Points without a row were deleted before the save.
+        let gone: HashSet<i64> = bytes.keys().filter(|c| !row_of.contains_key(c)).copied().collect();
+        bytes.clear();
+        index.graph = Some(GraphRows { graph: Arc::new(graph), row_of, gone, sample: sample.0, sample_rows: sample.1, unsaved: 0 });
+        Some(index)
+    }
+}
+
+fn saved_name(model: &str) -> String {
+    let safe: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    format!("{safe}.graph")
+}
+
+fn saved_path(dir: &Path, model: &str) -> std::path::PathBuf {
+    dir.join(format!("{}.sealed", saved_name(model)))
+}
+
+fn io_error(e: std::io::Error) -> StoreError {
+    StoreError::Graph(e)
 }
 
 /// Steps the query is rounded to, each side of zero: fine enough to add no error worth the
@@ -296,6 +525,88 @@ mod tests {
         // The largest dot product of 2048 components fits (debug builds check overflow).
         let (ones, _) = query_steps(&[1.0; 2048]);
         assert_eq!(dot(&[-127; 2048], &ones), -127 * 8191 * 2048);
+    }
+
+    /// Recall@10 of `idx` against the exact top ten by the floats.
+    fn recall(idx: &VectorIndex, rows: &[Vec<f32>], queries: &[Vec<f32>]) -> f32 {
+        let mut found = 0;
+        for q in queries {
+            let mut exact: Vec<(f32, i64)> = rows.iter().enumerate().map(|(i, r)| (r.iter().zip(q).map(|(a, b)| a * b).sum(), i as i64)).collect();
+            exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let truth: HashSet<i64> = exact[..10].iter().map(|e| e.1).collect();
+            found += idx.search(q, 10).iter().filter(|h| truth.contains(&h.chunk_id)).count();
+        }
+        found as f32 / (10 * queries.len()) as f32
+    }
+
+    fn stored(rows: &[Vec<f32>]) -> Vec<StoredVector> {
+        rows.iter().enumerate().map(|(i, r)| StoredVector { chunk_id: i as i64, content_id: i as i64, vector: r.clone(), coverage: 1.0 }).collect()
+    }
+
+    #[test]
+    fn a_large_index_is_a_graph_that_finds_nearly_the_exact_top_ten() {
+        let rows = units(5000, 384, 11);
+        let idx = VectorIndex::from_vectors(stored(&rows)).with_graph_from(1000);
+        assert!(idx.has_graph());
+        let recall = recall(&idx, &rows, &units(50, 384, 13));
+        assert!(recall >= 0.97, "recall@10 {recall}");
+        // Scores are cosines, as the scan's are.
+        let hit = idx.search(&rows[42], 1)[0];
+        assert_eq!(hit.chunk_id, 42);
+        assert!((hit.score - 1.0).abs() < 0.01, "{}", hit.score);
+    }
+
+    #[test]
+    fn a_graph_is_saved_sealed_reopened_and_never_returns_a_deleted_chunk() {
+        use crate::crypto::{DataKey, Sealer};
+        use crate::store::{ItemMeta, Kind, NewItem, Span};
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Sealer::new(&DataKey::generate().unwrap());
+        let mut s = Store::open(&dir.path().join("db"), Arc::new(Sealer::new(&DataKey::generate().unwrap()))).unwrap();
+        let rows = units(300, 32, 5);
+        let mut items = Vec::new();
+        for (i, v) in rows.iter().enumerate() {
+            let text = format!("note {i}");
+            let item = NewItem { kind: Kind::File, source: text.clone().into(), title: None, meta: ItemMeta::default(), time: 0, mtime: 0, size: 5, chunks: vec![Span { start: 0, end: text.len() }], text };
+            items.push(s.write(|w| w.put(&item)).unwrap().0);
+            let chunk = s.chunks_without_vector("m", 1).unwrap()[0].id;
+            s.put_vectors("m", &[(chunk, v.clone(), 1.0)]).unwrap();
+        }
+        let saved = dir.path().join("vectors");
+        let mut idx = VectorIndex::open(&saved, &sealer, &s, "m", 100).unwrap();
+        assert!(idx.has_graph() && idx.unsaved() == 300 && idx.worth_saving());
+        idx.save(&saved, &sealer, "m").unwrap();
+        assert_eq!(idx.unsaved(), 0);
+        // Sealed: no vector's bytes are in the file.
+        let file = std::fs::read(saved.join("m.graph.sealed")).unwrap();
+        let (bytes, _) = quantize(&rows[7]);
+        let bytes: Vec<u8> = bytes.iter().map(|b| *b as u8).collect();
+        assert!(!file.windows(16).any(|w| w == &bytes[..16]));
+        // A new process finds the same neighbours without building the graph again.
+        let back = VectorIndex::open(&saved, &sealer, &s, "m", 100).unwrap();
+        assert!(back.has_graph() && back.unsaved() == 0);
+        for q in units(10, 32, 9) {
+            let ids = |i: &VectorIndex| i.search(&q, 5).iter().map(|h| (h.chunk_id, h.content_id)).collect::<Vec<_>>();
+            assert_eq!(ids(&idx), ids(&back));
+        }
+        // Another key: not opened, so the store is read instead (and a graph built from it).
+        let other = Sealer::new(&DataKey::generate().unwrap());
+        assert!(!VectorIndex::open(&saved, &other, &s, "m", 1000).unwrap().has_graph());
+        // Deleted: never found again, and the saved graph, which holds its vector, goes.
+        let nearest = back.search(&rows[3], 1)[0].chunk_id;
+        let owner = items[(0..300).find(|&i| s.chunks_of(s.item(items[i]).unwrap().content_id).unwrap()[0].id == nearest).unwrap()];
+        s.write(|w| w.remove(owner)).unwrap();
+        let mut back = back;
+        assert_eq!(back.refresh(&s, "m").unwrap(), Refreshed { added: 0, dropped: 1 });
+        assert!(back.search(&rows[3], 10).iter().all(|h| h.chunk_id != nearest));
+        assert_eq!(back.len(), 299);
+        assert!(!back.worth_saving());
+        // A process opening the saved graph finds the deletion and removes the file.
+        let reopened = VectorIndex::open(&saved, &sealer, &s, "m", 100).unwrap();
+        assert!(!saved.join("m.graph.sealed").exists());
+        assert!(reopened.search(&rows[3], 10).iter().all(|h| h.chunk_id != nearest));
+        back.save(&saved, &sealer, "m").unwrap();
+        assert!(!saved.join("m.graph.sealed").exists(), "a graph holding a deleted vector is not saved");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::store::{Item, ItemMeta, Kind, NewItem, PutOutcome, Store, StoreError}
 pub mod contract;
 pub mod worker;
 
-use crate::{answer, capture, config, daemon, embed, extract, store, Error, Result, DB_FILE, INDEX_DIR};
+use crate::{answer, capture, config, daemon, embed, extract, store, Error, Result, DB_FILE, INDEX_DIR, VECTOR_DIR};
 
 
 /// An unlocked engram: the store and its index.
@@ -488,6 +488,10 @@ impl Engram {
             done += rows.len();
             progress(AddEvent::Embedding(done, total));
         }
+        // A large store's graph grows here, as vectors arrive, not in a search.
+        if done > 0 && self.store.count_vectors(&model)? >= self.config.search.graph_from as i64 {
+            self.vector_index(&model)?;
+        }
         Ok(done)
     }
 
@@ -701,6 +705,8 @@ impl Engram {
         self.index.sync(&self.store)?;
         self.index.compact()?;
         self.store.checkpoint()?;
+        // A saved vector graph cannot drop a point: it goes whole, and is built again.
+        VectorIndex::forget_saved(&self.dir.join(VECTOR_DIR))?;
         Ok(removed)
     }
 
@@ -772,20 +778,31 @@ impl Engram {
         let stamp = (self.store.generation()?, self.store.vector_writes()?);
         // Another handle's search keeps its copy while this one is refreshed (make_mut).
         let mut slot = self.vectors.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_mut() {
+        let dir = self.dir.join(VECTOR_DIR);
+        let v = match slot.as_mut() {
             Some(v) if v.model == model => {
                 if v.stamp != stamp {
-                    Arc::make_mut(&mut v.index).refresh(&self.store, model)?;
+                    let refreshed = Arc::make_mut(&mut v.index).refresh(&self.store, model)?;
+                    if refreshed.dropped > 0 && v.index.has_graph() {
+                        // A memory replaced as the user typed: its vector leaves the saved graph too.
+                        VectorIndex::forget_saved(&dir)?;
+                    }
                     v.stamp = stamp;
                 }
-                Ok(v.index.clone())
+                v
             }
             _ => {
-                let index = Arc::new(VectorIndex::load(&self.store, model)?);
-                *slot = Some(LoadedVectors { model: model.to_string(), stamp, index: index.clone() });
-                Ok(index)
+                let index = VectorIndex::open(&dir, self.store.sealer(), &self.store, model, self.config.search.graph_from)?;
+                let index = Arc::new(index);
+                slot.insert(LoadedVectors { model: model.to_string(), stamp, index })
             }
+        };
+        // Saved once it has grown by a tenth, so the next process need not build it again; a
+        // failed save loses nothing (the graph is built from the store instead).
+        if v.index.worth_saving() {
+            let _ = Arc::make_mut(&mut v.index).save(&dir, self.store.sealer(), model);
         }
+        Ok(v.index.clone())
     }
 
     /// Ends the extraction worker, if one runs (a long-running process between batches of

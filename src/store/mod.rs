@@ -45,6 +45,8 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("no memory with id {0}")]
     NoSuchItem(i64),
+    #[error("could not save the vector index: {0}")]
+    Graph(std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -7,6 +7,10 @@ const CANARIES: &[&str] =
 
 fn canary_store() -> (Engram, std::path::PathBuf) {
     let e = Engram::init();
+    // A vector graph from the first vector on, so its sealed file is among those checked.
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[search]\ngraph_from = 1\n").unwrap();
     let dir = e.folder("private");
     std::fs::write(dir.join("zqxfilenamecanary.txt"), "meeting notes mention zqxcanarylatin7731 twice: zqxcanarylatin7731").unwrap();
     std::fs::write(dir.join("機密檔案鸚鵡.md"), "# 日记\n今天看到了鹦鹉螺号潜水艇秘密的模型。").unwrap();
@@ -16,6 +20,11 @@ fn canary_store() -> (Engram, std::path::PathBuf) {
     let skipped = e.run(&["status", "--json"]).ok().json()["skipped_files"].clone();
     assert!(skipped.to_string().contains("zqxskippedcanary.docx"), "{skipped}");
     (e, dir)
+}
+
+/// Whether a sealed vector graph is in the data directory.
+fn saved_graph(e: &Engram) -> bool {
+    e.snapshot().keys().any(|p| p.parent().is_some_and(|d| d.ends_with("vectors")))
 }
 
 fn assert_no_plaintext(e: &Engram) {
@@ -38,6 +47,7 @@ fn canaries_are_never_on_disk_in_the_clear() {
     assert_eq!(e.search("潜水艇").len(), 1);
     assert_eq!(e.search("zqxfilenamecanary").len(), 1);
     assert_eq!(e.search("鸚鵡").len(), 1);
+    assert!(saved_graph(&e), "no vector graph saved: {:?}", e.snapshot().keys());
     // A name that is not UTF-8 is sealed as the bytes it is.
     #[cfg(unix)]
     {
@@ -92,6 +102,8 @@ fn forgotten_memories_are_gone_from_search_and_disk() {
     let (e, dir) = canary_store();
     let out = e.run(&["forget", "--json", "--path", dir.to_str().unwrap()]).ok().json();
     assert_eq!(out["forgotten"], 2);
+    // The saved graph holds their vectors: it goes with them.
+    assert!(!saved_graph(&e));
     assert!(e.search("zqxcanarylatin7731").is_empty());
     assert!(e.search("潜水艇").is_empty());
     assert!(e.search("zqxfilenamecanary").is_empty());
