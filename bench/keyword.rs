@@ -140,12 +140,6 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
     let sealer = std::sync::Arc::new(engram::crypto::Sealer::new(key));
     let mut store = engram::store::Store::open(&dir.join(engram::DB_FILE), sealer).unwrap();
     let mut rng = Rng(7);
-    let unit = |rng: &mut Rng| {
-        let mut v: Vec<f32> = (0..384).map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    };
     loop {
         let chunks = store.chunks_without_vector("bench", 5000).unwrap();
         if chunks.is_empty() {
@@ -155,7 +149,8 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         store.put_vectors("bench", &rows).unwrap();
     }
     let t = Instant::now();
-    let mut index = VectorIndex::load(engram.store(), "bench").unwrap();
+    // The scan, at every size (a graph is measured below).
+    let mut index = VectorIndex::load(engram.store(), "bench").unwrap().with_graph_from(usize::MAX);
     let load = t.elapsed();
     let mut refresh = Vec::new();
     for i in 0..20 {
@@ -202,24 +197,85 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         float_scan.push(t.elapsed());
     }
     float_scan.sort();
-    let mut found = 0;
-    for _ in 0..20 {
-        let q = unit(&mut rng);
-        let mut exact: Vec<(f32, i64)> = floats.iter().map(|v| (v.vector.iter().zip(&q).map(|(a, b)| a * b).sum(), v.chunk_id)).collect();
-        exact.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
-        let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|e| e.1).collect();
-        found += index.search(&q, 10).iter().filter(|h| truth.contains(&h.chunk_id)).count();
-    }
+    let recall = recall_at_10(&index, &floats, &mut rng, 20);
     println!(
         "| {n} | vector index: open every sealed vector {:.0} ms; catch up after one new note p50 {:.1} ms; top-500 scan p50 {:.2} ms (over the floats: {:.2} ms); recall@10 against the floats {:.3}; {} MB held (floats: {} MB) | | | |",
         load.as_secs_f64() * 1000.0,
         percentile(&refresh, 0.5),
         percentile(&scan, 0.5),
         percentile(&float_scan, 0.5),
-        found as f64 / 200.0,
+        recall,
         floats.len() * (384 + 4) / 1_000_000,
         matrix.len() * 4 / 1_000_000
     );
+    bench_graph(n, engram, &floats, dir, key);
+}
+
+/// The HNSW graph over the same vectors: build, search at the size a hybrid query asks for
+/// (50), recall@10 against the floats, saving it sealed and opening it again.
+fn bench_graph(n: usize, engram: &Engram, floats: &[StoredVector], dir: &std::path::Path, key: &DataKey) {
+    let rss = || -> f64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb / 1024.0
+    };
+    let before = rss();
+    let t = Instant::now();
+    let mut graph = VectorIndex::load(engram.store(), "bench").unwrap().with_graph_from(1);
+    let build = t.elapsed();
+    let held = rss() - before;
+    let mut rng = Rng(99);
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let q = unit(&mut rng);
+        let t = Instant::now();
+        std::hint::black_box(graph.search(&q, 50));
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let recall = recall_at_10(&graph, floats, &mut rng, 100);
+    let sealer = engram::crypto::Sealer::new(key);
+    let saved = dir.join("bench-vectors");
+    let t = Instant::now();
+    graph.save(&saved, &sealer, "bench").unwrap();
+    let save = t.elapsed();
+    let size = std::fs::read_dir(&saved).unwrap().flatten().map(|f| f.metadata().unwrap().len()).sum::<u64>();
+    let t = Instant::now();
+    let back = VectorIndex::open(&saved, &sealer, engram.store(), "bench", 1).unwrap();
+    let open = t.elapsed();
+    assert!(back.has_graph());
+    println!(
+        "| {n} | vector graph (hnsw_rs, M=16, ef 200/256): build {:.1} s; top-50 search p50 {:.2} ms, p99 {:.2} ms; recall@10 against the floats {:.3}; RSS +{:.0} MB; save sealed {:.2} s ({} MB); open saved + catch up {:.2} s | | | |",
+        build.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        recall,
+        held,
+        save.as_secs_f64(),
+        size / 1_000_000,
+        open.as_secs_f64()
+    );
+}
+
+/// A random unit vector: the hard case, whose neighbours are all about equally far.
+fn unit(rng: &mut Rng) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..384).map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+/// How many of the exact top ten by the floats `index` finds, over `queries` random queries.
+fn recall_at_10(index: &VectorIndex, floats: &[StoredVector], rng: &mut Rng, queries: usize) -> f64 {
+    let mut found = 0;
+    for _ in 0..queries {
+        let q = unit(rng);
+        let mut exact: Vec<(f32, i64)> = floats.iter().map(|v| (v.vector.iter().zip(&q).map(|(a, b)| a * b).sum(), v.chunk_id)).collect();
+        exact.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
+        let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|e| e.1).collect();
+        found += index.search(&q, 10).iter().filter(|h| truth.contains(&h.chunk_id)).count();
+    }
+    found as f64 / (10 * queries) as f64
 }
 
 /// The float scan's dot product, as the index computed it before it held bytes.
