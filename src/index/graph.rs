@@ -169,10 +169,10 @@ mod tests {
             assert_eq!(graph.search(&q, 10, 64, &none), back.search(&q, 10, 64, &none));
         }
         // A point is its own nearest neighbour; a skipped one is never returned.
-        let hits = back.search(&data[7], 3, 64, &none);
+        let hits = back.search(&data[7], 3, 256, &none);
         assert_eq!(hits[0].0, 107);
         assert!((hits[0].1 - 1.0).abs() < 1e-4);
-        assert!(back.search(&data[7], 3, 64, &HashSet::from([107])).iter().all(|h| h.0 != 107));
+        assert!(back.search(&data[7], 3, 256, &HashSet::from([107])).iter().all(|h| h.0 != 107));
         assert_eq!(back.points().count(), 2001);
     }
 

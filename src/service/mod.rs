@@ -489,7 +489,7 @@ impl Engram {
             progress(AddEvent::Embedding(done, total));
         }
         // A large store's graph grows here, as vectors arrive, not in a search.
-        if done > 0 && self.store.count_vectors(&model)? >= self.config.search.graph_from as i64 {
+        if done > 0 && self.store.count_vectors(&model)? >= i64::try_from(self.config.search.graph_from).unwrap_or(i64::MAX) {
             self.vector_index(&model)?;
         }
         Ok(done)
