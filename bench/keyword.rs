@@ -20,51 +20,9 @@ use engram::query::{Mode, SearchRequest, Semantic};
 use engram::store::{ItemMeta, Kind, NewItem, StoredVector};
 use engram::Engram;
 
-/// A small deterministic generator, so every run sees the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Zipf-like: small ranks are much more common, as in real text.
-    fn zipf(&mut self, n: usize) -> usize {
-        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
-    }
-}
-
-fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
-    const SYL: &[&str] = &["ka", "lo", "mi", "ter", "san", "dor", "vel", "qui", "ro", "nex", "pa", "sum", "tri", "gal", "ben", "shu"];
-    (0..n)
-        .map(|_| {
-            let len = 2 + rng.next() % 3;
-            (0..len).map(|_| SYL[(rng.next() % SYL.len() as u64) as usize]).collect()
-        })
-        .collect()
-}
-
-fn document(rng: &mut Rng, vocab: &[String]) -> String {
-    let words = 60 + rng.next() % 80;
-    let mut s = String::new();
-    for i in 0..words {
-        s.push_str(&vocab[rng.zipf(vocab.len())]);
-        s.push(if i % 12 == 11 { '.' } else { ' ' });
-        if i % 12 == 11 {
-            s.push(' ');
-        }
-    }
-    s
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
+#[path = "corpus.rs"]
+mod corpus;
+use corpus::{document, percentile, vocabulary, Rng};
 
 /// One table row: ingest rate and query latency percentiles.
 fn report(n: usize, system: &str, ingest: Duration, mut lat: Vec<Duration>) {
@@ -145,7 +103,7 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         if chunks.is_empty() {
             break;
         }
-        let rows: Vec<(i64, Vec<f32>, f32)> = chunks.iter().map(|c| (c.id, unit(&mut rng), 1.0)).collect();
+        let rows: Vec<(i64, Vec<f32>, f32)> = chunks.iter().map(|c| (c.id, corpus::unit(&mut rng, 384), 1.0)).collect();
         store.put_vectors("bench", &rows).unwrap();
     }
     let t = Instant::now();
@@ -168,7 +126,7 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         };
         engram.add_items(&[item]).unwrap();
         let chunk = store.chunks_without_vector("bench", 10).unwrap();
-        store.put_vectors("bench", &[(chunk[0].id, unit(&mut rng), 1.0)]).unwrap();
+        store.put_vectors("bench", &[(chunk[0].id, corpus::unit(&mut rng, 384), 1.0)]).unwrap();
         let t = Instant::now();
         let r = index.refresh(engram.store(), "bench").unwrap();
         refresh.push(t.elapsed());
@@ -177,7 +135,7 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
     refresh.sort();
     let mut scan = Vec::new();
     for _ in 0..50 {
-        let q = unit(&mut rng);
+        let q = corpus::unit(&mut rng, 384);
         let t = Instant::now();
         std::hint::black_box(index.search(&q, 500));
         scan.push(t.elapsed());
@@ -189,7 +147,7 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
     let matrix: Vec<f32> = floats.iter().flat_map(|v| v.vector.iter().copied()).collect();
     let mut float_scan = Vec::new();
     for _ in 0..50 {
-        let q = unit(&mut rng);
+        let q = corpus::unit(&mut rng, 384);
         let t = Instant::now();
         let mut scored: Vec<(f32, usize)> = matrix.chunks_exact(384).map(|row| dot_f32(row, &q)).enumerate().map(|(i, s)| (s, i)).collect();
         scored.select_nth_unstable_by(499, |a, b| b.0.total_cmp(&a.0));
@@ -227,7 +185,7 @@ fn bench_graph(n: usize, engram: &Engram, floats: &[StoredVector], dir: &std::pa
     let mut rng = Rng(99);
     let mut lat = Vec::new();
     for _ in 0..200 {
-        let q = unit(&mut rng);
+        let q = corpus::unit(&mut rng, 384);
         let t = Instant::now();
         std::hint::black_box(graph.search(&q, 50));
         lat.push(t.elapsed());
@@ -257,19 +215,11 @@ fn bench_graph(n: usize, engram: &Engram, floats: &[StoredVector], dir: &std::pa
     );
 }
 
-/// A random unit vector: the hard case, whose neighbours are all about equally far.
-fn unit(rng: &mut Rng) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..384).map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0).collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= norm);
-    v
-}
-
 /// How many of the exact top ten by the floats `index` finds, over `queries` random queries.
 fn recall_at_10(index: &VectorIndex, floats: &[StoredVector], rng: &mut Rng, queries: usize) -> f64 {
     let mut found = 0;
     for _ in 0..queries {
-        let q = unit(rng);
+        let q = corpus::unit(rng, 384);
         let mut exact: Vec<(f32, i64)> = floats.iter().map(|v| (v.vector.iter().zip(&q).map(|(a, b)| a * b).sum(), v.chunk_id)).collect();
         exact.select_nth_unstable_by(9, |a, b| b.0.total_cmp(&a.0));
         let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|e| e.1).collect();
@@ -299,10 +249,7 @@ fn bench_hybrid(n: usize, engram: &Engram, queries: &[String]) {
     let mut vectors = Vec::new();
     for content_id in engram.store().content_ids().unwrap() {
         for chunk in engram.store().chunks_of(content_id).unwrap() {
-            let mut v: Vec<f32> = (0..embedder.dim()).map(|_| (rng.next() % 2000) as f32 / 1000.0 - 1.0).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= norm);
-            vectors.push(StoredVector { chunk_id: chunk.id, content_id, vector: v, coverage: 1.0 });
+            vectors.push(StoredVector { chunk_id: chunk.id, content_id, vector: corpus::unit(&mut rng, embedder.dim()), coverage: 1.0 });
         }
     }
     let index = VectorIndex::from_vectors(vectors);
