@@ -92,10 +92,18 @@ impl VectorIndex {
             None => return Ok(VectorIndex::load(store, model)?.with_graph_from(graph_from)),
         };
         index.graph_from = graph_from;
-        if index.refresh(store, model)?.dropped > 0 {
+        index.catch_up(dir, store, model)?;
+        Ok(index)
+    }
+
+    /// [`VectorIndex::refresh`], removing the saved graph when a vector it holds was deleted
+    /// (a memory forgotten, or replaced as the user typed).
+    pub fn catch_up(&mut self, dir: &Path, store: &Store, model: &str) -> Result<Refreshed> {
+        let refreshed = self.refresh(store, model)?;
+        if refreshed.dropped > 0 && self.has_graph() {
             VectorIndex::forget_saved(dir)?;
         }
-        Ok(index)
+        Ok(refreshed)
     }
 
     /// Removes every saved graph: one holds a vector deleted from the store.

@@ -782,11 +782,7 @@ impl Engram {
         let v = match slot.as_mut() {
             Some(v) if v.model == model => {
                 if v.stamp != stamp {
-                    let refreshed = Arc::make_mut(&mut v.index).refresh(&self.store, model)?;
-                    if refreshed.dropped > 0 && v.index.has_graph() {
-                        // A memory replaced as the user typed: its vector leaves the saved graph too.
-                        VectorIndex::forget_saved(&dir)?;
-                    }
+                    Arc::make_mut(&mut v.index).catch_up(&dir, &self.store, model)?;
                     v.stamp = stamp;
                 }
                 v
