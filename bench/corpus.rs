@@ -1,9 +1,10 @@
-//! Generated text and vectors the benches share: deterministic, so every run sees the same.
+//! What the benches share: generated text and vectors (deterministic, so every run sees the
+//! same) and the timing and memory readings.
 
 // Each bench uses some of these.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A small deterministic generator (xorshift).
 pub struct Rng(pub u64);
@@ -59,6 +60,30 @@ pub fn unit(rng: &mut Rng, dim: usize) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter_mut().for_each(|x| *x /= norm);
     v
+}
+
+/// How long `f` takes.
+pub fn timed(mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// `f` timed `n` times, sorted.
+pub fn timings(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    let mut lat: Vec<Duration> = (0..n).map(|_| timed(&mut f)).collect();
+    lat.sort();
+    lat
+}
+
+/// The process's resident memory now and at its peak, in MB.
+pub fn rss() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> f64 {
+        let kb: f64 = status.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The `p` quantile of sorted durations, in milliseconds.

@@ -22,7 +22,7 @@ use engram::Engram;
 
 #[path = "corpus.rs"]
 mod corpus;
-use corpus::{document, percentile, vocabulary, Rng};
+use corpus::{document, percentile, rss, timings, vocabulary, Rng};
 
 /// One table row: ingest rate and query latency percentiles.
 fn report(n: usize, system: &str, ingest: Duration, mut lat: Vec<Duration>) {
@@ -133,28 +133,20 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
         assert_eq!(r.added, 1);
     }
     refresh.sort();
-    let mut scan = Vec::new();
-    for _ in 0..50 {
+    let scan = timings(50, || {
         let q = corpus::unit(&mut rng, 384);
-        let t = Instant::now();
         std::hint::black_box(index.search(&q, 500));
-        scan.push(t.elapsed());
-    }
-    scan.sort();
+    });
     // The index holds vectors as bytes: how many of the top 10 by the floats themselves it finds.
     let floats = store.vectors("bench").unwrap();
     // The baseline in the same run: the same scan over the floats (what the index held before).
     let matrix: Vec<f32> = floats.iter().flat_map(|v| v.vector.iter().copied()).collect();
-    let mut float_scan = Vec::new();
-    for _ in 0..50 {
+    let float_scan = timings(50, || {
         let q = corpus::unit(&mut rng, 384);
-        let t = Instant::now();
         let mut scored: Vec<(f32, usize)> = matrix.chunks_exact(384).map(|row| dot_f32(row, &q)).enumerate().map(|(i, s)| (s, i)).collect();
         scored.select_nth_unstable_by(499, |a, b| b.0.total_cmp(&a.0));
         std::hint::black_box(&scored);
-        float_scan.push(t.elapsed());
-    }
-    float_scan.sort();
+    });
     let recall = recall_at_10(&index, &floats, &mut rng, 20);
     println!(
         "| {n} | vector index: open every sealed vector {:.0} ms; catch up after one new note p50 {:.1} ms; top-500 scan p50 {:.2} ms (over the floats: {:.2} ms); recall@10 against the floats {:.3}; {} MB held (floats: {} MB) | | | |",
@@ -172,25 +164,16 @@ fn bench_vectors(n: usize, engram: &mut Engram, dir: &std::path::Path, key: &Dat
 /// The HNSW graph over the same vectors: build, search at the size a hybrid query asks for
 /// (50), recall@10 against the floats, saving it sealed and opening it again.
 fn bench_graph(n: usize, engram: &Engram, floats: &[StoredVector], dir: &std::path::Path, key: &DataKey) {
-    let rss = || -> f64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-        kb / 1024.0
-    };
-    let before = rss();
+    let before = rss().0;
     let t = Instant::now();
     let mut graph = VectorIndex::load(engram.store(), "bench").unwrap().with_graph_from(1);
     let build = t.elapsed();
-    let held = rss() - before;
+    let held = rss().0 - before;
     let mut rng = Rng(99);
-    let mut lat = Vec::new();
-    for _ in 0..200 {
+    let lat = timings(200, || {
         let q = corpus::unit(&mut rng, 384);
-        let t = Instant::now();
         std::hint::black_box(graph.search(&q, 50));
-        lat.push(t.elapsed());
-    }
-    lat.sort();
+    });
     let recall = recall_at_10(&graph, floats, &mut rng, 100);
     let sealer = engram::crypto::Sealer::new(key);
     let saved = dir.join("bench-vectors");

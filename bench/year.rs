@@ -25,7 +25,7 @@ use engram::Engram;
 
 #[path = "corpus.rs"]
 mod corpus;
-use corpus::{percentile, text, vocabulary, Rng};
+use corpus::{percentile, rss, text, timed, vocabulary, Rng};
 
 const DAYS: usize = 250;
 const FRAMES_A_DAY: usize = 720;
@@ -104,22 +104,6 @@ fn disk(dir: &Path) -> u64 {
             }
         })
         .sum()
-}
-
-/// The process's resident memory now and at its peak, in MB.
-fn rss() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> f64 {
-        let kb: f64 = status.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-        kb / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn timed(mut f: impl FnMut()) -> Duration {
-    let t = Instant::now();
-    f();
-    t.elapsed()
 }
 
 /// p50 / p95 of running `f` on each query, in ms.
