@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 use crate::config::{self, Config};
 use crate::crypto::vault::{self, KEY_FILE};
 use crate::crypto::{Place, Sealer};
-use crate::index::SealedDirectory;
+use crate::index::{verify_file, SealedDirectory};
 use crate::{Engram, Error, Result, DB_FILE, INDEX_DIR};
 
 /// The clear list of a backup's files and sizes.
@@ -299,15 +299,14 @@ fn verify_index(root: &Path, sealer: Arc<Sealer>, report: &mut VerifyReport) {
     let before = report.damaged.len();
     for name in sealed_files(root).unwrap_or_default() {
         let logical = name.trim_end_matches(SEALED_SUFFIX);
-        match fs::read(root.join(&name)) {
-            Ok(sealed) => match sealer.open_file(logical, &sealed) {
-                Ok(plain) => {
-                    drop(Zeroizing::new(plain));
-                    report.index_files += 1;
-                    report.index_bytes += sealed.len() as u64;
-                }
-                Err(_) => report.damaged.push(Damage::IndexFile { file: logical.to_string(), problem: "does not open".into() }),
-            },
+        match verify_file(&root.join(&name), logical, &sealer) {
+            Ok(bytes) => {
+                report.index_files += 1;
+                report.index_bytes += bytes;
+            }
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                report.damaged.push(Damage::IndexFile { file: logical.to_string(), problem: "does not open".into() })
+            }
             // Removed by a merge in another process since the folder was listed.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => report.damaged.push(Damage::IndexFile { file: logical.to_string(), problem: format!("unreadable: {}", e.kind()) }),

@@ -14,6 +14,7 @@
 //! (the vault does).
 
 pub mod locked;
+pub mod pages;
 pub mod vault;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};

@@ -22,7 +22,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::crypto::Sealer;
 use crate::store::{chunk_id, NewItem, Put, Store, StoreError};
-pub use sealed_dir::SealedDirectory;
+pub use sealed_dir::{verify_file, SealedDirectory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -1,26 +1,45 @@
 //! A tantivy [`Directory`] that seals every file it writes.
 //!
 //! Tantivy's files hold the index's terms, which are the user's words, so none may reach disk
-//! in the clear. Each logical file is written whole as `NAME.sealed` (AES-256-GCM, the name
-//! bound as associated data) through a temporary file and a rename; reads open and cache the
-//! plaintext in memory. Segment files are write-once, so the cache never goes stale;
-//! `atomic_read` (meta.json) always goes to disk so other processes' commits are seen.
-//! Locks are OS file locks, released by the kernel if the process dies.
+//! in the clear. Each logical file is written as `NAME.sealed`, sealed page by page as tantivy
+//! writes it ([`pages`]: a merged segment is never held whole in memory), through a temporary
+//! file and a rename. Postings, positions and the document store are read by the page, through
+//! a bounded cache of opened pages, so memory does not grow with the index; the files tantivy
+//! reads whole whenever it opens a segment are opened once and kept. Segment files are
+//! write-once, so nothing kept goes stale; `atomic_read` (meta.json) always goes to disk so
+//! other processes' commits are seen. Locks are OS file locks, released by the kernel if the
+//! process dies. Files sealed whole (stores written before pages) are still read.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use lru::LruCache;
+use zeroize::Zeroizing;
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
     AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, OwnedBytes, TerminatingWrite, WatchCallback,
     WatchCallbackList, WatchHandle, WritePtr,
 };
+use tantivy::HasLen;
 
+use crate::crypto::pages::{self, PageWriter, PagedFile, PAGE};
 use crate::crypto::vault::write_atomically;
 use crate::crypto::Sealer;
+
+/// Opened pages kept for the next search: 32 MiB.
+const PAGE_CACHE: usize = 512;
+
+/// Tantivy reads its postings (`idx`), positions (`pos`) and stored documents (`store`) by the
+/// range a query needs; every other file it reads whole each time it opens a segment.
+fn read_by_page(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("idx" | "pos" | "store"))
+}
 
 #[derive(Clone)]
 pub struct SealedDirectory {
@@ -30,7 +49,10 @@ pub struct SealedDirectory {
 struct Inner {
     root: PathBuf,
     sealer: Arc<Sealer>,
-    cache: RwLock<HashMap<PathBuf, OwnedBytes>>,
+    /// Files read whole, opened once.
+    whole: RwLock<HashMap<PathBuf, OwnedBytes>>,
+    /// Opened pages of the files read by the page, by (file id, page).
+    pages: Mutex<LruCache<(u128, u64), Arc<Vec<u8>>>>,
     watchers: WatchCallbackList,
     /// The first file that failed its integrity check, so callers can report tampering
     /// instead of a generic index error.
@@ -50,7 +72,8 @@ impl SealedDirectory {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
                 sealer,
-                cache: RwLock::new(HashMap::new()),
+                whole: RwLock::new(HashMap::new()),
+                pages: Mutex::new(LruCache::new(NonZeroUsize::new(PAGE_CACHE).expect("non-zero"))),
                 watchers: WatchCallbackList::default(),
                 tampered: Mutex::new(None),
             }),
@@ -72,20 +95,32 @@ impl SealedDirectory {
         path.to_string_lossy().into_owned()
     }
 
-    fn read_sealed(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
-        let sealed = match fs::read(self.disk_path(path)) {
-            Ok(b) => b,
+    fn note_damage(&self, path: &Path, e: io::Error) -> OpenReadError {
+        if e.kind() == io::ErrorKind::InvalidData {
+            if let Ok(mut t) = self.inner.tampered.lock() {
+                t.get_or_insert_with(|| Self::name(path));
+            }
+        }
+        OpenReadError::wrap_io_error(e, path.to_path_buf())
+    }
+
+    /// Opens a file as it is on disk: sealed whole (plaintext) or by the page.
+    fn open_sealed(&self, path: &Path) -> Result<Opened, OpenReadError> {
+        let file = match fs::File::open(self.disk_path(path)) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(OpenReadError::FileDoesNotExist(path.to_path_buf()))
             }
             Err(e) => return Err(OpenReadError::wrap_io_error(e, path.to_path_buf())),
         };
-        self.inner.sealer.open_file(&Self::name(path), &sealed).map_err(|e| {
-            if let Ok(mut t) = self.inner.tampered.lock() {
-                t.get_or_insert_with(|| Self::name(path));
-            }
-            OpenReadError::wrap_io_error(io::Error::new(io::ErrorKind::InvalidData, e.to_string()), path.to_path_buf())
-        })
+        open_file(file, &Self::name(path), &self.inner.sealer).map_err(|e| self.note_damage(path, e))
+    }
+
+    fn read_sealed(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        match self.open_sealed(path)? {
+            Opened::Whole(plain) => Ok(plain),
+            Opened::Paged(file) => file.read_all(&self.inner.sealer).map_err(|e| self.note_damage(path, e)),
+        }
     }
 
     fn write_sealed(&self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -98,20 +133,119 @@ impl SealedDirectory {
     }
 }
 
+enum Opened {
+    Whole(Vec<u8>),
+    Paged(PagedFile),
+}
+
+fn open_file(mut file: fs::File, name: &str, sealer: &Sealer) -> io::Result<Opened> {
+    let mut first = [0u8; 1];
+    file.read_exact_at(&mut first, 0).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::Error::new(io::ErrorKind::InvalidData, format!("the index file {name} is empty")),
+        _ => e,
+    })?;
+    if pages::is_paged(first[0]) {
+        return Ok(Opened::Paged(PagedFile::open(file, name)?));
+    }
+    let mut sealed = Vec::new();
+    io::Read::read_to_end(&mut file, &mut sealed)?;
+    sealer.open_file(name, &sealed).map(Opened::Whole).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Checks that the index file `path`, named `name` in the index, opens whole, a page at a time;
+/// returns its size on disk.
+pub fn verify_file(path: &Path, name: &str, sealer: &Sealer) -> io::Result<u64> {
+    let file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    match open_file(file, name, sealer)? {
+        Opened::Whole(plain) => drop(Zeroizing::new(plain)),
+        Opened::Paged(paged) => {
+            for i in 0..paged.pages() {
+                drop(Zeroizing::new(paged.page(sealer, i)?));
+            }
+        }
+    }
+    Ok(size)
+}
+
+/// A file read by the page, through the directory's cache.
+struct PagedHandle {
+    inner: Arc<Inner>,
+    file: PagedFile,
+}
+
+impl std::fmt::Debug for PagedHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PagedHandle({})", self.file.name())
+    }
+}
+
+impl HasLen for PagedHandle {
+    fn len(&self) -> usize {
+        self.file.len() as usize
+    }
+}
+
+impl PagedHandle {
+    fn page(&self, i: u64) -> io::Result<Arc<Vec<u8>>> {
+        let key = (self.file.id(), i);
+        if let Some(page) = self.inner.pages.lock().ok().and_then(|mut c| c.get(&key).cloned()) {
+            return Ok(page);
+        }
+        let page = Arc::new(self.file.page(&self.inner.sealer, i).inspect_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                if let Ok(mut t) = self.inner.tampered.lock() {
+                    t.get_or_insert_with(|| self.file.name().to_string());
+                }
+            }
+        })?);
+        if let Ok(mut c) = self.inner.pages.lock() {
+            c.put(key, page.clone());
+        }
+        Ok(page)
+    }
+}
+
+impl FileHandle for PagedHandle {
+    fn read_bytes(&self, range: Range<usize>) -> io::Result<OwnedBytes> {
+        let mut out = Vec::with_capacity(range.len());
+        let mut at = range.start;
+        while at < range.end {
+            let i = at / PAGE;
+            let page = self.page(i as u64)?;
+            let from = at - i * PAGE;
+            let to = (range.end - i * PAGE).min(page.len());
+            if from >= to {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of an index file"));
+            }
+            out.extend_from_slice(&page[from..to]);
+            at += to - from;
+        }
+        Ok(OwnedBytes::new(out))
+    }
+}
+
 impl Directory for SealedDirectory {
     fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
-        if let Some(bytes) = self.inner.cache.read().ok().and_then(|c| c.get(path).cloned()) {
+        if let Some(bytes) = self.inner.whole.read().ok().and_then(|c| c.get(path).cloned()) {
             return Ok(Arc::new(bytes));
         }
-        let bytes = OwnedBytes::new(self.read_sealed(path)?);
-        if let Ok(mut c) = self.inner.cache.write() {
+        let bytes = match self.open_sealed(path)? {
+            Opened::Paged(file) if read_by_page(path) => {
+                return Ok(Arc::new(PagedHandle { inner: self.inner.clone(), file }));
+            }
+            Opened::Paged(file) => file.read_all(&self.inner.sealer).map_err(|e| self.note_damage(path, e))?,
+            Opened::Whole(plain) => plain,
+        };
+        let bytes = OwnedBytes::new(bytes);
+        if let Ok(mut c) = self.inner.whole.write() {
             c.insert(path.to_path_buf(), bytes.clone());
         }
         Ok(Arc::new(bytes))
     }
 
     fn delete(&self, path: &Path) -> Result<(), DeleteError> {
-        if let Ok(mut c) = self.inner.cache.write() {
+        if let Ok(mut c) = self.inner.whole.write() {
             c.remove(path);
         }
         match fs::remove_file(self.disk_path(path)) {
@@ -122,7 +256,7 @@ impl Directory for SealedDirectory {
     }
 
     fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
-        if self.inner.cache.read().map(|c| c.contains_key(path)).unwrap_or(false) {
+        if self.inner.whole.read().map(|c| c.contains_key(path)).unwrap_or(false) {
             return Ok(true);
         }
         Ok(self.disk_path(path).exists())
@@ -132,7 +266,13 @@ impl Directory for SealedDirectory {
         if self.exists(path).unwrap_or(false) {
             return Err(OpenWriteError::FileAlreadyExists(path.to_path_buf()));
         }
-        let writer = SealedWriter { dir: self.clone(), path: path.to_path_buf(), buf: Vec::new() };
+        let target = self.disk_path(path);
+        let tmp = target.with_extension("tmp");
+        let io_error = |e: io::Error| OpenWriteError::wrap_io_error(e, path.to_path_buf());
+        let file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_error)?;
+        let pages = PageWriter::new(self.inner.sealer.clone(), &Self::name(path), io::BufWriter::with_capacity(PAGE, file))
+            .map_err(io_error)?;
+        let writer = SealedWriter { pages: Some(pages), tmp, target };
         Ok(io::BufWriter::new(Box::new(writer)))
     }
 
@@ -142,7 +282,7 @@ impl Directory for SealedDirectory {
 
     fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         self.write_sealed(path, data)?;
-        if let Ok(mut c) = self.inner.cache.write() {
+        if let Ok(mut c) = self.inner.whole.write() {
             c.remove(path);
         }
         if path == Path::new("meta.json") {
@@ -180,17 +320,20 @@ impl Directory for SealedDirectory {
     }
 }
 
-/// Buffers a whole file, then seals and writes it on terminate.
+/// Seals a file page by page into a temporary file as tantivy writes it; on terminate the last
+/// page is sealed and the file renamed into place. Dropped unfinished, it leaves nothing.
 struct SealedWriter {
-    dir: SealedDirectory,
-    path: PathBuf,
-    buf: Vec<u8>,
+    pages: Option<PageWriter<io::BufWriter<fs::File>>>,
+    tmp: PathBuf,
+    target: PathBuf,
 }
 
 impl Write for SealedWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
+        match &mut self.pages {
+            Some(w) => w.write(data),
+            None => Err(io::Error::other("write after the index file was finished")),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -200,12 +343,18 @@ impl Write for SealedWriter {
 
 impl TerminatingWrite for SealedWriter {
     fn terminate_ref(&mut self, _: AntiCallToken) -> io::Result<()> {
-        let data = std::mem::take(&mut self.buf);
-        self.dir.write_sealed(&self.path, &data)?;
-        if let Ok(mut c) = self.dir.inner.cache.write() {
-            c.insert(self.path.clone(), OwnedBytes::new(data));
+        let Some(w) = self.pages.take() else { return Ok(()) };
+        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&self.tmp, &self.target)
+    }
+}
+
+impl Drop for SealedWriter {
+    fn drop(&mut self) {
+        if self.pages.is_some() {
+            let _ = fs::remove_file(&self.tmp);
         }
-        Ok(())
     }
 }
 
@@ -230,6 +379,71 @@ mod tests {
         let on_disk = fs::read(t.path().join("seg.idx.sealed")).unwrap();
         assert!(!on_disk.windows(9).any(|x| x == b"plaintext"));
         assert_eq!(d.open_read(Path::new("seg.idx")).unwrap().read_bytes().unwrap().as_slice(), b"plaintext-canary-words");
+    }
+
+    fn write(d: &SealedDirectory, name: &str, data: &[u8]) {
+        let mut w = d.open_write(Path::new(name)).unwrap();
+        for part in data.chunks(10_000) {
+            w.write_all(part).unwrap();
+        }
+        w.terminate().unwrap();
+    }
+
+    #[test]
+    fn a_large_file_is_read_by_the_page_and_its_ranges_cross_pages() {
+        let (t, d) = dir();
+        let data: Vec<u8> = (0..3 * PAGE + 999).map(|i| (i % 253) as u8).collect();
+        write(&d, "seg.pos", &data);
+        write(&d, "seg.term", &data);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 2, "no temporary file is left");
+        let paged = d.get_file_handle(Path::new("seg.pos")).unwrap();
+        assert_eq!(paged.len(), data.len());
+        for range in [0..1, PAGE - 3..PAGE + 3, 5..3 * PAGE + 999, 2 * PAGE..3 * PAGE, 3 * PAGE + 998..3 * PAGE + 999, 7..7] {
+            assert_eq!(paged.read_bytes(range.clone()).unwrap().as_slice(), &data[range]);
+        }
+        assert!(paged.read_bytes(0..data.len() + 1).is_err());
+        // Read whole and kept: the same bytes.
+        assert_eq!(d.open_read(Path::new("seg.term")).unwrap().read_bytes().unwrap().as_slice(), &data[..]);
+        assert!(d.inner.whole.read().unwrap().contains_key(Path::new("seg.term")));
+        assert!(!d.inner.whole.read().unwrap().contains_key(Path::new("seg.pos")));
+    }
+
+    #[test]
+    fn a_changed_page_is_reported_as_tampering_when_read() {
+        let (t, d) = dir();
+        write(&d, "seg.idx", &vec![1u8; 2 * PAGE]);
+        let p = t.path().join("seg.idx.sealed");
+        let mut bytes = fs::read(&p).unwrap();
+        let at = bytes.len() - 100;
+        bytes[at] ^= 1;
+        fs::write(&p, bytes).unwrap();
+        let handle = d.get_file_handle(Path::new("seg.idx")).unwrap();
+        assert_eq!(handle.read_bytes(0..10).unwrap().as_slice(), &[1u8; 10]);
+        assert_eq!(d.tampered(), None);
+        assert_eq!(handle.read_bytes(2 * PAGE - 10..2 * PAGE).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(d.tampered().as_deref(), Some("seg.idx"));
+        assert_eq!(verify_file(&p, "seg.idx", &d.inner.sealer).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_file_sealed_whole_by_an_older_version_still_reads() {
+        let (t, d) = dir();
+        let sealed = d.inner.sealer.seal_file("old.idx", b"older words").unwrap();
+        fs::write(t.path().join("old.idx.sealed"), &sealed).unwrap();
+        let handle = d.get_file_handle(Path::new("old.idx")).unwrap();
+        assert_eq!(handle.read_bytes(6..11).unwrap().as_slice(), b"words");
+        assert_eq!(verify_file(&t.path().join("old.idx.sealed"), "old.idx", &d.inner.sealer).unwrap(), sealed.len() as u64);
+        assert!(verify_file(&t.path().join("old.idx.sealed"), "other.idx", &d.inner.sealer).is_err());
+    }
+
+    #[test]
+    fn an_unfinished_file_leaves_nothing_behind() {
+        let (t, d) = dir();
+        let mut w = d.open_write(Path::new("seg.store")).unwrap();
+        w.write_all(&[3u8; 3 * PAGE]).unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 0);
+        assert!(!d.exists(Path::new("seg.store")).unwrap());
     }
 
     #[test]
