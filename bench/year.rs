@@ -170,6 +170,11 @@ fn main() {
                 stored += rows.len();
                 vectors.put_vectors(&model, &rows).unwrap();
             });
+            // As the daemon does after embedding: the loaded index takes them in (and is saved
+            // once it has grown by a tenth).
+            vector_time += timed(|| {
+                engram.load_vectors().unwrap();
+            });
             d += 1;
         }
         let chunks = engram.status().map(|s| s.store.chunks).unwrap_or(0);

@@ -7,10 +7,11 @@
 //! so pages cannot be reordered, moved between files or cut off the end unnoticed. The length
 //! follows from the file's size, so nothing outside the pages needs authenticating.
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::ops::Deref;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use super::{random_bytes, Sealer, NONCE_LEN, TAG_LEN};
 
@@ -33,8 +34,8 @@ fn damaged(name: &str) -> io::Error {
 }
 
 /// Seals what is written to it page by page into `out`; [`PageWriter::finish`] seals the last page.
-pub struct PageWriter<W: Write> {
-    sealer: Arc<Sealer>,
+pub struct PageWriter<S: Deref<Target = Sealer>, W: Write> {
+    sealer: S,
     name: String,
     id: [u8; 16],
     out: W,
@@ -42,8 +43,8 @@ pub struct PageWriter<W: Write> {
     page: u64,
 }
 
-impl<W: Write> PageWriter<W> {
-    pub fn new(sealer: Arc<Sealer>, name: &str, mut out: W) -> io::Result<Self> {
+impl<S: Deref<Target = Sealer>, W: Write> PageWriter<S, W> {
+    pub fn new(sealer: S, name: &str, mut out: W) -> io::Result<Self> {
         let mut id = [0u8; 16];
         random_bytes(&mut id).map_err(io::Error::other)?;
         out.write_all(&[PAGED_VERSION])?;
@@ -71,7 +72,7 @@ impl<W: Write> PageWriter<W> {
     }
 }
 
-impl<W: Write> Write for PageWriter<W> {
+impl<S: Deref<Target = Sealer>, W: Write> Write for PageWriter<S, W> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let n = data.len();
         while !data.is_empty() {
@@ -87,6 +88,86 @@ impl<W: Write> Write for PageWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// A sealed file written in place of `path`: its pages go to a temporary file beside it, which
+/// [`SealedFileWriter::finish`] syncs and renames over `path`, so a crash leaves the old file or
+/// the new one whole. Dropped unfinished, it removes the temporary file.
+pub struct SealedFileWriter<S: Deref<Target = Sealer>> {
+    pages: Option<PageWriter<S, BufWriter<File>>>,
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl<S: Deref<Target = Sealer>> SealedFileWriter<S> {
+    /// Starts the file that will replace `path`, sealed under `name`.
+    pub fn create(sealer: S, name: &str, path: &Path) -> io::Result<Self> {
+        let tmp = path.with_extension("tmp");
+        let file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let pages = PageWriter::new(sealer, name, BufWriter::with_capacity(PAGE, file))?;
+        Ok(SealedFileWriter { pages: Some(pages), tmp, target: path.to_path_buf() })
+    }
+
+    /// Seals the last page and puts the file in place (once; later calls do nothing).
+    pub fn finish(&mut self) -> io::Result<()> {
+        let Some(w) = self.pages.take() else { return Ok(()) };
+        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&self.tmp, &self.target)
+    }
+}
+
+impl<S: Deref<Target = Sealer>> Write for SealedFileWriter<S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match &mut self.pages {
+            Some(w) => w.write(data),
+            None => Err(io::Error::other("write after the sealed file was finished")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: Deref<Target = Sealer>> Drop for SealedFileWriter<S> {
+    fn drop(&mut self) {
+        if self.pages.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Reads a paged file's plaintext from start to end, a page in memory at a time.
+pub struct PagedReader<'a> {
+    file: PagedFile,
+    sealer: &'a Sealer,
+    page: Vec<u8>,
+    at: usize,
+    next: u64,
+}
+
+impl<'a> PagedReader<'a> {
+    pub fn new(file: PagedFile, sealer: &'a Sealer) -> Self {
+        PagedReader { file, sealer, page: Vec::new(), at: 0, next: 0 }
+    }
+}
+
+impl Read for PagedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.page.len() {
+            if self.next == self.file.pages() {
+                return Ok(0);
+            }
+            self.page = self.file.page(self.sealer, self.next)?;
+            self.next += 1;
+            self.at = 0;
+        }
+        let n = buf.len().min(self.page.len() - self.at);
+        buf[..n].copy_from_slice(&self.page[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -172,8 +253,8 @@ mod tests {
     use super::*;
     use crate::crypto::DataKey;
 
-    fn write(sealer: &Arc<Sealer>, name: &str, data: &[u8], path: &std::path::Path) {
-        let mut w = PageWriter::new(sealer.clone(), name, File::create(path).unwrap()).unwrap();
+    fn write(sealer: &Sealer, name: &str, data: &[u8], path: &std::path::Path) {
+        let mut w = PageWriter::new(sealer, name, File::create(path).unwrap()).unwrap();
         // Uneven writes, as a BufWriter hands them over.
         for part in data.chunks(7_777) {
             w.write_all(part).unwrap();
@@ -187,7 +268,7 @@ mod tests {
 
     #[test]
     fn any_length_reads_back_page_by_page() {
-        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let sealer = Sealer::new(&DataKey::generate().unwrap());
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("f");
         for len in [0, 1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE, 3 * PAGE + 12_345] {
@@ -205,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_changed_swapped_or_shortened_file_does_not_open() {
-        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let sealer = Sealer::new(&DataKey::generate().unwrap());
         let t = tempfile::tempdir().unwrap();
         let (a, b) = (t.path().join("a"), t.path().join("b"));
         let data = vec![7u8; 2 * PAGE];
@@ -246,8 +327,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_replaced_in_place_reads_back_in_order_or_is_left_as_it_was() {
+        let sealer = Sealer::new(&DataKey::generate().unwrap());
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("v.sealed");
+        let data: Vec<u8> = (0..2 * PAGE + 5).map(|i| (i % 241) as u8).collect();
+        let mut w = SealedFileWriter::create(&sealer, "v", &p).unwrap();
+        w.write_all(&data).unwrap();
+        w.finish().unwrap();
+        // An unfinished replacement changes nothing and leaves no temporary file.
+        let mut w = SealedFileWriter::create(&sealer, "v", &p).unwrap();
+        w.write_all(b"other").unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
+        let mut back = Vec::new();
+        let mut r = PagedReader::new(open(&p, "v").unwrap(), &sealer);
+        let mut small = [0u8; 1000];
+        loop {
+            let n = r.read(&mut small).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(back, data);
+    }
+
+    #[test]
     fn no_plaintext_reaches_the_file() {
-        let sealer = Arc::new(Sealer::new(&DataKey::generate().unwrap()));
+        let sealer = Sealer::new(&DataKey::generate().unwrap());
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("f");
         write(&sealer, "x", &b"canary-word ".repeat(20_000), &p);

@@ -12,10 +12,10 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::num::NonZeroUsize;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -28,7 +28,7 @@ use tantivy::directory::{
 };
 use tantivy::HasLen;
 
-use crate::crypto::pages::{self, PageWriter, PagedFile, PAGE};
+use crate::crypto::pages::{self, PagedFile, SealedFileWriter, PAGE};
 use crate::crypto::vault::write_atomically;
 use crate::crypto::Sealer;
 
@@ -266,13 +266,8 @@ impl Directory for SealedDirectory {
         if self.exists(path).unwrap_or(false) {
             return Err(OpenWriteError::FileAlreadyExists(path.to_path_buf()));
         }
-        let target = self.disk_path(path);
-        let tmp = target.with_extension("tmp");
-        let io_error = |e: io::Error| OpenWriteError::wrap_io_error(e, path.to_path_buf());
-        let file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_error)?;
-        let pages = PageWriter::new(self.inner.sealer.clone(), &Self::name(path), io::BufWriter::with_capacity(PAGE, file))
-            .map_err(io_error)?;
-        let writer = SealedWriter { pages: Some(pages), tmp, target };
+        let writer = SealedFileWriter::create(self.inner.sealer.clone(), &Self::name(path), &self.disk_path(path))
+            .map_err(|e| OpenWriteError::wrap_io_error(e, path.to_path_buf()))?;
         Ok(io::BufWriter::new(Box::new(writer)))
     }
 
@@ -320,46 +315,17 @@ impl Directory for SealedDirectory {
     }
 }
 
-/// Seals a file page by page into a temporary file as tantivy writes it; on terminate the last
-/// page is sealed and the file renamed into place. Dropped unfinished, it leaves nothing.
-struct SealedWriter {
-    pages: Option<PageWriter<io::BufWriter<fs::File>>>,
-    tmp: PathBuf,
-    target: PathBuf,
-}
-
-impl Write for SealedWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match &mut self.pages {
-            Some(w) => w.write(data),
-            None => Err(io::Error::other("write after the index file was finished")),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl TerminatingWrite for SealedWriter {
+/// Tantivy's writes are sealed page by page as they stream and put in place on terminate.
+impl TerminatingWrite for SealedFileWriter<Arc<Sealer>> {
     fn terminate_ref(&mut self, _: AntiCallToken) -> io::Result<()> {
-        let Some(w) = self.pages.take() else { return Ok(()) };
-        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&self.tmp, &self.target)
-    }
-}
-
-impl Drop for SealedWriter {
-    fn drop(&mut self) {
-        if self.pages.is_some() {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
     use crate::crypto::DataKey;
 

@@ -488,11 +488,20 @@ impl Engram {
             done += rows.len();
             progress(AddEvent::Embedding(done, total));
         }
-        // A large store's graph grows here, as vectors arrive, not in a search.
-        if done > 0 && self.store.count_vectors(&model)? >= i64::try_from(self.config.search.graph_from).unwrap_or(i64::MAX) {
+        // The index (a large store's graph) grows here, as vectors arrive, not in a search.
+        if done > 0 {
             self.vector_index(&model)?;
         }
         Ok(done)
+    }
+
+    /// Brings the embedder's vector index up to the store (loading it first if need be) and
+    /// saves it once it has grown by a tenth, so the next process reads it in one piece instead
+    /// of opening every vector. Returns how many vectors it holds. [`Engram::embed_pending`]
+    /// does this after embedding; a process that stores vectors by other means calls it.
+    pub fn load_vectors(&self) -> Result<usize> {
+        let model = self.embedder()?.name().to_string();
+        Ok(self.vector_index(&model)?.len())
     }
 
     /// Captions memories that have none yet (see [`caption_contents`]).
@@ -793,8 +802,8 @@ impl Engram {
                 slot.insert(LoadedVectors { model: model.to_string(), stamp, index })
             }
         };
-        // Saved once it has grown by a tenth, so the next process need not build it again; a
-        // failed save loses nothing (the graph is built from the store instead).
+        // Saved once it has grown by a tenth, so the next process need not open every vector or
+        // build the graph again; a failed save loses nothing (the store is read instead).
         if v.index.worth_saving() {
             let _ = Arc::make_mut(&mut v.index).save(&dir, self.store.sealer(), model);
         }

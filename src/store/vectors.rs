@@ -75,14 +75,24 @@ impl Store {
 
     /// Every vector of `model`, opened.
     pub fn vectors(&self, model: &str) -> Result<Vec<StoredVector>> {
+        let mut out = Vec::new();
+        self.each_vector(model, &mut |v| out.push(v))?;
+        Ok(out)
+    }
+
+    /// Hands every vector of `model` to `f` as it is opened, in chunk order, so a caller that
+    /// keeps them smaller (as bytes) never holds them all as floats.
+    pub fn each_vector(&self, model: &str, f: &mut dyn FnMut(StoredVector)) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT e.chunk_id, c.content_id, e.vector FROM embeddings e JOIN chunks c ON c.id = e.chunk_id
              WHERE e.model = ?1 ORDER BY e.chunk_id",
         )?;
-        let rows = stmt
-            .query_map([model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|(chunk, content, sealed)| self.open_vector(chunk, content, &sealed)).collect()
+        let mut rows = stmt.query([model])?;
+        while let Some(r) = rows.next()? {
+            let sealed = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            f(self.open_vector(r.get(0)?, r.get(1)?, sealed)?);
+        }
+        Ok(())
     }
 
     /// The vectors of `model` for these chunks (those that have one), opened.

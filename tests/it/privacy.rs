@@ -7,10 +7,6 @@ const CANARIES: &[&str] =
 
 fn canary_store() -> (Engram, std::path::PathBuf) {
     let e = Engram::init();
-    // A vector graph from the first vector on, so its sealed file is among those checked.
-    let config = e.tmp.path().join("config/engram");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("config.toml"), "[search]\ngraph_from = 1\n").unwrap();
     let dir = e.folder("private");
     std::fs::write(dir.join("zqxfilenamecanary.txt"), "meeting notes mention zqxcanarylatin7731 twice: zqxcanarylatin7731").unwrap();
     std::fs::write(dir.join("機密檔案鸚鵡.md"), "# 日记\n今天看到了鹦鹉螺号潜水艇秘密的模型。").unwrap();
@@ -22,9 +18,10 @@ fn canary_store() -> (Engram, std::path::PathBuf) {
     (e, dir)
 }
 
-/// Whether a sealed vector graph is in the data directory.
-fn saved_graph(e: &Engram) -> bool {
-    e.snapshot().keys().any(|p| p.parent().is_some_and(|d| d.ends_with("vectors")))
+/// Whether a saved vector index (`scan` or `graph`) is in the data directory.
+fn saved_vectors(e: &Engram, kind: &str) -> bool {
+    let suffix = format!(".{kind}.sealed");
+    e.snapshot().keys().any(|p| p.parent().is_some_and(|d| d.ends_with("vectors")) && p.to_string_lossy().ends_with(&suffix))
 }
 
 fn assert_no_plaintext(e: &Engram) {
@@ -47,7 +44,13 @@ fn canaries_are_never_on_disk_in_the_clear() {
     assert_eq!(e.search("潜水艇").len(), 1);
     assert_eq!(e.search("zqxfilenamecanary").len(), 1);
     assert_eq!(e.search("鸚鵡").len(), 1);
-    assert!(saved_graph(&e), "no vector graph saved: {:?}", e.snapshot().keys());
+    // The vectors as a scan, saved for the next process.
+    assert!(saved_vectors(&e, "scan"), "no vector index saved: {:?}", e.snapshot().keys());
+    assert_no_plaintext(&e);
+    // From here on a graph from the first vector, so its sealed file is checked too.
+    let config = e.tmp.path().join("config/engram");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[search]\ngraph_from = 1\n").unwrap();
     // A name that is not UTF-8 is sealed as the bytes it is.
     #[cfg(unix)]
     {
@@ -58,6 +61,7 @@ fn canaries_are_never_on_disk_in_the_clear() {
         let keyword = |q: &str| e.run(&["search", "--json", "--mode", "keyword", q]).ok().json()["results"].as_array().unwrap().len();
         assert_eq!(keyword("okapi"), 1);
         assert_eq!(keyword("zqxbytesnamecanary"), 1);
+        assert!(saved_vectors(&e, "graph") && !saved_vectors(&e, "scan"), "{:?}", e.snapshot().keys());
     }
     // Captions are lines of the memory: sealed like it.
     e.run(&["caption"]).ok();
@@ -102,8 +106,8 @@ fn forgotten_memories_are_gone_from_search_and_disk() {
     let (e, dir) = canary_store();
     let out = e.run(&["forget", "--json", "--path", dir.to_str().unwrap()]).ok().json();
     assert_eq!(out["forgotten"], 2);
-    // The saved graph holds their vectors: it goes with them.
-    assert!(!saved_graph(&e));
+    // The saved index holds their vectors: it goes with them.
+    assert!(!saved_vectors(&e, "scan") && !saved_vectors(&e, "graph"));
     assert!(e.search("zqxcanarylatin7731").is_empty());
     assert!(e.search("潜水艇").is_empty());
     assert!(e.search("zqxfilenamecanary").is_empty());
