@@ -27,6 +27,9 @@ use crate::store::{Result, Store, StoreError, StoredVector};
 pub const GRAPH_FROM: usize = 50_000;
 /// Candidates a graph search weighs: recall@10 ≥ 0.97 against the scan (BENCHMARKS.md).
 const EF_SEARCH: usize = 256;
+/// Vectors a new process would open from the store, at most, beyond a saved index: a few
+/// tenths of a second's work; a save of a million vectors writes 400 MB in about a second.
+const SAVE_EVERY: usize = 20_000;
 /// How many vectors of a graph are scanned for the background similarity.
 const BACKGROUND_SAMPLE: usize = 2048;
 
@@ -398,10 +401,10 @@ impl VectorIndex {
     }
 
     /// Whether [`VectorIndex::save`] has something to do: the index grew by a tenth since it
-    /// was saved, and holds no deleted vector.
+    /// was saved (or by [`SAVE_EVERY`] vectors, on a large store), and holds no deleted vector.
     pub fn worth_saving(&self) -> bool {
         let clean = self.graph.as_ref().is_none_or(|g| g.gone.is_empty());
-        clean && self.unsaved > 0 && self.unsaved >= self.ids.len() / 10
+        clean && self.unsaved > 0 && self.unsaved >= (self.ids.len() / 10).min(SAVE_EVERY)
     }
 
     /// Seals the index into `dir` for the next process, which then reads one file instead of
@@ -689,6 +692,23 @@ mod tests {
                 v.into_iter().map(|a| a / norm).collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn a_large_index_is_worth_saving_before_it_grows_by_a_tenth() {
+        let row = |i: usize| StoredVector { chunk_id: i as i64, content_id: 0, vector: vec![1.0, 0.0], coverage: 1.0 };
+        let mut idx = VectorIndex::from_vectors((0..400_000).map(row).collect());
+        idx.unsaved = 0;
+        (400_000..400_000 + SAVE_EVERY - 1).for_each(|i| idx.push(row(i)));
+        assert!(!idx.worth_saving());
+        idx.push(row(999_999));
+        assert!(idx.worth_saving(), "{SAVE_EVERY} vectors to open is enough, though not a tenth");
+        // A small one waits for its tenth.
+        let mut small = VectorIndex::from_vectors((0..1000).map(row).collect());
+        small.unsaved = 99;
+        assert!(!small.worth_saving());
+        small.push(row(5000));
+        assert!(small.worth_saving());
     }
 
     #[test]

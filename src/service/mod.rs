@@ -490,7 +490,7 @@ impl Engram {
         }
         // The index (a large store's graph) grows here, as vectors arrive, not in a search.
         if done > 0 {
-            self.vector_index(&model)?;
+            self.vector_index(&model, true)?;
         }
         Ok(done)
     }
@@ -501,7 +501,7 @@ impl Engram {
     /// does this after embedding; a process that stores vectors by other means calls it.
     pub fn load_vectors(&self) -> Result<usize> {
         let model = self.embedder()?.name().to_string();
-        Ok(self.vector_index(&model)?.len())
+        Ok(self.vector_index(&model, true)?.len())
     }
 
     /// Captions memories that have none yet (see [`caption_contents`]).
@@ -752,7 +752,7 @@ impl Engram {
             Mode::Semantic => Some(self.embedder()?),
         };
         let vectors = match &embedder {
-            Some(e) => Some(self.vector_index(e.name())?),
+            Some(e) => Some(self.vector_index(e.name(), false)?),
             None => None,
         };
         let semantic = match (&embedder, &vectors) {
@@ -782,7 +782,9 @@ impl Engram {
         Ok(())
     }
 
-    fn vector_index(&self, model: &str) -> Result<Arc<VectorIndex>> {
+    /// The vector index of `model`, up to date with the store. `save`: the caller writes (a
+    /// search never does, so no answer waits for a save).
+    fn vector_index(&self, model: &str, save: bool) -> Result<Arc<VectorIndex>> {
         // Read before the vectors are, so a write landing meanwhile is caught next time.
         let stamp = (self.store.generation()?, self.store.vector_writes()?);
         // Another handle's search keeps its copy while this one is refreshed (make_mut).
@@ -804,7 +806,7 @@ impl Engram {
         };
         // Saved once it has grown by a tenth, so the next process need not open every vector or
         // build the graph again; a failed save loses nothing (the store is read instead).
-        if v.index.worth_saving() {
+        if save && v.index.worth_saving() {
             let _ = Arc::make_mut(&mut v.index).save(&dir, self.store.sealer(), model);
         }
         Ok(v.index.clone())
