@@ -8,8 +8,9 @@
 //! 1.0 million chunks. Vectors are random unit vectors (embedding a million chunks would take
 //! two hours here); queries are embedded for real. The vector search is the exact scan unless
 //! ENGRAM_BENCH_GRAPH=1 (an HNSW graph over a million random vectors takes hours to build).
-//! Not measured here: Recoll on the same text, and the API at 1 and 20 clients (`bench/api.sh`
-//! measures it on the sample store).
+//! The API: the release `engram serve` (beside the bench's binary, or `$ENGRAM_BIN`) started on
+//! the store at each checkpoint, timed from start to a first hybrid answer, then loaded by 1 and
+//! by 20 keep-alive clients. Not measured here: Recoll on the same text.
 //!
 //! cargo bench --bench year                 # the whole year
 //! ENGRAM_BENCH_DAYS=21 cargo bench --bench year   # the first month only
@@ -18,19 +19,25 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use engram::config::Config;
-use engram::crypto::{DataKey, Sealer};
+use engram::crypto::vault::{self, KdfParams};
+use engram::crypto::Sealer;
 use engram::query::{Mode, SearchRequest};
 use engram::store::{ItemMeta, Kind, NewItem, Store};
 use engram::Engram;
 
 #[path = "corpus.rs"]
 mod corpus;
+#[path = "server.rs"]
+mod server;
 use corpus::{percentile, rss, text, timed, vocabulary, Rng};
 
 const DAYS: usize = 250;
 const FRAMES_A_DAY: usize = 720;
 const FILES_A_DAY: usize = 200;
 const BATCH: usize = 1000;
+const PASSPHRASE: &str = "bench";
+/// Seconds each API load runs.
+const API_SECS: f64 = 15.0;
 
 /// Chinese text: two-character words of common characters, drawn by Zipf.
 fn chinese(rng: &mut Rng, min: u64, spread: u64) -> String {
@@ -113,6 +120,31 @@ fn latency<Q>(queries: &[Q], mut f: impl FnMut(&Q)) -> String {
     format!("{:.1} / {:.1}", percentile(&lat, 0.5), percentile(&lat, 0.95))
 }
 
+/// `engram serve` on the store, as a new process: start (unlocking the vault) to a first hybrid
+/// answer, then the searches of 1 and of 20 clients a second, and the server's memory after.
+fn api(bin: &Path, dir: &Path, config: &Path, queries: &[String]) -> String {
+    let t = Instant::now();
+    let started = server::Server::start(bin, dir, config, PASSPHRASE).and_then(|s| s.search(&queries[3]).map(|()| s));
+    let server = match started {
+        Ok(s) => s,
+        Err(e) => return format!("failed: {e} | | | "),
+    };
+    let first = t.elapsed();
+    let one = server.load(queries, 1, API_SECS);
+    let many = server.load(queries, 20, API_SECS);
+    format!(
+        "{:.2} s | {:.1} / {:.1} ({:.2}×) | {:.1} / {:.1} | {:.0}{}",
+        first.as_secs_f64(),
+        one.per_second,
+        many.per_second,
+        many.per_second / one.per_second,
+        one.p50_ms,
+        many.p50_ms,
+        server.rss_mb(),
+        if one.errors + many.errors > 0 { format!(" ({} errors)", one.errors + many.errors) } else { String::new() },
+    )
+}
+
 fn main() {
     let days: usize = std::env::var("ENGRAM_BENCH_DAYS").ok().and_then(|d| d.parse().ok()).unwrap_or(DAYS).min(DAYS);
     let graph = std::env::var("ENGRAM_BENCH_GRAPH").is_ok_and(|v| v == "1");
@@ -127,20 +159,26 @@ fn main() {
         .collect();
 
     let tmp = tempfile::tempdir().unwrap();
-    let key = DataKey::generate().unwrap();
     let mut config = Config::default();
     if !graph {
-        config.search.graph_from = usize::MAX;
+        config.search.graph_from = 1 << 40;
     }
+    // The same settings for `engram serve`, which measures the API.
+    let config_file = tmp.path().join("config.toml");
+    std::fs::write(&config_file, format!("[search]\ngraph_from = {}\n", config.search.graph_from)).unwrap();
     let dir = tmp.path().join("engram");
+    // A vault, so the real binary can open the store too.
+    engram::config::create_private_dir(&dir).unwrap();
+    let key = vault::create(&dir, PASSPHRASE.as_bytes(), KdfParams::default()).unwrap();
+    let server_bin = server::binary();
     let mut engram = Engram::open_with_key(&dir, &key, config.clone()).unwrap();
     let model = engram.embedder().expect("the embedder (scripts/fetch-models.sh)").name().to_string();
     let mut vectors = Store::open(&dir.join(engram::DB_FILE), std::sync::Arc::new(Sealer::new(&key))).unwrap();
     let fts = rusqlite::Connection::open(tmp.path().join("fts.db")).unwrap();
     fts.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE VIRTUAL TABLE docs USING fts5(body);").unwrap();
 
-    println!("| months | items | chunks | ingest items/s: engram / FTS5 (ratio) | vectors stored /s | disk MB: engram / FTS5 | cold start: open + keyword / + first hybrid | RSS MB now / peak | keyword p50 / p95 ms | FTS5 p50 / p95 ms | semantic p50 / p95 ms | hybrid p50 / p95 ms |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| months | items | chunks | ingest items/s: engram / FTS5 (ratio) | vectors stored /s | disk MB: engram / FTS5 | cold start: open + keyword / + first hybrid | RSS MB now / peak | keyword p50 / p95 ms | FTS5 p50 / p95 ms | semantic p50 / p95 ms | hybrid p50 / p95 ms | API: start to first answer | API searches/s: 1 / 20 clients (ratio) | API p50 ms: 1 / 20 clients | API RSS MB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let (mut items, mut engram_time, mut fts_time, mut vector_time, mut stored) = (0usize, Duration::ZERO, Duration::ZERO, Duration::ZERO, 0usize);
     let mut d = 0;
     for (months, until) in checkpoints {
@@ -209,8 +247,9 @@ fn main() {
             std::hint::black_box(rows);
         });
         let (now, peak) = rss();
+        let api = server_bin.as_deref().map_or_else(|| "not measured (no release binary) | | | ".to_string(), |bin| api(bin, &dir, &config_file, &queries));
         println!(
-            "| {months} | {items} | {chunks} | {:.0} / {:.0} ({:.3}×) | {:.0} | {} / {} | {:.2} s / {:.2} s | {now:.0} / {peak:.0} | {keyword} | {fts_lat} | {semantic} | {hybrid} |",
+            "| {months} | {items} | {chunks} | {:.0} / {:.0} ({:.3}×) | {:.0} | {} / {} | {:.2} s / {:.2} s | {now:.0} / {peak:.0} | {keyword} | {fts_lat} | {semantic} | {hybrid} | {api} |",
             items as f64 / engram_time.as_secs_f64(),
             items as f64 / fts_time.as_secs_f64(),
             fts_time.as_secs_f64() / engram_time.as_secs_f64(),
