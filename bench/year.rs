@@ -133,13 +133,15 @@ fn api(bin: &Path, dir: &Path, config: &Path, queries: &[String]) -> String {
     let one = server.load(queries, 1, API_SECS);
     let many = server.load(queries, 20, API_SECS);
     format!(
-        "{:.2} s | {:.1} / {:.1} ({:.2}×) | {:.1} / {:.1} | {:.0}{}",
+        "{:.2} s | {:.1} / {:.1} ({:.2}×) | {:.1} / {:.1}; {:.1} / {:.1} | {:.0}{}",
         first.as_secs_f64(),
         one.per_second,
         many.per_second,
         many.per_second / one.per_second,
         one.p50_ms,
+        one.p95_ms,
         many.p50_ms,
+        many.p95_ms,
         server.rss_mb(),
         if one.errors + many.errors > 0 { format!(" ({} errors)", one.errors + many.errors) } else { String::new() },
     )
@@ -177,7 +179,7 @@ fn main() {
     let fts = rusqlite::Connection::open(tmp.path().join("fts.db")).unwrap();
     fts.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE VIRTUAL TABLE docs USING fts5(body);").unwrap();
 
-    println!("| months | items | chunks | ingest items/s: engram / FTS5 (ratio) | vectors stored /s | disk MB: engram / FTS5 | cold start: open + keyword / + first hybrid | RSS MB now / peak | keyword p50 / p95 ms | FTS5 p50 / p95 ms | semantic p50 / p95 ms | hybrid p50 / p95 ms | API: start to first answer | API searches/s: 1 / 20 clients (ratio) | API p50 ms: 1 / 20 clients | API RSS MB |");
+    println!("| months | items | chunks | ingest items/s: engram / FTS5 (ratio) | vectors stored /s | disk MB: engram / FTS5 | cold start: open + keyword / + first hybrid | RSS MB now / peak | keyword p50 / p95 ms | FTS5 p50 / p95 ms | semantic p50 / p95 ms | hybrid p50 / p95 ms | API: start to first answer | API searches/s: 1 / 20 clients (ratio) | API p50 / p95 ms: 1 client; 20 clients | API RSS MB |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let (mut items, mut engram_time, mut fts_time, mut vector_time, mut stored) = (0usize, Duration::ZERO, Duration::ZERO, Duration::ZERO, 0usize);
     let mut d = 0;
