@@ -32,6 +32,8 @@ pub struct Load {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub errors: usize,
+    /// The server's CPU time over the load, in cores (2.0: both cores of this machine busy).
+    pub cores: f64,
 }
 
 impl Server {
@@ -82,9 +84,20 @@ impl Server {
         kb / 1024.0
     }
 
+    /// The server's CPU time so far (user and system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+        // SAFETY: sysconf only reads a system constant.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
     /// `clients` connections, each sending one search after another for `secs` seconds.
     pub fn load(&self, queries: &[String], clients: usize, secs: f64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let cpu = self.cpu_seconds();
         let start = Instant::now();
         let threads: Vec<_> = (0..clients)
             .map(|c| {
@@ -123,9 +136,10 @@ impl Server {
             errors += e;
         }
         let elapsed = start.elapsed().as_secs_f64();
+        let cores = (self.cpu_seconds() - cpu) / elapsed;
         times.sort();
         let (p50_ms, p95_ms) = if times.is_empty() { (0.0, 0.0) } else { (percentile(&times, 0.5), percentile(&times, 0.95)) };
-        Load { per_second: times.len() as f64 / elapsed, p50_ms, p95_ms, errors }
+        Load { per_second: times.len() as f64 / elapsed, p50_ms, p95_ms, errors, cores }
     }
 }
 
