@@ -17,7 +17,7 @@ pub mod locked;
 pub mod pages;
 pub mod vault;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -147,6 +147,18 @@ impl Sealer {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
         Ok(out)
+    }
+
+    /// Opens `nonce ‖ ciphertext ‖ tag` (no version byte) where it lies: `buf` is left holding
+    /// the plaintext, so a reader of many pages reuses one buffer.
+    fn open_in_place(&self, aad: &[u8], buf: &mut Vec<u8>) -> Result<(), ()> {
+        if buf.len() < NONCE_LEN + TAG_LEN {
+            return Err(());
+        }
+        let nonce: [u8; NONCE_LEN] = buf[..NONCE_LEN].try_into().expect("nonce length");
+        buf.copy_within(NONCE_LEN.., 0);
+        buf.truncate(buf.len() - NONCE_LEN);
+        self.cipher.decrypt_in_place(Nonce::from_slice(&nonce), aad, buf).map_err(|_| ())
     }
 
     fn open_with_aad(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, ()> {

@@ -160,7 +160,7 @@ impl Read for PagedReader<'_> {
             if self.next == self.file.pages() {
                 return Ok(0);
             }
-            self.page = self.file.page(self.sealer, self.next)?;
+            self.file.page_into(self.sealer, self.next, &mut self.page)?;
             self.next += 1;
             self.at = 0;
         }
@@ -222,22 +222,30 @@ impl PagedFile {
 
     /// Reads and opens page `i`.
     pub fn page(&self, sealer: &Sealer, i: u64) -> io::Result<Vec<u8>> {
+        let mut page = Vec::new();
+        self.page_into(sealer, i, &mut page)?;
+        Ok(page)
+    }
+
+    /// Reads and opens page `i` into `buf` (replacing what it held), reusing its memory.
+    pub fn page_into(&self, sealer: &Sealer, i: u64, buf: &mut Vec<u8>) -> io::Result<()> {
         let last = i + 1 == self.pages;
         let plain = if last { self.len - i * PAGE as u64 } else { PAGE as u64 };
-        let mut sealed = vec![0u8; 1 + plain as usize + NONCE_LEN + TAG_LEN];
-        sealed[0] = super::SEAL_VERSION;
-        self.file.read_exact_at(&mut sealed[1..], HEADER as u64 + i * SEALED_PAGE).map_err(|e| match e.kind() {
+        buf.resize(plain as usize + NONCE_LEN + TAG_LEN, 0);
+        self.file.read_exact_at(buf, HEADER as u64 + i * SEALED_PAGE).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => damaged(&self.name),
             _ => e,
         })?;
-        sealer.open_with_aad(&aad(&self.name, &self.id, i, last), &sealed).map_err(|_| damaged(&self.name))
+        sealer.open_in_place(&aad(&self.name, &self.id, i, last), buf).map_err(|_| damaged(&self.name))
     }
 
     /// The whole plaintext, page after page.
     pub fn read_all(&self, sealer: &Sealer) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.len as usize);
+        let mut page = Vec::with_capacity(PAGE + NONCE_LEN + TAG_LEN);
         for i in 0..self.pages {
-            out.extend_from_slice(&self.page(sealer, i)?);
+            self.page_into(sealer, i, &mut page)?;
+            out.extend_from_slice(&page);
         }
         Ok(out)
     }
