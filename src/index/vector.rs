@@ -10,10 +10,9 @@
 //! drops (or, in a graph, skips) the ones deleted, so no search returns a forgotten chunk.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-
-use std::io::{Read, Write};
 
 use rayon::prelude::*;
 
@@ -319,9 +318,7 @@ impl VectorIndex {
             }
             scored.extend(part.best);
         }
-        let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
-        let all = mean((sums[0].0 + sums[1].0, sums[0].1 + sums[1].1)).unwrap_or(0.0);
-        let background = [mean(sums[0]).unwrap_or(all), mean(sums[1]).unwrap_or(all)];
+        let background = backgrounds(sums);
         keep_best(&mut scored, k);
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored
@@ -343,6 +340,14 @@ struct Scanned {
 
 /// Rows a scan gives each thread at least: fewer are not worth handing over.
 const SCAN_PART: usize = 32_768;
+
+/// Each script class's mean similarity from its (sum, count); a class with no rows takes the
+/// mean of all.
+fn backgrounds(sums: [(f64, usize); 2]) -> [f32; 2] {
+    let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
+    let all = mean((sums[0].0 + sums[1].0, sums[0].1 + sums[1].1)).unwrap_or(0.0);
+    [mean(sums[0]).unwrap_or(all), mean(sums[1]).unwrap_or(all)]
+}
 
 /// Keeps the `k` best of `scored` (in no order).
 fn keep_best(scored: &mut Vec<(f32, usize)>, k: usize) {
@@ -385,9 +390,7 @@ impl VectorIndex {
             class.0 += (dot(row, &steps) as f32 * self.scale[i] * step) as f64;
             class.1 += 1;
         }
-        let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
-        let all = mean((sums[0].0 + sums[1].0, sums[0].1 + sums[1].1)).unwrap_or(0.0);
-        let background = [mean(sums[0]).unwrap_or(all), mean(sums[1]).unwrap_or(all)];
+        let background = backgrounds(sums);
         g.graph
             .search(&bytes, k, EF_SEARCH, &g.gone)
             .into_iter()
@@ -483,10 +486,11 @@ impl VectorIndex {
         input.read_exact(&mut matrix).ok()?;
         let mut index = VectorIndex { dim, ..VectorIndex::default() };
         for row in rows.chunks_exact(24) {
-            let field = |at: usize| -> [u8; 8] { row[at..at + 8].try_into().expect("8 bytes") };
-            index.ids.push((i64::from_le_bytes(field(0)), i64::from_le_bytes(field(8))));
-            index.coverage.push(f32::from_le_bytes(row[16..20].try_into().ok()?));
-            index.scale.push(f32::from_le_bytes(row[20..24].try_into().ok()?));
+            let i64_at = |at: usize| i64::from_le_bytes(row[at..at + 8].try_into().expect("8 bytes"));
+            let f32_at = |at: usize| f32::from_le_bytes(row[at..at + 4].try_into().expect("4 bytes"));
+            index.ids.push((i64_at(0), i64_at(8)));
+            index.coverage.push(f32_at(16));
+            index.scale.push(f32_at(20));
         }
         index.matrix = matrix.into_iter().map(|b| b as i8).collect();
         Some(index)
