@@ -59,6 +59,17 @@ struct Inner {
     tampered: Mutex<Option<String>>,
 }
 
+impl Inner {
+    /// Remembers `name` if `e` is a failed integrity check (the first such file only).
+    fn note_damage(&self, name: &str, e: &io::Error) {
+        if e.kind() == io::ErrorKind::InvalidData {
+            if let Ok(mut t) = self.tampered.lock() {
+                t.get_or_insert_with(|| name.to_string());
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for SealedDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SealedDirectory({})", self.inner.root.display())
@@ -96,11 +107,7 @@ impl SealedDirectory {
     }
 
     fn note_damage(&self, path: &Path, e: io::Error) -> OpenReadError {
-        if e.kind() == io::ErrorKind::InvalidData {
-            if let Ok(mut t) = self.inner.tampered.lock() {
-                t.get_or_insert_with(|| Self::name(path));
-            }
-        }
+        self.inner.note_damage(&Self::name(path), &e);
         OpenReadError::wrap_io_error(e, path.to_path_buf())
     }
 
@@ -192,13 +199,7 @@ impl PagedHandle {
         if let Some(page) = self.inner.pages.lock().ok().and_then(|mut c| c.get(&key).cloned()) {
             return Ok(page);
         }
-        let page = Arc::new(self.file.page(&self.inner.sealer, i).inspect_err(|e| {
-            if e.kind() == io::ErrorKind::InvalidData {
-                if let Ok(mut t) = self.inner.tampered.lock() {
-                    t.get_or_insert_with(|| self.file.name().to_string());
-                }
-            }
-        })?);
+        let page = Arc::new(self.file.page(&self.inner.sealer, i).inspect_err(|e| self.inner.note_damage(self.file.name(), e))?);
         if let Ok(mut c) = self.inner.pages.lock() {
             c.put(key, page.clone());
         }
