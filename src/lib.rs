@@ -40,7 +40,7 @@ pub use crate::service::{
 
 pub const DB_FILE: &str = "engram.db";
 pub const INDEX_DIR: &str = "index";
-/// The sealed vector graph of a large store ([`index::vector::VectorIndex::save`]).
+/// The saved, sealed vector index: a scan's rows or a graph ([`index::vector::VectorIndex::save`]).
 pub const VECTOR_DIR: &str = "vectors";
 
 #[derive(Debug, thiserror::Error)]

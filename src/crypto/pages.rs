@@ -17,7 +17,7 @@ use super::{random_bytes, Sealer, NONCE_LEN, TAG_LEN};
 
 /// Plaintext bytes per page.
 pub const PAGE: usize = 64 * 1024;
-pub const PAGED_VERSION: u8 = 2;
+const PAGED_VERSION: u8 = 2;
 const HEADER: usize = 1 + 16;
 const SEALED_PAGE: u64 = (PAGE + NONCE_LEN + TAG_LEN) as u64;
 
@@ -34,7 +34,7 @@ fn damaged(name: &str) -> io::Error {
 }
 
 /// Seals what is written to it page by page into `out`; [`PageWriter::finish`] seals the last page.
-pub struct PageWriter<S: Deref<Target = Sealer>, W: Write> {
+struct PageWriter<S: Deref<Target = Sealer>, W: Write> {
     sealer: S,
     name: String,
     id: [u8; 16],
@@ -44,7 +44,7 @@ pub struct PageWriter<S: Deref<Target = Sealer>, W: Write> {
 }
 
 impl<S: Deref<Target = Sealer>, W: Write> PageWriter<S, W> {
-    pub fn new(sealer: S, name: &str, mut out: W) -> io::Result<Self> {
+    fn new(sealer: S, name: &str, mut out: W) -> io::Result<Self> {
         let mut id = [0u8; 16];
         random_bytes(&mut id).map_err(io::Error::other)?;
         out.write_all(&[PAGED_VERSION])?;
@@ -65,7 +65,7 @@ impl<S: Deref<Target = Sealer>, W: Write> PageWriter<S, W> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> io::Result<W> {
+    fn finish(mut self) -> io::Result<W> {
         self.seal_page(true)?;
         self.out.flush()?;
         Ok(self.out)
@@ -228,7 +228,7 @@ impl PagedFile {
     }
 
     /// Reads and opens page `i` into `buf` (replacing what it held), reusing its memory.
-    pub fn page_into(&self, sealer: &Sealer, i: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn page_into(&self, sealer: &Sealer, i: u64, buf: &mut Vec<u8>) -> io::Result<()> {
         let last = i + 1 == self.pages;
         let plain = if last { self.len - i * PAGE as u64 } else { PAGE as u64 };
         buf.resize(plain as usize + NONCE_LEN + TAG_LEN, 0);

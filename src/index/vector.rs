@@ -90,12 +90,7 @@ pub struct Refreshed {
 impl VectorIndex {
     pub fn load(store: &Store, model: &str) -> Result<VectorIndex> {
         let mut index = VectorIndex::default();
-        store.each_vector(model, &mut |v| {
-            if index.dim == 0 {
-                index.dim = v.vector.len();
-            }
-            index.push(v);
-        })?;
+        store.each_vector(model, &mut |v| index.push(v))?;
         Ok(index)
     }
 
@@ -211,18 +206,18 @@ impl VectorIndex {
         missing.sort_unstable();
         let fresh = store.vectors_of(model, &missing)?;
         let added = fresh.len();
-        if self.dim == 0 {
-            *self = VectorIndex { graph_from: self.graph_from, ..VectorIndex::from_vectors(fresh) };
-        } else {
-            for v in fresh {
-                self.push(v);
-            }
+        for v in fresh {
+            self.push(v);
         }
         self.grow_graph();
         Ok(Refreshed { added, dropped })
     }
 
+    /// Adds a vector; the first of an empty index sets its length, and others are left out.
     fn push(&mut self, v: StoredVector) {
+        if self.ids.is_empty() {
+            self.dim = v.vector.len();
+        }
         if v.vector.len() == self.dim {
             let (bytes, scale) = quantize(&v.vector);
             match &mut self.graph {
@@ -258,15 +253,7 @@ impl VectorIndex {
     /// Builds a scan from vectors in hand (see [`VectorIndex::with_graph_from`] for a graph);
     /// ones of another length than the first are left out.
     pub fn from_vectors(vectors: Vec<StoredVector>) -> VectorIndex {
-        let dim = vectors.first().map_or(0, |v| v.vector.len());
-        let mut index = VectorIndex {
-            dim,
-            ids: Vec::with_capacity(vectors.len()),
-            coverage: Vec::with_capacity(vectors.len()),
-            matrix: Vec::with_capacity(vectors.len() * dim),
-            scale: Vec::with_capacity(vectors.len()),
-            ..VectorIndex::default()
-        };
+        let mut index = VectorIndex::default();
         for v in vectors {
             index.push(v);
         }
@@ -553,7 +540,7 @@ fn as_bytes(v: &[i8]) -> &[u8] {
 }
 
 fn io_error(e: std::io::Error) -> StoreError {
-    StoreError::Graph(e)
+    StoreError::SavedVectors(e)
 }
 
 /// Steps the query is rounded to, each side of zero: fine enough to add no error worth the

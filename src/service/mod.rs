@@ -714,7 +714,7 @@ impl Engram {
         self.index.sync(&self.store)?;
         self.index.compact()?;
         self.store.checkpoint()?;
-        // A saved vector graph cannot drop a point: it goes whole, and is built again.
+        // The saved vector index holds the removed vectors: it goes whole, and is saved again.
         VectorIndex::forget_saved(&self.dir.join(VECTOR_DIR))?;
         Ok(removed)
     }

@@ -46,7 +46,7 @@ pub enum StoreError {
     #[error("no memory with id {0}")]
     NoSuchItem(i64),
     #[error("could not save the vector index: {0}")]
-    Graph(std::io::Error),
+    SavedVectors(std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

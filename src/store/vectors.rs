@@ -111,11 +111,6 @@ impl Store {
         Ok(out)
     }
 
-    /// How many vectors of `model` there are (the model index covers this).
-    pub fn count_vectors(&self, model: &str) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT count(*) FROM embeddings WHERE model = ?1", [model], |r| r.get(0))?)
-    }
-
     /// How many times vectors were stored: moves whenever new vectors land.
     pub fn vector_writes(&self) -> Result<i64> {
         let n = self.conn.query_row("SELECT value FROM meta WHERE key = 'vector_writes'", [], |r| r.get(0)).optional()?;
